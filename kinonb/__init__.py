@@ -1,0 +1,29 @@
+"""kinonb: episode-first storage for robot-learning data."""
+
+from ._version import __version__
+from .errors import (
+    BadMagicError,
+    ChecksumError,
+    CorruptFieldError,
+    FormatError,
+    KinonbError,
+    NoCommitError,
+    OffsetError,
+    OverlapError,
+    QueryError,
+    SchemaError,
+    TruncatedFileError,
+    UnsupportedVersionError,
+    WriteFailedError,
+    WriterLockedError,
+)
+from .reader import Database, TornTailWarning
+from .writer import Writer, append, create
+from .opener import open
+
+__all__ = [
+    "__version__", "open", "create", "append", "Database", "Writer", "TornTailWarning",
+    "KinonbError", "FormatError", "BadMagicError", "ChecksumError", "CorruptFieldError", "NoCommitError",
+    "OffsetError", "OverlapError", "QueryError", "SchemaError", "TruncatedFileError", "UnsupportedVersionError",
+    "WriteFailedError", "WriterLockedError",
+]

@@ -1,0 +1,94 @@
+"""The closed set of errors kinonb raises.
+
+Each kind of failure has its own class. Every class subclasses :class:`KinonbError` and the builtin a caller
+would already catch (``ValueError``, ``IndexError``, ``BlockingIOError``), so ``except ValueError`` keeps
+working for code written against kinodb.
+"""
+
+from __future__ import annotations
+
+
+class KinonbError(Exception):
+    """Base class of every error kinonb raises on purpose."""
+
+
+class FormatError(KinonbError, ValueError):
+    """A file does not follow format_spec.md.
+
+    The message names the file, the byte offset, what the reader expected there and what it found.
+    """
+
+    def __init__(self, path, offset, expected, found, hint: str | None = None):
+        self.path = str(path)
+        self.offset = offset
+        self.expected = expected
+        self.found = found
+        self.hint = hint
+        where = f"at byte {offset}" if offset is not None else "in file"
+        msg = f"{self.path}: {where}: expected {expected}, found {found}"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.offset, self.expected, self.found, self.hint))
+
+
+class BadMagicError(FormatError):
+    """The magic bytes of the header, a footer or a trailer are wrong."""
+
+
+class UnsupportedVersionError(FormatError):
+    """The file was written by a newer major version of the format."""
+
+
+class TruncatedFileError(FormatError):
+    """The file ends before a structure it announces."""
+
+
+class ChecksumError(FormatError):
+    """A stored CRC-32 does not match the bytes it covers."""
+
+
+class OffsetError(FormatError):
+    """An offset or length points outside the file or outside its region."""
+
+
+class OverlapError(FormatError):
+    """Two regions that must be disjoint overlap, or blocks are out of file order."""
+
+
+class CorruptFieldError(FormatError):
+    """A field holds a value the format does not allow (bad enum, dtype, shape, count, utf-8, json)."""
+
+
+class NoCommitError(FormatError):
+    """No intact commit was found anywhere in the file."""
+
+
+class SchemaError(KinonbError, ValueError):
+    """Data handed to the writer does not fit the file's schema (dtype, shape, frame count)."""
+
+
+class WriterLockedError(KinonbError, BlockingIOError):
+    """Another writer holds the file's exclusive lock."""
+
+
+class QueryError(KinonbError, ValueError):
+    """A KQL query does not parse or does not type-check. ``position`` is the 0-based character index."""
+
+    def __init__(self, message: str, query: str = "", position: int | None = None):
+        self.query = query
+        self.position = position
+        self.reason = message
+        text = message
+        if position is not None and query:
+            text = f"{message} at position {position}\n  {query}\n  {' ' * position}^"
+        super().__init__(text)
+
+    def __reduce__(self):
+        return (type(self), (self.reason, self.query, self.position))
+
+
+class WriteFailedError(KinonbError, OSError):
+    """Writing a commit failed (disk full, I/O error). Every earlier commit is intact; the writer is closed."""

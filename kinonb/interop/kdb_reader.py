@@ -1,0 +1,392 @@
+"""Read kinodb ``.kdb`` v0.1 files through kinodb's ``Database`` API.
+
+The file is memory-mapped read-only. The header, the index and every entry's (offset, length) pairs are
+checked against the file size when the file is opened, before any section is touched; the variable-length
+records inside the meta blob and the image section are checked against their own section as they are
+parsed. Every failure raises a :class:`~kinonb.errors.FormatError` subclass naming the file, the byte
+offset, what was expected and what was found.
+
+Where kinonb deliberately differs from kinodb (7a9b2e4):
+
+- ``is_terminal`` is a bool ndarray (kinodb: a list of bools). ``read_meta`` adds ``state_dim``,
+  ``cameras`` (names in frame 0), ``columns`` (always ``[]``) and ``attrs`` (always ``{}``).
+- Compressed images are never dropped. PNG payloads are decoded (kinodb drops them). A payload that is
+  neither JPEG nor PNG, or fails to decode, raises CorruptFieldError; a missing Pillow raises ImportError
+  naming ``kinonb[images]``. JPEG/PNG decode to the stored channel count (kinodb always decodes to RGB and
+  then drops cameras whose stored channels are not 3), and Pillow's JPEG pixels may differ from kinodb's
+  zune-jpeg by a level or two.
+- Cameras must appear in every frame with one shape, and raw payloads must hold exactly H*W*C bytes:
+  kinodb stacks only the frames that hold a camera (so its T can shrink) and silently drops a camera whose
+  frame sizes differ; kinonb raises CorruptFieldError.
+- Stricter checks on open, where kinodb reads on: header num_episodes / num_frames must match the index;
+  sections must lie between the header and the index and must not overlap; a low-dim section must be
+  exactly ``num_frames * (4 * (S + A) + 5)`` bytes; a success byte other than 0/1/2 or a reward flag
+  other than 0/1 is an error (kinodb reads both as None); trailing bytes in an image section are an error.
+- Positions must be in ``0 .. len - 1``; anything else raises IndexError (no negative indexing).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import (
+    BadMagicError,
+    CorruptFieldError,
+    OffsetError,
+    OverlapError,
+    TruncatedFileError,
+    UnsupportedVersionError,
+)
+from . import kdb_layout as L
+from .image_codecs import decode_image
+
+
+class _ImageRecord(NamedTuple):
+    name: str
+    width: int
+    height: int
+    channels: int
+    format: int
+    data_offset: int
+    data_len: int
+    offset: int  # where the record starts (its name length)
+
+
+class KdbDatabase:
+    """A read-only kinodb ``.kdb`` v0.1 file, with kinodb's ``Database`` methods."""
+
+    def __init__(self, path):
+        self._path = os.fspath(path)
+        size = os.path.getsize(self._path)
+        if size < L.HEADER_SIZE:
+            raise TruncatedFileError(self._path, 0, f"a {L.HEADER_SIZE}-byte header", f"{size} bytes in file")
+        self._size = size
+        self._mm = np.memmap(self._path, dtype=np.uint8, mode="r")
+        self._buf = memoryview(self._mm)
+        self._header = np.frombuffer(self._buf, L.HEADER_DTYPE, count=1)[0]
+        self._check_header()
+        h = self._header
+        self._index = np.frombuffer(
+            self._buf, L.INDEX_ENTRY_DTYPE, count=int(h["num_episodes"]), offset=int(h["index_offset"])
+        )
+        self._check_index()
+        self._meta_columns = None
+
+    def __reduce__(self):
+        # A memmap pickles as a full copy of the file; reopen by path instead (safe across DataLoader workers).
+        return (type(self), (self._path,))
+
+    # ---- validation -------------------------------------------------------------------------------
+
+    def _check_header(self):
+        h, p = self._header, self._path
+        if bytes(h["magic"]) != L.MAGIC:
+            raise BadMagicError(p, 0, repr(L.MAGIC), repr(bytes(self._buf[:4])), "not a kinodb .kdb file")
+        major, minor = int(h["version_major"]), int(h["version_minor"])
+        if major > L.VERSION[0]:
+            raise UnsupportedVersionError(
+                p, 4, f"format major version {L.VERSION[0]}", f"{major}.{minor}", "written by a newer kinodb"
+            )
+        off, length, n = int(h["index_offset"]), int(h["index_length"]), int(h["num_episodes"])
+        if length % L.INDEX_ENTRY_SIZE:
+            raise CorruptFieldError(p, 32, "index_length a multiple of 64", length)
+        if length // L.INDEX_ENTRY_SIZE != n:
+            raise CorruptFieldError(p, 8, f"num_episodes = index_length / 64 = {length // 64}", n)
+        if off < L.HEADER_SIZE:
+            raise OffsetError(p, 24, f"index_offset >= {L.HEADER_SIZE}", off)
+        if off > self._size:
+            raise OffsetError(p, 24, f"index_offset <= file size {self._size}", off)
+        if off + length > self._size:
+            raise TruncatedFileError(
+                p, off, f"an index of {length} bytes ending by byte {self._size}", f"it ends at {off + length}",
+                "file seems not fully written?",
+            )
+
+    def _check_index(self):
+        idx, p = self._index, self._path
+        if len(idx) == 0:
+            self._check_num_frames(0)
+            return
+        lo, hi = L.HEADER_SIZE, int(self._header["index_offset"])
+        entry_at = hi + L.INDEX_ENTRY_SIZE * np.arange(len(idx))
+        for off_f, len_f, name in L.SECTIONS:
+            off, ln = idx[off_f], idx[len_f]
+            field_at = L.INDEX_ENTRY_DTYPE.fields[off_f][1]
+            # Compare without adding: off + ln can wrap around u64.
+            bad = (off < lo) | (off > hi) | (ln > hi - np.minimum(off, hi))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise OffsetError(
+                    p, int(entry_at[i]) + field_at, f"episode {i}'s {name} section within bytes [{lo}, {hi})",
+                    f"offset {int(off[i])}, length {int(ln[i])}",
+                )
+        nf = idx["num_frames"].astype(np.int64)
+        per_frame = 4 * (idx["state_dim"].astype(np.int64) + idx["action_dim"].astype(np.int64)) + 5
+        checks = (
+            ("actions_length", idx["actions_length"] != (nf * per_frame).astype(np.uint64),
+             lambda i: f"{int(nf[i])} frames x {int(per_frame[i])} B = {int(nf[i] * per_frame[i])}"),
+            ("images_length", idx["images_length"] < (2 * nf).astype(np.uint64),
+             lambda i: f">= {2 * int(nf[i])} (a u16 camera count per frame)"),
+            ("meta_length", idx["meta_length"] < L.META_MIN_SIZE, lambda i: f">= {L.META_MIN_SIZE}"),
+        )
+        for field, bad, expected in checks:
+            if bad.any():
+                i = int(np.argmax(bad))
+                at = int(entry_at[i]) + L.INDEX_ENTRY_DTYPE.fields[field][1]
+                raise CorruptFieldError(p, at, f"{field} {expected(i)}", int(idx[field][i]), f"episode {i}")
+        starts = np.concatenate([idx[f] for f, _, _ in L.SECTIONS])
+        ends = starts + np.concatenate([idx[f] for _, f, _ in L.SECTIONS])
+        order = np.argsort(starts, kind="stable")
+        order = order[ends[order] > starts[order]]  # empty sections cannot overlap anything
+        clash = ends[order][:-1] > starts[order][1:]
+        if clash.any():
+            j = int(np.argmax(clash))
+            a, b = (int(k) % len(idx) for k in order[j : j + 2])
+            raise OverlapError(
+                p, int(starts[order[j + 1]]), f"episode {b}'s section to start at or after byte {int(ends[order[j]])}",
+                f"it starts at {int(starts[order[j + 1]])}, inside episode {a}'s",
+            )
+        self._check_num_frames(int(nf.sum()))
+
+    def _check_num_frames(self, total):
+        if int(self._header["num_frames"]) != total:
+            raise CorruptFieldError(
+                self._path, 16, f"num_frames = sum over the index = {total}", int(self._header["num_frames"])
+            )
+
+    def _entry(self, position):
+        i = operator.index(position)
+        if not 0 <= i < len(self._index):
+            raise IndexError(f"{self._path}: no episode at position {i} (file has {len(self._index)})")
+        return i, self._index[i]
+
+    # ---- kinodb Database API ----------------------------------------------------------------------
+
+    def num_episodes(self) -> int:
+        return len(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def num_frames(self) -> int:
+        return int(self._header["num_frames"])
+
+    def path(self) -> str:
+        return self._path
+
+    def version(self) -> str:
+        return f"{int(self._header['version_major'])}.{int(self._header['version_minor'])}"
+
+    def summary(self) -> str:
+        """kinodb's ``summary()`` text, byte for byte."""
+        n, f = len(self), self.num_frames()
+        s = f"kinodb v{self.version()}\n  Episodes: {n}\n  Frames: {f}"
+        if n:
+            s += f"\n  Avg length: {f / n:.1f} frames/episode"
+        return s
+
+    def header(self) -> dict:
+        """The header fields as Python ints (kinodb's ``KdbReader::header``)."""
+        return {k: int(self._header[k]) for k in L.HEADER_DTYPE.names if k not in ("magic", "reserved")}
+
+    def index(self) -> np.ndarray:
+        """The index as a read-only structured array of ``INDEX_ENTRY_DTYPE`` (a view of the file)."""
+        return self._index
+
+    def __repr__(self):
+        return f"KdbDatabase({self._path!r}, episodes={len(self)}, frames={self.num_frames()})"
+
+    def read_meta(self, position) -> dict:
+        i, e = self._entry(position)
+        return self._meta(i, e)
+
+    def read_episode_actions_only(self, position) -> dict:
+        """Meta and low-dim arrays; the image section is not touched."""
+        i, e = self._entry(position)
+        out = {"meta": self._meta(i, e)}
+        out.update(self._lowdim(i, e))
+        return out
+
+    def read_episode(self, position) -> dict:
+        i, e = self._entry(position)
+        out = {"meta": self._meta(i, e)}
+        out.update(self._lowdim(i, e))
+        out["images"] = self._images(i, e)
+        return out
+
+    def meta_columns(self) -> dict:
+        """Per-episode metadata as numpy columns (computed once per file), for building query tables."""
+        if self._meta_columns is None:
+            self._meta_columns = self._build_meta_columns()
+        return self._meta_columns
+
+    # ---- sections ---------------------------------------------------------------------------------
+
+    def _meta(self, i, e) -> dict:
+        off, end = int(e["meta_offset"]), int(e["meta_offset"]) + int(e["meta_length"])
+        pos = off
+        strings = []
+        for field in ("embodiment", "task"):
+            if pos + 2 > end:
+                raise CorruptFieldError(self._path, pos, f"u16 {field} length in episode {i}'s meta blob", "its end")
+            (n,) = L.U16.unpack_from(self._buf, pos)
+            if n > end - pos - 2:
+                raise CorruptFieldError(
+                    self._path, pos, f"{field} length <= {end - pos - 2} (rest of episode {i}'s meta blob)", n
+                )
+            strings.append(self._utf8(pos + 2, n, field))
+            pos += 2 + n
+        if pos + 6 > end:
+            raise CorruptFieldError(self._path, pos, "fps, success and reward flag (6 bytes)", f"{end - pos} bytes left")
+        (fps,) = L.F32.unpack_from(self._buf, pos)
+        code, flag = self._buf[pos + 4], self._buf[pos + 5]
+        if code not in L.SUCCESS_CODES:
+            raise CorruptFieldError(self._path, pos + 4, "success byte 0, 1 or 2", code)
+        if flag not in (0, 1):
+            raise CorruptFieldError(self._path, pos + 5, "reward_present byte 0 or 1", flag)
+        total_reward = None
+        if flag:
+            if pos + 10 > end:
+                raise CorruptFieldError(self._path, pos + 6, "an f32 total_reward", f"{end - pos - 6} bytes left")
+            total_reward = float(L.F32.unpack_from(self._buf, pos + 6)[0])
+        return {
+            "episode_id": int(e["episode_id"]),
+            "embodiment": strings[0],
+            "task": strings[1],
+            "num_frames": int(e["num_frames"]),
+            "fps": float(fps),
+            "action_dim": int(e["action_dim"]),
+            "success": L.SUCCESS_CODES[code],
+            "total_reward": total_reward,
+            "state_dim": int(e["state_dim"]),
+            "cameras": [r.name for recs in self._image_records(i, e, max_frames=1) for r in recs],
+            "columns": [],
+            "attrs": {},
+        }
+
+    def _lowdim(self, i, e) -> dict:
+        dt = L.lowdim_frame_dtype(int(e["state_dim"]), int(e["action_dim"]))
+        rec = np.frombuffer(self._buf, dt, count=int(e["num_frames"]), offset=int(e["actions_offset"]))
+        return {
+            "actions": np.ascontiguousarray(rec["action"], dtype=np.float32),
+            "states": np.ascontiguousarray(rec["state"], dtype=np.float32),
+            "rewards": np.ascontiguousarray(rec["reward"], dtype=np.float32),
+            "is_terminal": rec["is_terminal"] != 0,
+        }
+
+    def _image_records(self, i, e, max_frames=None) -> list:
+        """Parse the headers of the image section: one list of _ImageRecord per frame, data not read."""
+        pos, end = int(e["images_offset"]), int(e["images_offset"]) + int(e["images_length"])
+        nframes = int(e["num_frames"]) if max_frames is None else min(max_frames, int(e["num_frames"]))
+        frames = []
+        for _ in range(nframes):
+            self._need(pos, 2, end, i, "camera count")
+            (ncam,) = L.U16.unpack_from(self._buf, pos)
+            pos += 2
+            recs = []
+            for _ in range(ncam):
+                at = pos
+                self._need(pos, 2, end, i, "camera name length")
+                (n,) = L.U16.unpack_from(self._buf, pos)
+                self._need(pos + 2, n + L.IMAGE_RECORD_HEAD.size, end, i, "camera record head")
+                name = self._utf8(pos + 2, n, "camera name")
+                w, h, c, fmt, dlen = L.IMAGE_RECORD_HEAD.unpack_from(self._buf, pos + 2 + n)
+                pos += 2 + n + L.IMAGE_RECORD_HEAD.size
+                self._need(pos, dlen, end, i, f"camera {name!r} image data")
+                recs.append(_ImageRecord(name, w, h, c, fmt, pos, dlen, at))
+                pos += dlen
+            frames.append(recs)
+        if max_frames is None and pos != end:
+            raise CorruptFieldError(
+                self._path, pos, f"end of episode {i}'s image section at byte {end}", f"{end - pos} unparsed bytes"
+            )
+        return frames
+
+    def _need(self, pos, n, end, i, what):
+        if n > end - pos:
+            raise OffsetError(
+                self._path, pos, f"{what} ({n} bytes) inside episode {i}'s image section", f"it ends at byte {end}"
+            )
+
+    def _utf8(self, pos, n, what):
+        try:
+            return bytes(self._buf[pos : pos + n]).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise CorruptFieldError(self._path, pos + err.start, f"utf-8 {what}", repr(err.object[err.start:err.end]))
+
+    def _images(self, i, e) -> dict:
+        frames = self._image_records(i, e)
+        first = {r.name: r for r in frames[0]} if frames else {}
+        if frames and len(first) != len(frames[0]):
+            raise CorruptFieldError(
+                self._path, frames[0][0].offset, "distinct camera names in frame 0", [r.name for r in frames[0]]
+            )
+        out = {}
+        for t, recs in enumerate(frames):
+            if sorted(r.name for r in recs) != sorted(first):
+                at = recs[0].offset if recs else int(e["images_offset"])
+                raise CorruptFieldError(
+                    self._path, at, f"cameras {sorted(first)} in frame {t}, as in frame 0",
+                    sorted(r.name for r in recs), "kinonb needs every camera in every frame",
+                )
+            for r in recs:
+                r0 = first[r.name]
+                if (r.height, r.width, r.channels) != (r0.height, r0.width, r0.channels):
+                    raise CorruptFieldError(
+                        self._path, r.offset, f"camera {r.name!r} HxWxC {(r0.height, r0.width, r0.channels)} "
+                        f"in frame {t}, as in frame 0", (r.height, r.width, r.channels),
+                    )
+                pixels = self._pixels(r, t)
+                if t == 0:  # allocate only once frame 0's payload has confirmed the announced size
+                    out[r.name] = np.empty((len(frames),) + pixels.shape, np.uint8)
+                out[r.name][t] = pixels
+        return out
+
+    def _pixels(self, r, t) -> np.ndarray:
+        data = self._buf[r.data_offset : r.data_offset + r.data_len]
+        shape = (r.height, r.width, r.channels)
+        if r.format == L.FORMAT_RAW:
+            if r.data_len != r.height * r.width * r.channels:
+                raise CorruptFieldError(
+                    self._path, r.data_offset - 4, f"{r.height}*{r.width}*{r.channels} raw bytes for camera "
+                    f"{r.name!r}", r.data_len, f"frame {t}",
+                )
+            return np.frombuffer(data, np.uint8).reshape(shape)
+        if r.format == L.FORMAT_COMPRESSED:
+            try:
+                return decode_image(data, r.width, r.height, r.channels)
+            except ValueError as err:
+                raise CorruptFieldError(
+                    self._path, r.data_offset, f"a decodable JPEG/PNG for camera {r.name!r}", str(err), f"frame {t}"
+                ) from None
+        raise CorruptFieldError(self._path, r.data_offset - 5, "image format 0 (raw) or 1 (JPEG/PNG)", r.format)
+
+    def _build_meta_columns(self) -> dict:
+        metas = [self._meta(i, e) for i, e in enumerate(self._index)]
+        n = len(metas)
+
+        def strings(key):
+            distinct = list(dict.fromkeys(m[key] for m in metas))
+            lookup = {s: k for k, s in enumerate(distinct)}
+            return np.fromiter((lookup[m[key]] for m in metas), np.int64, n), distinct
+
+        codes = {None: -1, False: 0, True: 1}
+        cam_names = list(dict.fromkeys(c for m in metas for c in m["cameras"]))
+        return {
+            "episode_id": self._index["episode_id"].astype(np.int64),
+            "num_frames": self._index["num_frames"].astype(np.int64),
+            "fps": np.array([m["fps"] for m in metas], np.float64),
+            "success": np.array([codes[m["success"]] for m in metas], np.int8),
+            "total_reward": np.array([np.nan if m["total_reward"] is None else m["total_reward"] for m in metas],
+                                     np.float64),
+            "has_reward": np.array([m["total_reward"] is not None for m in metas], bool),
+            "action_dim": self._index["action_dim"].astype(np.int64),
+            "state_dim": self._index["state_dim"].astype(np.int64),
+            "task": strings("task"),
+            "embodiment": strings("embodiment"),
+            "cameras": {c: np.array([c in m["cameras"] for m in metas], bool) for c in cam_names},
+        }

@@ -1,0 +1,58 @@
+"""Window gather: one compiled call per key per batch, from the file's flat view into a caller's buffer.
+
+The caller has checked every index before the call (Numba does no bounds checks): ``ep_start[e] +
+ep_len[e] * row_elems <= flat.size`` for each episode, ``0 <= sample_ep[b] < len(ep_len)``, every
+sampled episode has ``ep_len >= 1``, and ``out`` / ``is_pad`` have shapes ``(B, W, row_elems)`` / ``(B, W)``.
+"""
+
+from __future__ import annotations
+
+from ..jit import kernel, prange
+
+# Elements per batch (B * W * row_elems) from which the prange variant wins on this machine's 2+ cores.
+# Measured with bench/bench_kernels.py: the thread pool costs ~10-20 us per call, a serial copy moves
+# ~1-2 elements per ns, so below ~64K elements the serial loop is faster.
+PARALLEL_MIN_ELEMS = 1 << 16
+
+
+@kernel
+def _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b):
+    e = sample_ep[b]
+    n = ep_len[e]
+    base = ep_start[e]
+    t = sample_t[b]
+    for w in range(offsets.shape[0]):
+        f = t + offsets[w]
+        pad = False
+        if f < 0:
+            f = 0
+            pad = True
+        elif f >= n:
+            f = n - 1
+            pad = True
+        is_pad[b, w] = pad
+        src = base + f * row_elems
+        for k in range(row_elems):
+            out[b, w, k] = flat[src + k]
+
+
+@kernel
+def gather_windows_serial(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
+    """``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode ``sample_ep[b]``; flag clamped ones."""
+    for b in range(sample_ep.shape[0]):
+        _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b)
+
+
+@kernel(parallel=True)
+def gather_windows_parallel(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
+    """:func:`gather_windows_serial` with samples spread over Numba's threads."""
+    for b in prange(sample_ep.shape[0]):
+        _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b)
+
+
+def gather_windows(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
+    """Run the serial or the parallel gather, whichever suits the batch size. Arguments as above."""
+    if out.size >= PARALLEL_MIN_ELEMS:
+        gather_windows_parallel(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad)
+    else:
+        gather_windows_serial(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad)

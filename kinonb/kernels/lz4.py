@@ -1,0 +1,153 @@
+"""LZ4 *block* decoder (the bytes of ``lz4.block.compress(data, store_size=False)``) for untrusted input.
+
+A block is a run of sequences: a token byte (high nibble: literal count, low nibble: match length - 4, 15 =
+more bytes follow, each adding up to 255), the literals, a little-endian 2-byte match offset, then the
+match copied from ``offset`` bytes back in the output (it may overlap what it writes). The last sequence
+holds literals only and ends the block. Every read of the input and every write of the output is checked
+against its bounds, so a malformed block yields an error code, never an access outside the buffers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..jit import kernel, prange
+
+# Codes of decode_block, all negative; the kernel's caller reports them with ERRORS.
+OK = 0
+BAD_RANGE = -1
+TRUNCATED = -2
+BAD_OFFSET = -3
+OVERFLOW = -4
+SHORT = -5
+
+ERRORS = {
+    BAD_RANGE: "its byte range lies outside the source buffer",
+    TRUNCATED: "the block ends inside a sequence",
+    BAD_OFFSET: "a match offset is 0 or points before the start of the frame",
+    OVERFLOW: "it decodes to more bytes than the frame size",
+    SHORT: "it decodes to fewer bytes than the frame size",
+}
+
+# Frames per call from which the prange variant wins (threads cost ~10-20 us per call).
+PARALLEL_MIN_FRAMES = 4
+
+
+@kernel
+def decode_block(src, start, length, out, ostart, nbytes):
+    """Decode ``src[start:start+length]`` into ``out[ostart:ostart+nbytes]``; return ``OK`` or an error code."""
+    if start < 0 or length < 0 or start > src.shape[0] - length:
+        return BAD_RANGE
+    if ostart < 0 or nbytes < 0 or ostart > out.shape[0] - nbytes:
+        return OVERFLOW
+    ip = start
+    iend = start + length
+    op = ostart
+    oend = ostart + nbytes
+    while True:
+        if ip >= iend:
+            return TRUNCATED
+        token = np.int64(src[ip])
+        ip += 1
+        n = token >> 4
+        if n == 15:
+            while True:
+                if ip >= iend:
+                    return TRUNCATED
+                b = np.int64(src[ip])
+                ip += 1
+                n += b
+                if b != 255:
+                    break
+        if n > iend - ip:
+            return TRUNCATED
+        if n > oend - op:
+            return OVERFLOW
+        for i in range(n):
+            out[op + i] = src[ip + i]
+        ip += n
+        op += n
+        if ip == iend:
+            break
+        if iend - ip < 2:
+            return TRUNCATED
+        offset = np.int64(src[ip]) | (np.int64(src[ip + 1]) << 8)
+        ip += 2
+        if offset == 0 or offset > op - ostart:
+            return BAD_OFFSET
+        n = token & 15
+        if n == 15:
+            while True:
+                if ip >= iend:
+                    return TRUNCATED
+                b = np.int64(src[ip])
+                ip += 1
+                n += b
+                if b != 255:
+                    break
+        n += 4
+        if n > oend - op:
+            return OVERFLOW
+        m = op - offset
+        for i in range(n):  # byte by byte: a match may overlap the bytes it writes
+            out[op + i] = out[m + i]
+        op += n
+    if op != oend:
+        return SHORT
+    return OK
+
+
+@kernel
+def lz4_decode_frames(src_u8, frame_offsets, frame_lengths, frame_nbytes, out_u8):
+    """Decode frame ``n`` into ``out_u8[n*frame_nbytes:(n+1)*frame_nbytes]``; -1, or the first bad frame."""
+    for n in range(frame_offsets.shape[0]):
+        code = decode_block(src_u8, frame_offsets[n], frame_lengths[n], out_u8, n * frame_nbytes, frame_nbytes)
+        if code != OK:
+            return n
+    return -1
+
+
+@kernel(parallel=True)
+def lz4_decode_frames_parallel(src_u8, frame_offsets, frame_lengths, frame_nbytes, out_u8):
+    """:func:`lz4_decode_frames` over Numba's threads; every frame is tried, the first bad one is returned."""
+    N = frame_offsets.shape[0]
+    bad = np.zeros(N, np.bool_)
+    for n in prange(N):
+        code = decode_block(src_u8, frame_offsets[n], frame_lengths[n], out_u8, n * frame_nbytes, frame_nbytes)
+        bad[n] = code != OK
+    for n in range(N):
+        if bad[n]:
+            return n
+    return -1
+
+
+def decode_frames(src, offsets, lengths, frame_nbytes, out=None):
+    """Decode N lz4 blocks of ``frame_nbytes`` bytes each into ``out`` (uint8, ``N * frame_nbytes``); return it.
+
+    Raises ``ValueError`` naming the first frame that is malformed or does not decode to exactly
+    ``frame_nbytes`` bytes.
+    """
+    src = np.asarray(src)
+    if src.dtype != np.uint8 or src.ndim != 1:
+        raise ValueError(f"src must be a 1-D uint8 array, got shape {src.shape} dtype {src.dtype}")
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+    if offsets.ndim != 1 or lengths.shape != offsets.shape:
+        raise ValueError(f"offsets and lengths must be 1-D of one length, got {offsets.shape} and {lengths.shape}")
+    if isinstance(frame_nbytes, bool) or int(frame_nbytes) != frame_nbytes or frame_nbytes < 0:
+        raise ValueError(f"frame_nbytes must be an int >= 0, got {frame_nbytes!r}")
+    frame_nbytes = int(frame_nbytes)
+    total = offsets.shape[0] * frame_nbytes
+    if out is None:
+        out = np.empty(total, np.uint8)
+    elif out.dtype != np.uint8 or out.shape != (total,) or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable uint8 array of shape ({total},), got {out.shape} {out.dtype}")
+    fn = lz4_decode_frames_parallel if offsets.shape[0] >= PARALLEL_MIN_FRAMES else lz4_decode_frames
+    bad = fn(src, offsets, lengths, frame_nbytes, out)
+    if bad >= 0:
+        code = decode_block(src, offsets[bad], lengths[bad], out, bad * frame_nbytes, frame_nbytes)
+        raise ValueError(
+            f"lz4 frame {bad} (bytes {offsets[bad]}..{offsets[bad] + lengths[bad]}, expected {frame_nbytes} "
+            f"bytes out) is corrupt: {ERRORS.get(code, f'error {code}')}"
+        )
+    return out

@@ -1,0 +1,28 @@
+"""``kinonb.open``: pick the reader for a file by its magic bytes."""
+
+from __future__ import annotations
+
+import builtins
+import os
+
+from . import layout as L
+from .errors import BadMagicError
+
+KDB_MAGIC = b"KINO"
+
+
+def open(path):  # noqa: A001  (kinodb's name for it)
+    """Open a .knb file, or a kinodb .kdb v0.1 file, for reading."""
+    path = os.fspath(path)
+    with builtins.open(path, "rb") as f:
+        magic = f.read(8)
+    if magic == L.HEADER_MAGIC:
+        from .reader import Database
+
+        return Database(path)
+    if magic[:4] == KDB_MAGIC:
+        from .interop.kdb_reader import KdbDatabase
+
+        return KdbDatabase(path)
+    raise BadMagicError(path, 0, f"a .knb ({L.HEADER_MAGIC!r}) or kinodb .kdb ({KDB_MAGIC!r}) magic", magic,
+                        "not a kinonb or kinodb file")

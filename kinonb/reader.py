@@ -1,0 +1,250 @@
+"""``Database``: a read-only snapshot of one commit of a .knb file, mapped with numpy.memmap.
+
+Every array it returns for a raw column is a read-only, zero-copy view of the map. A reader keeps the commit it
+opened (later appends never touch those bytes) until ``refresh()`` moves it to the newest commit.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import layout as L
+from . import stats as S
+from .commit import Commit, find_last_commit
+from .episode_index import EpisodeIndex
+from .errors import CorruptFieldError
+from .footer import decode_footer
+from .frame_codec import decode_frames
+
+FIXED_KEYS = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
+              L.ROLE_IS_TERMINAL: "is_terminal"}
+
+
+class Database:
+    """A .knb file opened for reading. Use :func:`kinonb.open`."""
+
+    def __init__(self, path):
+        self._path = Path(os.fspath(path))
+        self._load()
+
+    # -- opening -------------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            commit, minor = find_last_commit(fd, self._path)
+            mm = np.memmap(self._path, dtype=np.uint8, mode="r", shape=(commit.end,))
+        finally:
+            os.close(fd)
+        self._install(commit, minor, mm.view(np.ndarray), mm)
+
+    def _install(self, commit: Commit, minor: int, buf: np.ndarray, mm) -> None:
+        footer = decode_footer(buf, self._path, commit.footer_offset, commit.footer_length)
+        self._commit = commit
+        self._minor = minor
+        self._mm = mm
+        self._buf = buf
+        self._footer = footer
+        self._index = EpisodeIndex(self._path, footer, commit.footer_offset)
+        self._columns = footer.columns
+        self._col_by_name = {c.name: i for i, c in enumerate(self._columns)}
+        self._role_col = {c.role: i for i, c in enumerate(self._columns) if c.role in FIXED_KEYS}
+        self._cameras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_CAMERA]
+        self._extras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_EXTRA]
+        self._meta_table = None
+        if commit.ignored_bytes:
+            warnings.warn(f"{self._path}: ignored {commit.ignored_bytes} bytes after the last intact commit "
+                          f"(a torn or aborted append); `kinonb validate --repair` removes them",
+                          TornTailWarning, stacklevel=4)
+
+    def refresh(self) -> bool:
+        """Move to the newest commit of the file; return True when it changed."""
+        old = (self._commit.end, self._commit.seq)
+        self._load()
+        return (self._commit.end, self._commit.seq) != old
+
+    def close(self) -> None:
+        """Drop this reader's reference to the map (views already handed out keep it alive)."""
+        self._mm = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __reduce__(self):
+        return (type(self), (str(self._path),))
+
+    # -- kinodb API ----------------------------------------------------------------------------------------
+    def num_episodes(self) -> int:
+        return self._index.n
+
+    def __len__(self) -> int:
+        return self._index.n
+
+    def num_frames(self) -> int:
+        return self._footer.num_frames
+
+    def version(self) -> str:
+        return f"{L.FORMAT_MAJOR}.{self._minor}"
+
+    def path(self) -> str:
+        return str(self._path)
+
+    def summary(self) -> str:
+        cams = ", ".join(self.camera_names()) or "none"
+        lines = [
+            f"kinonb {self.version()} file: {self._path}",
+            f"  episodes: {self.num_episodes()}",
+            f"  frames:   {self.num_frames()}",
+            f"  commits:  {self._commit.seq}",
+            f"  columns:  {', '.join(c.name for c in self._columns) or 'none'}",
+            f"  cameras:  {cams}",
+        ]
+        for c in self._columns:
+            d = c.describe()
+            lines.append(f"    {d['name']:<16} {d['role']:<11} {d['dtype']:<8} {tuple(d['shape'])!s:<14} {d['codec']}")
+        return "\n".join(lines)
+
+    def read_meta(self, i: int) -> dict:
+        p = self._position(i)
+        rec = self._index.episodes[p]
+        strings = self._footer.strings
+        success = int(rec["success"])
+        present = self._present_columns(p)
+        return {
+            "episode_id": int(rec["episode_id"]),
+            "embodiment": strings[int(rec["embodiment_id"])],
+            "task": strings[int(rec["task_id"])],
+            "num_frames": int(rec["num_frames"]),
+            "fps": float(rec["fps"]),
+            "action_dim": self._dim(p, L.ROLE_ACTIONS),
+            "success": None if success == L.SUCCESS_UNKNOWN else success == L.SUCCESS_TRUE,
+            "total_reward": float(rec["total_reward"]) if rec["flags"] & L.EPISODE_HAS_REWARD else None,
+            "state_dim": self._dim(p, L.ROLE_STATES),
+            "cameras": [self._columns[c].name for c in self._cameras if c in present],
+            "columns": [self._columns[c].name for c in self._extras if c in present],
+            "attrs": self._index.attrs(p),
+        }
+
+    def read_episode(self, i: int) -> dict:
+        """Meta plus every column of episode ``i``: raw columns are zero-copy read-only views."""
+        ep = self.read_episode_actions_only(i)
+        p = self._position(i)
+        ep["images"] = {self._columns[c].name: self._column(p, c) for c in self._cameras if self._has(p, c)}
+        return ep
+
+    def read_episode_actions_only(self, i: int) -> dict:
+        """Like read_episode without images: no image byte is touched."""
+        p = self._position(i)
+        ep = {"meta": self.read_meta(p)}
+        for role, key in FIXED_KEYS.items():
+            c = self._role_col.get(role)
+            ep[key] = self._column(p, c) if c is not None and self._has(p, c) else None
+        for c in self._extras:
+            if self._has(p, c):
+                ep[self._columns[c].name] = self._column(p, c)
+        return ep
+
+    # -- beyond kinodb -------------------------------------------------------------------------------------
+    @property
+    def ignored_bytes(self) -> int:
+        """Bytes after the commit this reader uses (a torn append), as found when it last (re)opened."""
+        return self._commit.ignored_bytes
+
+    @property
+    def commit_seq(self) -> int:
+        return self._commit.seq
+
+    def schema(self) -> list[dict]:
+        return [c.describe() for c in self._columns]
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self._columns]
+
+    def camera_names(self) -> list[str]:
+        return [self._columns[c].name for c in self._cameras]
+
+    def stats(self) -> dict:
+        """Per column: min, max, mean, std, count (finite values), nan_count, inf_count."""
+        return {c.name: S.describe(self._footer.stats[i]) for i, c in enumerate(self._columns)}
+
+    def frames(self, i: int, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames [start, stop) of column ``key`` of episode ``i``: a zero-copy view for raw columns."""
+        p = self._position(i)
+        c = self._column_index(key)
+        t = int(self._index.episodes[p]["num_frames"])
+        if not self._has(p, c):
+            raise KeyError(f"episode {p} has no column {key!r}")
+        start, stop, step = slice(start, stop).indices(t)
+        if self._columns[c].codec == L.CODEC_LZ4_FRAMES:
+            return self._decode_camera(p, c, range(start, max(start, stop)))
+        return self._column(p, c)[start:stop]
+
+    def episode_lengths(self) -> np.ndarray:
+        return self._index.episodes["num_frames"].astype(np.int64)
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _position(self, i) -> int:
+        n = self._index.n
+        try:
+            p = int(i)
+        except (TypeError, ValueError):
+            raise TypeError(f"episode position must be an integer, got {type(i).__name__}") from None
+        if p != i:
+            raise TypeError(f"episode position must be an integer, got {i!r}")
+        if p < 0:
+            p += n
+        if not 0 <= p < n:
+            raise IndexError(f"episode position {i} out of range for {n} episodes in {self._path}")
+        self._index.ensure(p)
+        return p
+
+    def _column_index(self, key: str) -> int:
+        try:
+            return self._col_by_name[key]
+        except KeyError:
+            raise KeyError(f"no column {key!r} in {self._path}; columns: {self.column_names()}") from None
+
+    def _has(self, p: int, c: int) -> bool:
+        return bool(self._index.blocks[p, c]["flags"] & L.BLOCK_PRESENT)
+
+    def _present_columns(self, p: int) -> set[int]:
+        return {c for c in range(len(self._columns)) if self._has(p, c)}
+
+    def _dim(self, p: int, role: int) -> int:
+        c = self._role_col.get(role)
+        if c is None or not self._has(p, c):
+            return 0
+        return int(self._columns[c].shape[0])
+
+    def _column(self, p: int, c: int) -> np.ndarray:
+        col = self._columns[c]
+        if col.codec == L.CODEC_LZ4_FRAMES:
+            return self._decode_camera(p, c, range(int(self._index.episodes[p]["num_frames"])))
+        blk = self._index.blocks[p, c]
+        off, nbytes = int(blk["offset"]), int(blk["nbytes"])
+        t = int(self._index.episodes[p]["num_frames"])
+        return self._buf[off : off + nbytes].view(col.dtype).reshape((t, *col.shape))
+
+    def _decode_camera(self, p: int, c: int, frame_ids) -> np.ndarray:
+        col = self._columns[c]
+        table = self._index.lz4_table(self._buf, p, c)
+        off = int(self._index.blocks[p, c]["offset"])
+        block = self._buf[off : off + int(self._index.blocks[p, c]["nbytes"])]
+        out = np.empty((len(frame_ids), *col.shape), np.uint8)
+        bad = decode_frames(block, table, list(frame_ids), col.frame_nbytes, out)
+        if bad >= 0:
+            f = list(frame_ids)[bad]
+            raise CorruptFieldError(self._path, off + int(table[f]),
+                                    f"lz4 frame {f} of episode {p} camera {col.name!r} decoding to "
+                                    f"{col.frame_nbytes} bytes", "a corrupt lz4 block")
+        return out
+
+
+class TornTailWarning(UserWarning):
+    """The file has bytes after its last intact commit (an interrupted append)."""
