@@ -20,9 +20,10 @@ from .errors import (
 from .reader import Database, TornTailWarning
 from .writer import Writer, append, create
 from .opener import open
+from .validate import Report, repair, validate
 
 __all__ = [
-    "__version__", "open", "create", "append", "Database", "Writer", "TornTailWarning",
+    "__version__", "open", "create", "append", "validate", "repair", "Report", "Database", "Writer", "TornTailWarning",
     "KinonbError", "FormatError", "BadMagicError", "ChecksumError", "CorruptFieldError", "NoCommitError",
     "OffsetError", "OverlapError", "QueryError", "SchemaError", "TruncatedFileError", "UnsupportedVersionError",
     "WriteFailedError", "WriterLockedError",

@@ -158,6 +158,10 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int)
             if got != int(sections[i]["crc32"]):
                 raise ChecksumError(path, footer_offset + off, f"section {name} CRC-32 {int(sections[i]['crc32']):#010x}",
                                     f"{got:#010x}", "the footer is corrupt")
+        pad = region[off + length : min(L.align_up(off + length), footer_length)]
+        if pad.any():
+            raise CorruptFieldError(path, footer_offset + off + length, f"zero padding after section {name}",
+                                    pad.tobytes().hex())
         views[name] = data
         offsets[name] = footer_offset + off
     strings = _decode_strings(views["string_offsets"].view("<u8"), views["string_heap"], path, offsets)

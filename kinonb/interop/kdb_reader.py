@@ -23,6 +23,8 @@ Where kinonb deliberately differs from kinodb (7a9b2e4):
   exactly ``num_frames * (4 * (S + A) + 5)`` bytes; a success byte other than 0/1/2 or a reward flag
   other than 0/1 is an error (kinodb reads both as None); trailing bytes in an image section are an error.
 - Positions must be in ``0 .. len - 1``; anything else raises IndexError (no negative indexing).
+- ``meta["cameras"]`` comes from frame 0's camera record heads, so ``read_meta`` parses those few bytes of the
+  image section (never pixels); ``read_episode_actions_only`` reads nothing else there.
 """
 
 from __future__ import annotations
@@ -205,7 +207,7 @@ class KdbDatabase:
         return self._meta(i, e)
 
     def read_episode_actions_only(self, position) -> dict:
-        """Meta and low-dim arrays; the image section is not touched."""
+        """Meta and low-dim arrays. No pixel is read: only frame 0's camera record heads, for meta["cameras"]."""
         i, e = self._entry(position)
         out = {"meta": self._meta(i, e)}
         out.update(self._lowdim(i, e))
@@ -241,7 +243,9 @@ class KdbDatabase:
             strings.append(self._utf8(pos + 2, n, field))
             pos += 2 + n
         if pos + 6 > end:
-            raise CorruptFieldError(self._path, pos, "fps, success and reward flag (6 bytes)", f"{end - pos} bytes left")
+            raise CorruptFieldError(
+                self._path, pos, "fps, success and reward flag (6 bytes)", f"{end - pos} bytes left"
+            )
         (fps,) = L.F32.unpack_from(self._buf, pos)
         code, flag = self._buf[pos + 4], self._buf[pos + 5]
         if code not in L.SUCCESS_CODES:

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import SchemaError
 from . import kdb_layout as L
 
+_U16_MAX = 0xFFFF
 _U32_MAX = 0xFFFFFFFF
 
 
@@ -99,7 +100,7 @@ def _encode_episode(n, ep, keep_episode_ids):
             raise SchemaError(f"episode {n}: {name} has {len(arr)} frames, actions has {T}")
     if terminal.ndim != 1 or terminal.dtype.kind not in "bui":
         raise SchemaError(f"episode {n}: is_terminal must be a 1-D bool array, got {terminal.dtype} {terminal.shape}")
-    if T > _U32_MAX or A > L.MAX_STRING_BYTES or S > L.MAX_STRING_BYTES:
+    if T > _U32_MAX or A > _U16_MAX or S > _U16_MAX:
         raise SchemaError(f"episode {n}: T={T}, action_dim={A}, state_dim={S} exceed the u32/u16/u16 index fields")
     for key, value in (("num_frames", T), ("action_dim", A), ("state_dim", S)):
         if meta.get(key) is not None and int(meta[key]) != value:
@@ -125,7 +126,9 @@ def _encode_episode(n, ep, keep_episode_ids):
 
 def _episode_id(n, meta) -> int:
     if meta.get("episode_id") is None or int(meta["episode_id"]) < 0:
-        raise SchemaError(f"episode {n}: keep_episode_ids needs meta['episode_id'] >= 0, got {meta.get('episode_id')!r}")
+        raise SchemaError(
+            f"episode {n}: keep_episode_ids needs meta['episode_id'] >= 0, got {meta.get('episode_id')!r}"
+        )
     return int(meta["episode_id"])
 
 
@@ -158,9 +161,9 @@ def _encode_meta(n, meta) -> bytes:
     code = {None: 0, False: 1, True: 2}[None if success is None else bool(success)]
     reward = meta.get("total_reward")
     parts = [
-        _string(n, "embodiment", meta.get("embodiment", "")),
-        _string(n, "task", meta.get("task", "")),
-        L.F32.pack(float(meta.get("fps", 0.0))),
+        _string(n, "embodiment", meta.get("embodiment") or ""),
+        _string(n, "task", meta.get("task") or ""),
+        L.F32.pack(float(meta.get("fps") or 0.0)),
         bytes([code, 0 if reward is None else 1]),
     ]
     if reward is not None:
@@ -183,7 +186,7 @@ def _encode_images(n, T, images):
         name_field = _string(n, f"camera name {name!r}", name)
         heads.append(name_field + L.IMAGE_RECORD_HEAD.pack(W, H, C, L.FORMAT_RAW, H * W * C))
         pixels.append(np.ascontiguousarray(arr))
-    if len(heads) > 0xFFFF:
+    if len(heads) > _U16_MAX:
         raise SchemaError(f"episode {n}: {len(heads)} cameras; .kdb stores at most 65535")
     count = L.U16.pack(len(heads))
     if not heads:

@@ -5,6 +5,11 @@ more bytes follow, each adding up to 255), the literals, a little-endian 2-byte 
 match copied from ``offset`` bytes back in the output (it may overlap what it writes). The last sequence
 holds literals only and ends the block. Every read of the input and every write of the output is checked
 against its bounds, so a malformed block yields an error code, never an access outside the buffers.
+
+Every block liblz4 decodes to the expected size decodes here to the same bytes, except that a match offset
+of 0 is refused. liblz4 also refuses blocks that break its end-of-block parsing rules (the last 5 bytes are
+literals, the last match starts 12 bytes before the end); those rules serve its wide copies, not the
+meaning of the bytes, so this decoder does not enforce them.
 """
 
 from __future__ import annotations

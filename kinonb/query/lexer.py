@@ -76,7 +76,7 @@ def tokenize(query: str) -> list[Token]:
                 j += 1
             exp = _EXPONENT.match(query, j)
             if exp:
-                j += exp.end()
+                j = exp.end()
             text = query[i:j]
             value = parse_number(text)
             if value is None:
