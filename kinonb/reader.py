@@ -185,6 +185,65 @@ class Database:
             return self._decode_camera(p, c, range(start, max(start, stop)))
         return self._column(p, c)[start:stop]
 
+    def query(self, kql: str) -> list[int]:
+        """Positions of the episodes matching a KQL query, ascending (docs/kql.md)."""
+        return self.query_positions(kql).tolist()
+
+    def query_positions(self, kql: str) -> np.ndarray:
+        """Like :meth:`query`, as an int64 array (no per-hit Python object: faster on huge answers)."""
+        from .query import compile_cached
+
+        return compile_cached(kql).evaluate(self.meta_table())
+
+    def meta_table(self):
+        """The episode metadata as numpy columns, the table KQL evaluates (built once per snapshot)."""
+        if self._meta_table is None:
+            self._meta_table = self._build_meta_table()
+        return self._meta_table
+
+    def _build_meta_table(self):
+        from .query import MISSING, MetaTable
+
+        index = self._index
+        index.ensure_all()
+        eps = index.episodes
+        present = (index.blocks["flags"] & L.BLOCK_PRESENT) != 0 if len(self._columns) else np.zeros((index.n, 0), bool)
+
+        def dim(role):
+            c = self._role_col.get(role)
+            if c is None:
+                return np.zeros(index.n, np.int64)
+            return np.where(present[:, c], self._columns[c].shape[0], 0).astype(np.int64)
+
+        attr_columns: dict = {}
+
+        def attrs(key):
+            if not attr_columns:
+                for p in range(index.n):
+                    for k, v in index.attrs(p).items():
+                        attr_columns.setdefault(k, np.full(index.n, MISSING, dtype=object))[p] = v
+                attr_columns.setdefault(None, None)
+            found = attr_columns.get(key)
+            return found if found is not None else np.full(index.n, MISSING, dtype=object)
+
+        success = eps["success"].astype(np.int8) - 1  # file: 0 unknown, 1 false, 2 true
+        has_reward = (eps["flags"] & L.EPISODE_HAS_REWARD) != 0
+        return MetaTable(
+            episode_id=eps["episode_id"].astype(np.int64),
+            num_frames=eps["num_frames"].astype(np.int64),
+            fps=eps["fps"].astype(np.float64),
+            success=success,
+            total_reward=np.where(has_reward, eps["total_reward"], np.nan),
+            has_reward=has_reward,
+            action_dim=dim(L.ROLE_ACTIONS),
+            state_dim=dim(L.ROLE_STATES),
+            task_id=eps["task_id"].astype(np.int64),
+            embodiment_id=eps["embodiment_id"].astype(np.int64),
+            strings=self._footer.strings,
+            cameras={self._columns[c].name: present[:, c].copy() for c in self._cameras},
+            attrs=attrs,
+        )
+
     def episode_lengths(self) -> np.ndarray:
         return self._index.episodes["num_frames"].astype(np.int64)
 

@@ -77,6 +77,7 @@ class KdbDatabase:
         )
         self._check_index()
         self._meta_columns = None
+        self._meta_table = None
 
     def __reduce__(self):
         # A memmap pickles as a full copy of the file; reopen by path instead (safe across DataLoader workers).
@@ -219,6 +220,33 @@ class KdbDatabase:
         out.update(self._lowdim(i, e))
         out["images"] = self._images(i, e)
         return out
+
+    def query(self, kql: str) -> list[int]:
+        """Positions of the episodes matching a KQL query, ascending (docs/kql.md)."""
+        return self.query_positions(kql).tolist()
+
+    def query_positions(self, kql: str) -> np.ndarray:
+        from ..query import compile_cached
+
+        return compile_cached(kql).evaluate(self.meta_table())
+
+    def meta_table(self):
+        """The metadata columns as the MetaTable KQL evaluates (.kdb files carry no attrs)."""
+        if self._meta_table is None:
+            from ..query import MISSING, MetaTable
+
+            cols = self.meta_columns()
+            task_ids, tasks = cols["task"]
+            emb_ids, embodiments = cols["embodiment"]
+            n = len(cols["episode_id"])
+            self._meta_table = MetaTable(
+                episode_id=cols["episode_id"], num_frames=cols["num_frames"], fps=cols["fps"],
+                success=cols["success"], total_reward=cols["total_reward"], has_reward=cols["has_reward"],
+                action_dim=cols["action_dim"], state_dim=cols["state_dim"], task_id=task_ids,
+                embodiment_id=emb_ids + len(tasks), strings=[*tasks, *embodiments], cameras=cols["cameras"],
+                attrs=lambda key: np.full(n, MISSING, dtype=object),
+            )
+        return self._meta_table
 
     def meta_columns(self) -> dict:
         """Per-episode metadata as numpy columns (computed once per file), for building query tables."""

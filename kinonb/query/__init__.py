@@ -40,10 +40,11 @@ def compile_query(text: str) -> Query:
 
 
 @lru_cache(maxsize=256)
-def _compile_cached(text: str) -> Query:
+def compile_cached(text: str) -> Query:
+    """compile_query with an LRU cache keyed by the query text."""
     return compile_query(text)
 
 
 def run_query(text: str, table: MetaTable) -> list[int]:
     """The positions of the episodes in `table` that match `text`, ascending (what `db.query` returns)."""
-    return _compile_cached(text).evaluate(table).tolist()
+    return compile_cached(text).evaluate(table).tolist()
