@@ -112,42 +112,50 @@ class Database:
 
     def read_meta(self, i: int) -> dict:
         p = self._position(i)
-        rec = self._index.episodes[p]
+        return self._meta(p, self._index.blocks[p].tolist())
+
+    def _meta(self, p: int, row: list) -> dict:
+        (episode_id, num_frames, _, fps, total_reward, task_id, embodiment_id, _, attrs_length, success, flags,
+         _) = self._index.episodes[p].item()
         strings = self._footer.strings
-        success = int(rec["success"])
-        present = self._present_columns(p)
+        cols = self._columns
         return {
-            "episode_id": int(rec["episode_id"]),
-            "embodiment": strings[int(rec["embodiment_id"])],
-            "task": strings[int(rec["task_id"])],
-            "num_frames": int(rec["num_frames"]),
-            "fps": float(rec["fps"]),
-            "action_dim": self._dim(p, L.ROLE_ACTIONS),
+            "episode_id": episode_id,
+            "embodiment": strings[embodiment_id],
+            "task": strings[task_id],
+            "num_frames": num_frames,
+            "fps": fps,
+            "action_dim": self._dim(row, L.ROLE_ACTIONS),
             "success": None if success == L.SUCCESS_UNKNOWN else success == L.SUCCESS_TRUE,
-            "total_reward": float(rec["total_reward"]) if rec["flags"] & L.EPISODE_HAS_REWARD else None,
-            "state_dim": self._dim(p, L.ROLE_STATES),
-            "cameras": [self._columns[c].name for c in self._cameras if c in present],
-            "columns": [self._columns[c].name for c in self._extras if c in present],
-            "attrs": self._index.attrs(p),
+            "total_reward": total_reward if flags & L.EPISODE_HAS_REWARD else None,
+            "state_dim": self._dim(row, L.ROLE_STATES),
+            "cameras": [cols[c].name for c in self._cameras if row[c][3] & L.BLOCK_PRESENT],
+            "columns": [cols[c].name for c in self._extras if row[c][3] & L.BLOCK_PRESENT],
+            "attrs": self._index.attrs(p) if attrs_length else {},
         }
 
     def read_episode(self, i: int) -> dict:
         """Meta plus every column of episode ``i``: raw columns are zero-copy read-only views."""
-        ep = self.read_episode_actions_only(i)
         p = self._position(i)
-        ep["images"] = {self._columns[c].name: self._column(p, c) for c in self._cameras if self._has(p, c)}
+        row = self._index.blocks[p].tolist()
+        ep = self._actions_only(p, row)
+        ep["images"] = {self._columns[c].name: self._column(p, c, row[c]) for c in self._cameras
+                        if row[c][3] & L.BLOCK_PRESENT}
         return ep
 
     def read_episode_actions_only(self, i: int) -> dict:
         """Like read_episode without images: no image byte is touched."""
         p = self._position(i)
-        ep = {"meta": self.read_meta(p)}
+        return self._actions_only(p, self._index.blocks[p].tolist())
+
+    def _actions_only(self, p: int, row: list) -> dict:
+        ep = {"meta": self._meta(p, row)}
         for role, key in FIXED_KEYS.items():
             c = self._role_col.get(role)
-            ep[key] = self._column(p, c) if c is not None and self._has(p, c) else None
+            ep[key] = self._column(p, c, row[c]) if c is not None and row[c][3] & L.BLOCK_PRESENT else None
         for c in self._extras:
-            if self._has(p, c):
-                ep[self._columns[c].name] = self._column(p, c)
+            if row[c][3] & L.BLOCK_PRESENT:
+                ep[self._columns[c].name] = self._column(p, c, row[c])
         return ep
 
     # -- beyond kinodb -------------------------------------------------------------------------------------
@@ -272,23 +280,23 @@ class Database:
     def _has(self, p: int, c: int) -> bool:
         return bool(self._index.blocks[p, c]["flags"] & L.BLOCK_PRESENT)
 
-    def _present_columns(self, p: int) -> set[int]:
-        return {c for c in range(len(self._columns)) if self._has(p, c)}
-
-    def _dim(self, p: int, role: int) -> int:
+    def _dim(self, row: list, role: int) -> int:
         c = self._role_col.get(role)
-        if c is None or not self._has(p, c):
+        if c is None or not row[c][3] & L.BLOCK_PRESENT:
             return 0
-        return int(self._columns[c].shape[0])
+        return self._columns[c].shape[0]
 
-    def _column(self, p: int, c: int) -> np.ndarray:
+    def _column(self, p: int, c: int, block=None) -> np.ndarray:
+        """Episode ``p``'s column ``c``: a view for raw columns, decoded frames for lz4 cameras."""
         col = self._columns[c]
+        off, nbytes, _, _ = self._index.blocks[p, c].item() if block is None else block
         if col.codec == L.CODEC_LZ4_FRAMES:
             return self._decode_camera(p, c, range(int(self._index.episodes[p]["num_frames"])))
-        blk = self._index.blocks[p, c]
-        off, nbytes = int(blk["offset"]), int(blk["nbytes"])
-        t = int(self._index.episodes[p]["num_frames"])
-        return self._buf[off : off + nbytes].view(col.dtype).reshape((t, *col.shape))
+        if nbytes:
+            return self._buf[off : off + nbytes].view(col.dtype).reshape((-1, *col.shape))
+        empty = np.empty((int(self._index.episodes[p]["num_frames"]), *col.shape), col.dtype)
+        empty.flags.writeable = False
+        return empty
 
     def _decode_camera(self, p: int, c: int, frame_ids) -> np.ndarray:
         col = self._columns[c]

@@ -28,24 +28,16 @@ MODES = ("nearest", "bilinear", "area")
 PARALLEL_MIN_ELEMS = 1 << 17
 
 
-@lru_cache(maxsize=256)
-def nearest_table(n_in: int, n_out: int) -> np.ndarray:
-    """Source index of each output index along one axis."""
-    if n_in == n_out:
-        idx = np.arange(n_out, dtype=np.int64)
-    else:
-        scale = np.float32(n_in) / np.float32(n_out)
-        idx = np.floor(np.arange(n_out, dtype=np.float32) * scale).astype(np.int64)
-        np.minimum(idx, n_in - 1, out=idx)
-    idx.flags.writeable = False
-    return idx
-
-
-@lru_cache(maxsize=256)
-def filter_table(n_in: int, n_out: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def axis_table(n_in: int, n_out: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """``(index, weight)``, each ``(n_out, taps)``: output ``i`` is ``sum_k weight[i, k] * in[index[i, k]]``."""
     dst = np.arange(n_out, dtype=np.int64)
-    if mode == "bilinear":
+    if n_in == n_out:
+        index, weight = dst[:, None], np.ones((n_out, 1))
+    elif mode == "nearest":
+        scale = np.float32(n_in) / np.float32(n_out)
+        index = np.minimum(np.floor(dst.astype(np.float32) * scale).astype(np.int64), n_in - 1)[:, None]
+        weight = np.ones((n_out, 1))
+    elif mode == "bilinear":
         x = np.maximum((dst + 0.5) * (n_in / n_out) - 0.5, 0.0)
         i0 = np.minimum(x.astype(np.int64), n_in - 1)
         lam = np.clip(x - i0, 0.0, 1.0)
@@ -60,116 +52,137 @@ def filter_table(n_in: int, n_out: int, mode: str) -> tuple[np.ndarray, np.ndarr
         weight = np.where(k < count[:, None], 1.0 / count[:, None], 0.0)
     else:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    index = np.ascontiguousarray(index, dtype=np.int64)
-    weight = np.ascontiguousarray(weight, dtype=np.float32)
-    index.flags.writeable = weight.flags.writeable = False
     return index, weight
 
 
-@kernel
-def _store(out, n, c, oy, ox, v, chw, normalize):
-    if normalize:
-        v = v / np.float32(255.0)
-    else:
-        v = min(v + np.float32(0.5), np.float32(255.0))
+def _frozen(*arrays):
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+@lru_cache(maxsize=256)
+def tables(H: int, W: int, C: int, OH: int, OW: int, mode: str, chw: bool):
+    """Index/weight tables of one resize, built once and cached.
+
+    Rows: ``iy``/``wy`` ``(OH, taps)``. Columns are expanded per channel over one output row flattened as
+    ``j = ox * C + c`` (HWC) or ``j = c * OW + ox`` (CHW): ``ix``/``wx`` ``(taps, C * OW)`` hold the element
+    of the source row (``x * C + c``) and the weight of each tap. Indices are unsigned so that Numba emits
+    no negative-index wraparound and LLVM can vectorise the gathers.
+    """
+    iy, wy = axis_table(H, OH, mode)
+    x, w = axis_table(W, OW, mode)
+    c = np.arange(C)
     if chw:
-        out[n, c, oy, ox] = v
+        ix = x.T[:, None, :] * C + c[None, :, None]  # (taps, C, OW)
+        wx = np.broadcast_to(w.T[:, None, :], ix.shape)
     else:
-        out[n, oy, ox, c] = v
+        ix = x.T[:, :, None] * C + c[None, None, :]  # (taps, OW, C)
+        wx = np.broadcast_to(w.T[:, :, None], ix.shape)
+    taps = ix.shape[0]
+    return _frozen(
+        np.ascontiguousarray(iy, dtype=np.uint32),
+        np.ascontiguousarray(wy, dtype=np.float32),
+        np.ascontiguousarray(ix.reshape(taps, -1), dtype=np.uint32),
+        np.ascontiguousarray(wx.reshape(taps, -1), dtype=np.float32),
+    )
 
 
 @kernel
-def _nearest_frame(src, start, W, C, iy, ix, out, n, chw, normalize):
+def _store_row(out, n, oy, acc, chw, normalize):
+    """Write one output row (``acc`` flattened as in :func:`tables`), rounded or divided by 255."""
+    C = out.shape[1] if chw else out.shape[3]
+    OW = out.shape[3] if chw else out.shape[2]
+    for c in range(C if chw else 1):
+        if chw:
+            row = out[n, c, oy]
+            a = acc[c * OW:]
+            m = OW
+        else:
+            row = out[n, oy].reshape(-1)
+            a = acc
+            m = OW * C
+        if normalize:
+            for j in range(m):
+                row[j] = a[j] / np.float32(255.0)
+        else:
+            for j in range(m):
+                row[j] = min(a[j] + np.float32(0.5), np.float32(255.0))
+
+
+@kernel
+def _nearest_frame(src, start, rowlen, iy, ix, out, n, chw, normalize, acc):
     for oy in range(iy.shape[0]):
-        row = start + iy[oy] * W * C
-        for ox in range(ix.shape[0]):
-            p = row + ix[ox] * C
-            for c in range(C):
-                v = src[p + c]
-                if not normalize:
-                    if chw:
-                        out[n, c, oy, ox] = v
-                    else:
-                        out[n, oy, ox, c] = v
-                elif chw:
-                    out[n, c, oy, ox] = np.float32(v) / np.float32(255.0)
-                else:
-                    out[n, oy, ox, c] = np.float32(v) / np.float32(255.0)
+        srow = src[start + np.int64(iy[oy, 0]) * rowlen:]
+        for j in range(acc.shape[0]):
+            acc[j] = np.float32(srow[ix[0, j]])
+        _store_row(out, n, oy, acc, chw, normalize)
+
+
+@kernel
+def _separable_frame(src, start, H, rowlen, iy, wy, ix, wx, out, n, chw, normalize, frow, tmp, acc):
+    # Pass 1, along each source row: tmp[y] is row y resized to OW, flattened as in tables().
+    m = acc.shape[0]
+    for y in range(H):
+        srow = src[start + y * rowlen:]
+        for i in range(rowlen):
+            frow[i] = np.float32(srow[i])
+        trow = tmp[y]
+        for j in range(m):
+            trow[j] = wx[0, j] * frow[ix[0, j]]
+        for k in range(1, ix.shape[0]):
+            for j in range(m):
+                trow[j] += wx[k, j] * frow[ix[k, j]]
+    # Pass 2, down the columns: one axpy per tap, vectorised.
+    for oy in range(iy.shape[0]):
+        t0 = tmp[iy[oy, 0]]
+        w = wy[oy, 0]
+        for j in range(m):
+            acc[j] = w * t0[j]
+        for k in range(1, iy.shape[1]):
+            tk = tmp[iy[oy, k]]
+            w = wy[oy, k]
+            for j in range(m):
+                acc[j] += w * tk[j]
+        _store_row(out, n, oy, acc, chw, normalize)
 
 
 @kernel
 def nearest_serial(src, starts, H, W, C, iy, ix, out, chw, normalize):
-    """Frame ``n`` (HWC uint8 at ``src[starts[n]:]``) -> ``out[n]`` by nearest source index tables."""
+    """Frame ``n`` (HWC uint8 at ``src[starts[n]:]``) -> ``out[n]``, one source pixel per output pixel."""
+    acc = np.empty(ix.shape[1], np.float32)
     for n in range(starts.shape[0]):
-        _nearest_frame(src, starts[n], W, C, iy, ix, out, n, chw, normalize)
+        _nearest_frame(src, starts[n], W * C, iy, ix, out, n, chw, normalize, acc)
 
 
 @kernel(parallel=True)
 def nearest_parallel(src, starts, H, W, C, iy, ix, out, chw, normalize):
     """:func:`nearest_serial` with frames spread over Numba's threads."""
     for n in prange(starts.shape[0]):
-        _nearest_frame(src, starts[n], W, C, iy, ix, out, n, chw, normalize)
-
-
-@kernel
-def _separable_frame(src, start, H, W, C, iy, wy, ix, wx, out, n, chw, normalize, tmp, acc):
-    # Pass 1, along rows: tmp holds every source row resized to OW, as (H, OW*C) or, for CHW, (C*H, OW).
-    OW = ix.shape[0]
-    for y in range(H):
-        row = start + y * W * C
-        for ox in range(OW):
-            for c in range(C):
-                v = np.float32(0.0)
-                for k in range(ix.shape[1]):
-                    v += wx[ox, k] * np.float32(src[row + ix[ox, k] * C + c])
-                if chw:
-                    tmp[c * H + y, ox] = v
-                else:
-                    tmp[y, ox * C + c] = v
-    # Pass 2, along columns: acc is one output row, an axpy per tap so that LLVM vectorises it.
-    planes = C if chw else 1
-    m = tmp.shape[1]
-    for p in range(planes):
-        for oy in range(iy.shape[0]):
-            for j in range(m):
-                acc[j] = np.float32(0.0)
-            for k in range(iy.shape[1]):
-                w = wy[oy, k]
-                r = p * H + iy[oy, k]
-                for j in range(m):
-                    acc[j] += w * tmp[r, j]
-            if chw:
-                for ox in range(OW):
-                    _store(out, n, p, oy, ox, acc[ox], chw, normalize)
-            else:
-                for ox in range(OW):
-                    for c in range(C):
-                        _store(out, n, c, oy, ox, acc[ox * C + c], chw, normalize)
+        acc = np.empty(ix.shape[1], np.float32)
+        _nearest_frame(src, starts[n], W * C, iy, ix, out, n, chw, normalize, acc)
 
 
 @kernel
 def separable_serial(src, starts, H, W, C, iy, wy, ix, wx, out, chw, normalize):
-    """Frame ``n`` -> ``out[n]`` through the filter tables ``(iy, wy)`` and ``(ix, wx)`` of :func:`filter_table`."""
-    OW = ix.shape[0]
-    if chw:
-        tmp = np.empty((C * H, OW), np.float32)
-    else:
-        tmp = np.empty((H, OW * C), np.float32)
-    acc = np.empty(tmp.shape[1], np.float32)
+    """Frame ``n`` -> ``out[n]`` through the tables of :func:`tables`, rows first, then columns."""
+    m = ix.shape[1]
+    frow = np.empty(W * C, np.float32)
+    tmp = np.empty((H, m), np.float32)
+    acc = np.empty(m, np.float32)
     for n in range(starts.shape[0]):
-        _separable_frame(src, starts[n], H, W, C, iy, wy, ix, wx, out, n, chw, normalize, tmp, acc)
+        _separable_frame(src, starts[n], H, W * C, iy, wy, ix, wx, out, n, chw, normalize, frow, tmp, acc)
 
 
 @kernel(parallel=True)
 def separable_parallel(src, starts, H, W, C, iy, wy, ix, wx, out, chw, normalize):
-    """:func:`separable_serial` with frames spread over Numba's threads (scratch rows per frame)."""
-    OW = ix.shape[0]
-    rows = C * H if chw else H
-    cols = OW if chw else OW * C
+    """:func:`separable_serial` with frames spread over Numba's threads (scratch buffers per frame)."""
+    m = ix.shape[1]
     for n in prange(starts.shape[0]):
-        tmp = np.empty((rows, cols), np.float32)
-        acc = np.empty(cols, np.float32)
-        _separable_frame(src, starts[n], H, W, C, iy, wy, ix, wx, out, n, chw, normalize, tmp, acc)
+        frow = np.empty(W * C, np.float32)
+        tmp = np.empty((H, m), np.float32)
+        acc = np.empty(m, np.float32)
+        _separable_frame(src, starts[n], H, W * C, iy, wy, ix, wx, out, n, chw, normalize, frow, tmp, acc)
 
 
 def _threads() -> int:
@@ -183,17 +196,20 @@ def _threads() -> int:
 def resize_frames(src_flat_u8, frame_starts, H, W, C, out, mode, chw, normalize):
     """Resize the HWC uint8 frames starting at ``src_flat_u8[frame_starts[n]]`` into ``out``.
 
-    ``out`` is ``(N, OH, OW, C)`` or, with ``chw``, ``(N, C, OH, OW)``; uint8, or float32 in [0, 1] when
-    ``normalize``. The caller has checked that every frame lies inside ``src_flat_u8`` and the shapes.
+    ``out`` is C-contiguous ``(N, OH, OW, C)`` or, with ``chw``, ``(N, C, OH, OW)``; uint8, or float32 in
+    [0, 1] when ``normalize``. The caller has checked that every frame lies inside ``src_flat_u8`` and the
+    shapes.
     """
     OH, OW = (out.shape[2], out.shape[3]) if chw else (out.shape[1], out.shape[2])
-    args = (src_flat_u8, frame_starts, H, W, C)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if OH == H and OW == W:
+        mode = "nearest"  # every mode is the identity at the same size
+    iy, wy, ix, wx = tables(H, W, C, OH, OW, mode, bool(chw))
     parallel = out.size >= PARALLEL_MIN_ELEMS and frame_starts.shape[0] > 1 and _threads() > 1
-    if mode == "nearest" or (OH == H and OW == W):
+    if mode == "nearest":
         fn = nearest_parallel if parallel else nearest_serial
-        fn(*args, nearest_table(H, OH), nearest_table(W, OW), out, chw, normalize)
+        fn(src_flat_u8, frame_starts, H, W, C, iy, ix, out, chw, normalize)
     else:
-        iy, wy = filter_table(H, OH, mode)
-        ix, wx = filter_table(W, OW, mode)
         fn = separable_parallel if parallel else separable_serial
-        fn(*args, iy, wy, ix, wx, out, chw, normalize)
+        fn(src_flat_u8, frame_starts, H, W, C, iy, wy, ix, wx, out, chw, normalize)
