@@ -12,6 +12,7 @@ from .errors import (
     OverlapError,
     QueryError,
     SchemaError,
+    TornTailError,
     TruncatedFileError,
     UnsupportedVersionError,
     WriteFailedError,
@@ -25,6 +26,6 @@ from .validate import Report, repair, validate
 __all__ = [
     "__version__", "open", "create", "append", "validate", "repair", "Report", "Database", "Writer", "TornTailWarning",
     "KinonbError", "FormatError", "BadMagicError", "ChecksumError", "CorruptFieldError", "NoCommitError",
-    "OffsetError", "OverlapError", "QueryError", "SchemaError", "TruncatedFileError", "UnsupportedVersionError",
+    "OffsetError", "OverlapError", "QueryError", "SchemaError", "TornTailError", "TruncatedFileError", "UnsupportedVersionError",
     "WriteFailedError", "WriterLockedError",
 ]

@@ -15,11 +15,12 @@ from . import layout as L
 from .errors import (
     BadMagicError,
     ChecksumError,
+    CorruptFieldError,
     NoCommitError,
     TruncatedFileError,
     UnsupportedVersionError,
 )
-from .footer import FOOTER_PREFIX, read_footer_prefix
+from .footer import FOOTER_PREFIX, prefix_length, read_footer_prefix
 
 SCAN_WINDOW = 1 << 22
 
@@ -73,7 +74,7 @@ def check_header(raw: bytes, path, file_size: int) -> tuple[int, int]:
     if got != int(h["crc32"]):
         raise ChecksumError(path, 60, f"header CRC-32 {int(h['crc32']):#010x}", f"{got:#010x}")
     if int(h["alignment"]) != L.ALIGNMENT or int(h["header_size"]) != L.HEADER.itemsize:
-        raise BadMagicError(path, 12, f"header_size {L.HEADER.itemsize} and alignment {L.ALIGNMENT}",
+        raise CorruptFieldError(path, 12, f"header_size {L.HEADER.itemsize} and alignment {L.ALIGNMENT}",
                             (int(h["header_size"]), int(h["alignment"])))
     return major, minor
 
@@ -113,8 +114,12 @@ def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | 
     fo, fl = int(t["footer_offset"]), int(t["footer_length"])
     if fo % L.ALIGNMENT or fo < L.HEADER.itemsize or fl < FOOTER_PREFIX or fo + fl != pos:
         return None
-    prefix = _pread(fd, FOOTER_PREFIX, fo)
-    if len(prefix) < FOOTER_PREFIX or L.crc32(prefix) != int(t["footer_header_crc32"]):
+    head = _pread(fd, L.FOOTER_HEADER.itemsize, fo)
+    n_prefix = prefix_length(head) if len(head) == L.FOOTER_HEADER.itemsize else None
+    if n_prefix is None or n_prefix > fl:
+        return None
+    prefix = _pread(fd, n_prefix, fo)
+    if len(prefix) < n_prefix or L.crc32(prefix) != int(t["footer_header_crc32"]):
         return None
     header, _ = read_footer_prefix(prefix, path, fo, fl)  # CRC matched: a structural error here is real corruption
     if int(header["num_episodes"]) != int(t["num_episodes"]):

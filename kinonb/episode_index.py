@@ -54,6 +54,12 @@ class EpisodeIndex:
             for k in np.flatnonzero(~self._checked):
                 self._check_chunk(int(k))
             self._all_checked = True
+            if self.n:
+                last = self.episodes[-1]
+                total = int(last["frame_start"]) + int(last["num_frames"])
+                if total != self.footer.num_frames:
+                    raise CorruptFieldError(self.path, None, f"footer num_frames equal to the episodes' sum {total}",
+                                            self.footer.num_frames)
 
     def _episode_field_offset(self, i: int, field: str) -> int:
         return self.footer.section_offsets["episodes"] + i * L.EPISODE.itemsize + L.EPISODE.fields[field][1]
@@ -79,7 +85,7 @@ class EpisodeIndex:
                 raise CorruptFieldError(path, self._episode_field_offset(i, field), f"EPISODE[{i}].{field} {expected}",
                                         repr(self.episodes[i][field]))
 
-        first_bad((nf == 0) | (nf > self.data_end), "num_frames", f"in 1..{self.data_end}")
+        first_bad((nf == 0) | (nf > L.MAX_FRAMES), "num_frames", f"in 1..{L.MAX_FRAMES}")
         starts = np.empty(b - a, np.uint64)
         starts[0] = 0 if a == 0 else self.episodes[a - 1]["frame_start"] + self.episodes[a - 1]["num_frames"]
         np.cumsum(nf[:-1], out=starts[1:])
@@ -105,16 +111,17 @@ class EpisodeIndex:
         off, nbytes, flags = blk["offset"], blk["nbytes"], blk["flags"]
         present = (flags & L.BLOCK_PRESENT) != 0
 
-        def first_bad(mask, field, expected):
+        def first_bad(mask, field, expected, error=OffsetError):
             if mask.any():
                 i, c = np.argwhere(mask)[0]
                 i, c = a + int(i), int(c)
-                raise OffsetError(path, self._block_field_offset(i, c, field),
+                raise error(path, self._block_field_offset(i, c, field),
                                   f"BLOCK[{i}][{self.columns[c].name}].{field} {expected}",
                                   repr(self.blocks[i, c][field]))
 
-        first_bad((flags & ~np.uint32(L.BLOCK_PRESENT)) != 0, "flags", "only bit 0 (present)")
-        first_bad(~present & ((off != 0) | (nbytes != 0) | (blk["crc32"] != 0)), "offset", "0 for an absent block")
+        first_bad((flags & ~np.uint32(L.BLOCK_PRESENT)) != 0, "flags", "only bit 0 (present)", CorruptFieldError)
+        first_bad(~present & ((off != 0) | (nbytes != 0) | (blk["crc32"] != 0)), "offset", "0 for an absent block",
+                  CorruptFieldError)
         end = np.uint64(self.data_end)
         first_bad(present & ((off % L.ALIGNMENT != 0) | (off < L.HEADER.itemsize) | (off > end)), "offset",
                   f"64-aligned, in [{L.HEADER.itemsize}, {self.data_end}]")
@@ -126,7 +133,8 @@ class EpisodeIndex:
             raw_ok = np.where(fnb == 0, nbytes == 0, (nbytes % np.maximum(fnb, 1) == 0) & (nbytes // np.maximum(fnb, 1) == nf2))
         lz4_ok = nbytes // np.uint64(8) >= nf2 + np.uint64(1)
         size_ok = np.where(self.is_lz4[None, :], lz4_ok, raw_ok)
-        first_bad(present & ~size_ok, "nbytes", "num_frames x frame_nbytes (raw) or room for the lz4 frame table")
+        first_bad(present & ~size_ok, "nbytes", "num_frames x frame_nbytes (raw) or room for the lz4 frame table",
+                  CorruptFieldError)
         # Blocks are laid out in index order: each present block starts at or after the end of the one before.
         rows = blk if a == 0 else self.blocks[a - 1 : b]
         rp = ((rows["flags"] & L.BLOCK_PRESENT) != 0).reshape(-1)

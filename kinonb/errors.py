@@ -92,3 +92,7 @@ class QueryError(KinonbError, ValueError):
 
 class WriteFailedError(KinonbError, OSError):
     """Writing a commit failed (disk full, I/O error). Every earlier commit is intact; the writer is closed."""
+
+
+class TornTailError(FormatError):
+    """Appending was refused: the file has bytes after its last intact commit (repair it first)."""

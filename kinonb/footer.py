@@ -19,6 +19,17 @@ from .schema import Column, columns_from_records
 FOOTER_PREFIX = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * len(L.SECTION_NAMES)
 
 
+def prefix_length(raw_header: bytes) -> int | None:
+    """Length of the footer header + section table announced by a 64-byte footer header (None if implausible).
+
+    A newer minor version may append section records after the known ones; the trailer's CRC covers them all.
+    """
+    num_sections = int(np.frombuffer(raw_header, L.FOOTER_HEADER, count=1)[0]["num_sections"])
+    if not len(L.SECTION_NAMES) <= num_sections <= L.MAX_SECTIONS:
+        return None
+    return L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * num_sections
+
+
 @dataclass
 class Footer:
     columns: list[Column]
@@ -97,9 +108,9 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int)
     header = np.frombuffer(raw, L.FOOTER_HEADER, count=1)[0]
     if bytes(header["magic"]) != L.FOOTER_MAGIC:
         raise BadMagicError(path, footer_offset, f"footer magic {L.FOOTER_MAGIC!r}", bytes(header["magic"]))
-    if int(header["num_sections"]) < len(L.SECTION_NAMES):
+    if not len(L.SECTION_NAMES) <= int(header["num_sections"]) <= L.MAX_SECTIONS:
         raise CorruptFieldError(path, footer_offset + L.FOOTER_HEADER.fields["num_sections"][1],
-                                f"num_sections >= {len(L.SECTION_NAMES)}", int(header["num_sections"]))
+                                f"num_sections in {len(L.SECTION_NAMES)}..{L.MAX_SECTIONS}", int(header["num_sections"]))
     if int(header["chunk_episodes"]) == 0:
         raise CorruptFieldError(path, footer_offset + L.FOOTER_HEADER.fields["chunk_episodes"][1],
                                 "chunk_episodes > 0", 0)
@@ -119,7 +130,7 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int)
         "chunk_crcs": (-(-n // chunk), -(-n // chunk) * 4),
     }
     table_at = footer_offset + L.FOOTER_HEADER.itemsize
-    prev_end = L.align_up(FOOTER_PREFIX) if int(header["num_sections"]) == len(L.SECTION_NAMES) else FOOTER_PREFIX
+    prev_end = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * int(header["num_sections"])
     for i, name in enumerate(L.SECTION_NAMES):
         sec = sections[i]
         at = table_at + i * L.SECTION.itemsize
@@ -147,7 +158,8 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int)
 def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int) -> Footer:
     """Map the footer of the commit that ends at ``footer_offset + footer_length + 64`` (prefix already checked)."""
     region = buf[footer_offset : footer_offset + footer_length]
-    header, sections = read_footer_prefix(region[:FOOTER_PREFIX].tobytes(), path, footer_offset, footer_length)
+    n_prefix = prefix_length(region[: L.FOOTER_HEADER.itemsize].tobytes()) or FOOTER_PREFIX
+    header, sections = read_footer_prefix(region[:n_prefix].tobytes(), path, footer_offset, footer_length)
     views = {}
     offsets = {}
     for i, name in enumerate(L.SECTION_NAMES):

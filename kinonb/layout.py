@@ -19,6 +19,10 @@ HEADER_MAGIC = b"\x89KNB\r\n\x1a\n"
 FOOTER_MAGIC = b"KNBFOOTR"
 TRAILER_MAGIC = b"KNBTRAIL"
 CHUNK_EPISODES = 4096
+#: Most frames one episode may have (keeps every size product far below 2**64).
+MAX_FRAMES = 1 << 40
+#: Most footer sections a reader accepts (a newer minor version may add sections after the known ones).
+MAX_SECTIONS = 64
 
 HEADER = np.dtype(
     [

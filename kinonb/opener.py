@@ -6,7 +6,7 @@ import builtins
 import os
 
 from . import layout as L
-from .errors import BadMagicError
+from .errors import BadMagicError, TruncatedFileError
 
 KDB_MAGIC = b"KINO"
 
@@ -20,6 +20,9 @@ def open(path):  # noqa: A001  (kinodb's name for it)
         from .reader import Database
 
         return Database(path)
+    if len(magic) < 8 and L.HEADER_MAGIC.startswith(magic):
+        raise TruncatedFileError(path, 0, f"a {L.HEADER.itemsize}-byte header", f"a {len(magic)}-byte file",
+                                 "file seems not fully written")
     if magic[:4] == KDB_MAGIC:
         from .interop.kdb_reader import KdbDatabase
 

@@ -253,6 +253,7 @@ class Database:
         )
 
     def episode_lengths(self) -> np.ndarray:
+        self._index.ensure_all()
         return self._index.episodes["num_frames"].astype(np.int64)
 
     # -- internals -----------------------------------------------------------------------------------------

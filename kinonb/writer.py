@@ -20,7 +20,7 @@ from . import layout as L
 from . import stats as S
 from .commit import encode_header, encode_trailer, find_last_commit
 from .episode_index import EpisodeIndex
-from .errors import SchemaError, WriteFailedError, WriterLockedError
+from .errors import SchemaError, TornTailError, UnsupportedVersionError, WriteFailedError, WriterLockedError
 from .footer import Footer, decode_footer, encode_footer
 from .frame_codec import encode_frames
 from .schema import ROLE_DTYPES, Column
@@ -37,6 +37,8 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
     path = Path(os.fspath(path))
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; use kinonb.append() to add to it, or overwrite=True")
+    if path.exists():
+        _refuse_if_locked(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -63,11 +65,25 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
     return Writer(path, fd=fd, compression=compression, sync=sync)
 
 
-def append(path, *, compression: str | None = None, sync: bool = True) -> "Writer":
-    """Open an existing .knb file for appending. A torn tail left by a crash is removed first (with a warning)."""
+def append(path, *, compression: str | None = None, sync: bool = True, repair: bool = False) -> "Writer":
+    """Open an existing .knb file for appending.
+
+    Bytes after the last intact commit (a crash mid-append) make this raise :class:`TornTailError`, since
+    appending would bury them; ``repair=True`` truncates them first, as ``kinonb.repair(path)`` does.
+    """
     path = Path(os.fspath(path))
     fd = os.open(path, os.O_RDWR)
-    return Writer(path, fd=fd, compression=compression, sync=sync)
+    return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair)
+
+
+def _refuse_if_locked(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise WriterLockedError(f"{path} is locked by another writer; not overwriting it") from None
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -82,7 +98,7 @@ class Writer:
     """Use :func:`kinonb.create` or :func:`kinonb.append`. A context manager: leaving the ``with`` block
     normally commits; leaving it by an exception discards every episode added since the last commit."""
 
-    def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool):
+    def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool, repair: bool = False):
         if compression not in (None, "none", "lz4"):
             os.close(fd)
             raise ValueError(f"compression must be None or 'lz4', got {compression!r}")
@@ -98,15 +114,23 @@ class Writer:
             os.close(fd)
             raise WriterLockedError(f"{path} is locked by another writer; only one writer at a time") from None
         try:
-            self._load_last_commit()
+            self._load_last_commit(repair)
         except BaseException:
             os.close(fd)
             raise
 
     # -- state ---------------------------------------------------------------------------------------------
-    def _load_last_commit(self) -> None:
-        commit, _ = find_last_commit(self._fd, self.path)
+    def _load_last_commit(self, repair: bool) -> None:
+        commit, minor = find_last_commit(self._fd, self.path)
+        if max(minor, commit.minor) > L.FORMAT_MINOR:
+            raise UnsupportedVersionError(self.path, commit.footer_offset, f"format {L.FORMAT_MAJOR}.{L.FORMAT_MINOR} "
+                                          "or older to append", f"{L.FORMAT_MAJOR}.{max(minor, commit.minor)}",
+                                          "appending would drop what the newer version added: upgrade kinonb")
         if commit.ignored_bytes:
+            if not repair:
+                raise TornTailError(self.path, commit.end, f"the file to end with commit {commit.seq}",
+                                    f"{commit.ignored_bytes} more bytes (a torn append)",
+                                    "run `kinonb validate --repair` or append(..., repair=True) to truncate them")
             warnings.warn(f"{self.path}: removing {commit.ignored_bytes} bytes of a torn append after commit "
                           f"{commit.seq}", stacklevel=4)
             os.ftruncate(self._fd, commit.end)
@@ -172,6 +196,10 @@ class Writer:
             given.append((self._check_name(name, "camera"), L.ROLE_CAMERA, frames, 3))
         for name, value in (columns or {}).items():
             given.append((self._check_name(name, "column"), L.ROLE_EXTRA, value, None))
+        names = [g[0] for g in given]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise SchemaError(f"{dup}: given twice (a camera and an extra column cannot share a name)")
         prepared = [self._prepare(name, role, value, ndim, t) for name, role, value, ndim in given]
         meta = self._episode_record(t, task, embodiment, fps, success, total_reward, attrs, episode_id)
 
@@ -250,6 +278,7 @@ class Writer:
             raise SchemaError(f"fps must be finite and >= 0, got {fps}")
         if success is not None and not isinstance(success, (bool, np.bool_)):
             raise SchemaError(f"success must be True, False or None, got {success!r}")
+        blob = _attrs_blob(attrs)
         rec = np.zeros((), L.EPISODE)
         rec["episode_id"] = self._next_id if episode_id is None else _nonneg_int("episode_id", episode_id)
         rec["num_frames"] = t
@@ -260,14 +289,6 @@ class Writer:
         if total_reward is not None:
             rec["total_reward"] = float(total_reward)
             rec["flags"] = L.EPISODE_HAS_REWARD
-        blob = b""
-        if attrs:
-            if not isinstance(attrs, dict) or not all(isinstance(k, str) for k in attrs):
-                raise SchemaError("attrs must be a dict with str keys")
-            try:
-                blob = json.dumps(attrs, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
-            except (TypeError, ValueError) as e:
-                raise SchemaError(f"attrs must be JSON-serialisable (no NaN): {e}") from None
         rec["attrs_offset"] = len(self._attrs) + self._new_attrs_len
         rec["attrs_length"] = len(blob)
         self._new_attrs.append(blob)
@@ -330,12 +351,19 @@ class Writer:
             self._emit(b"\0" * (footer_offset - self._pos))
             for p in pieces:
                 self._emit(p)
+            self._flush_stage()
+            if self._sync:
+                os.fsync(self._fd)  # the footer is durable before any trailer points at it
             self._emit(encode_trailer(footer_offset, length, self._seq + 1, len(footer.episodes), crc))
             self._flush_stage()
+        except OSError as e:
+            self._fail(e)
+        try:
             if self._sync:
                 os.fsync(self._fd)
         except OSError as e:
-            self._fail(e)
+            # The trailer is written: a reader may already use this commit, so its bytes must not be cut.
+            self._fail(e, truncate=False)
         self._seq += 1
         self._committed_end = self._pos
         self._episodes, self._blocks = footer.episodes, footer.blocks
@@ -421,15 +449,27 @@ class Writer:
             raise WriteFailedError(f"writer for {self.path} failed earlier ({self._failed}); reopen with "
                                    "kinonb.append() to continue from the last commit")
 
-    def _fail(self, e: OSError):
+    def _fail(self, e: OSError, truncate: bool = True):
         self._failed = e
         try:
-            os.ftruncate(self._fd, self._committed_end)
+            if truncate:
+                os.ftruncate(self._fd, self._committed_end)
         except OSError:
             pass
         raise WriteFailedError(e.errno, f"{self.path}: writing failed at byte {self._pos} ({e.strerror or e}); "
                                f"the file still holds the {len(self._episodes)} episodes of commit {self._seq}; "
                                "episodes added since then are lost") from e
+
+
+def _attrs_blob(attrs) -> bytes:
+    if not attrs:
+        return b""
+    if not isinstance(attrs, dict) or not all(isinstance(k, str) for k in attrs):
+        raise SchemaError("attrs must be a dict with str keys")
+    try:
+        return json.dumps(attrs, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise SchemaError(f"attrs must be JSON-serialisable (no NaN): {e}") from None
 
 
 def _as_bytes(arr: np.ndarray):

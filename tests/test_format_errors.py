@@ -49,6 +49,9 @@ def test_bad_magic(tmp_path):
 def test_empty_and_tiny_files(tmp_path):
     p = tmp_path / "empty.knb"
     p.write_bytes(b"")
+    with pytest.raises(kinonb.TruncatedFileError):
+        kinonb.open(p)
+    p.write_bytes(b"abc")
     with pytest.raises(kinonb.BadMagicError):
         kinonb.open(p)
     p.write_bytes(L.HEADER_MAGIC + b"\0" * 10)
@@ -112,8 +115,8 @@ def test_chunk_checksum_on_first_use(tmp_path):
         ("offset", 10**15, kinonb.OffsetError, "64-aligned, in"),
         ("offset", 65, kinonb.OffsetError, "64-aligned"),
         ("nbytes", 2**64 - 8, kinonb.OffsetError, "ending at or before the footer"),
-        ("nbytes", 8, kinonb.OffsetError, "num_frames x frame_nbytes"),
-        ("flags", 6, kinonb.OffsetError, "only bit 0"),
+        ("nbytes", 8, kinonb.CorruptFieldError, "num_frames x frame_nbytes"),
+        ("flags", 6, kinonb.CorruptFieldError, "only bit 0"),
     ],
 )
 def test_forged_block_fields(tmp_path, field, value, error, message):

@@ -302,9 +302,39 @@ def test_warns_and_ignores_torn_tail(tmp_path):
     with pytest.warns(kinonb.TornTailWarning, match="ignored 1000 bytes"):
         db = kinonb.open(path)
     assert db.ignored_bytes == 1000 and db.num_episodes() == 1
+    with pytest.raises(kinonb.TornTailError, match="1000 more bytes"):
+        kinonb.append(path)  # appending would bury the torn bytes: repair is explicit
+    assert path.stat().st_size == db._commit.end + 1000
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with kinonb.append(path) as w:
+        with kinonb.append(path, repair=True) as w:
             w.add_episode(**simple())
     db = kinonb.open(path)
     assert db.ignored_bytes == 0 and db.num_episodes() == 2
+
+
+def test_duplicate_names_rejected(tmp_path):
+    with kinonb.create(tmp_path / "d.knb") as w:
+        with pytest.raises(kinonb.SchemaError, match="x: given twice"):
+            w.add_episode(actions=np.zeros((2, 1)), images={"x": np.zeros((2, 2, 2, 1), np.uint8)},
+                          columns={"x": np.zeros((2, 1))})
+        w.add_episode(actions=np.zeros((1000, 0), np.float32))
+    assert kinonb.open(tmp_path / "d.knb").read_episode(0)["actions"].shape == (1000, 0)
+
+
+def test_rejected_attrs_leave_no_strings(tmp_path):
+    a, b = tmp_path / "a.knb", tmp_path / "b.knb"
+    with kinonb.create(a) as w:
+        with pytest.raises(kinonb.SchemaError):
+            w.add_episode(actions=np.zeros((1, 1)), task="only in a rejected episode", attrs={"x": {1, 2}})
+        w.add_episode(actions=np.zeros((1, 1)))
+    with kinonb.create(b) as w:
+        w.add_episode(actions=np.zeros((1, 1)))
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_overwrite_refused_while_locked(tmp_path):
+    path = tmp_path / "d.knb"
+    with kinonb.create(path):
+        with pytest.raises(kinonb.WriterLockedError):
+            kinonb.create(path, overwrite=True)
