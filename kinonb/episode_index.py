@@ -47,7 +47,8 @@ class EpisodeIndex:
         for k in np.unique(np.asarray(positions, np.int64) // self.chunk):
             if not self._checked[k]:
                 self._check_chunk(int(k))
-        self._all_checked = bool(self._checked.all())
+        if self._checked.all():
+            self.ensure_all()
 
     def ensure_all(self) -> None:
         if not self._all_checked:
