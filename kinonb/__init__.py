@@ -21,10 +21,12 @@ from .errors import (
 from .reader import Database, TornTailWarning
 from .writer import Writer, append, create
 from .opener import open
+from .resize import resize
+from .sampling import SampleIndex
 from .validate import Report, repair, validate
 
 __all__ = [
-    "__version__", "open", "create", "append", "validate", "repair", "Report", "Database", "Writer", "TornTailWarning",
+    "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "Report", "Database", "Writer", "TornTailWarning",
     "KinonbError", "FormatError", "BadMagicError", "ChecksumError", "CorruptFieldError", "NoCommitError",
     "OffsetError", "OverlapError", "QueryError", "SchemaError", "TornTailError", "TruncatedFileError", "UnsupportedVersionError",
     "WriteFailedError", "WriterLockedError",

@@ -21,8 +21,17 @@ def encode_frames(frames: np.ndarray) -> list:
     return [table.tobytes(), *payloads]
 
 
-def frame_table_problem(table: np.ndarray, num_frames: int, block_nbytes: int) -> str | None:
-    """Why an lz4 block's offset table is invalid, or None. ``table`` is the first T+1 <u8 of the block."""
+#: An LZ4 sequence of n input bytes yields at most 255 * n output bytes (each match-length byte adds <= 255).
+MAX_LZ4_RATIO = 255
+
+
+def frame_table_problem(table: np.ndarray, num_frames: int, block_nbytes: int,
+                        frame_nbytes: int | None = None) -> str | None:
+    """Why an lz4 block's offset table is invalid, or None. ``table`` is the first T+1 <u8 of the block.
+
+    With ``frame_nbytes``, also refuse a frame too short to decode to that size: a reader allocates
+    ``frame_nbytes`` per frame before decoding, so a forged frame size must be backed by real bytes.
+    """
     head = 8 * (num_frames + 1)
     if len(table) != num_frames + 1:
         return f"{num_frames + 1} offsets"
@@ -32,20 +41,6 @@ def frame_table_problem(table: np.ndarray, num_frames: int, block_nbytes: int) -
         return f"offsets[{num_frames}] == block length {block_nbytes}"
     if num_frames > 1 and bool(np.any(table[1:] < table[:-1])):
         return "non-decreasing offsets"
+    if frame_nbytes is not None and num_frames and bool(np.any((table[1:] - table[:-1]) * MAX_LZ4_RATIO < frame_nbytes)):
+        return f"frames of at least {-(-frame_nbytes // MAX_LZ4_RATIO)} bytes, as {frame_nbytes}-byte frames need"
     return None
-
-
-def decode_frames(block: np.ndarray, table: np.ndarray, frame_ids, frame_nbytes: int, out: np.ndarray) -> int:
-    """Decode the frames ``frame_ids`` of a validated block into ``out`` rows; return the index of the first
-    frame that fails to decode to exactly frame_nbytes bytes, or -1."""
-    flat = out.reshape(len(frame_ids), -1)
-    for j, i in enumerate(frame_ids):
-        src = block[int(table[i]) : int(table[i + 1])]
-        try:
-            raw = lz4.block.decompress(src, uncompressed_size=frame_nbytes)
-        except lz4.block.LZ4BlockError:
-            return j
-        if len(raw) != frame_nbytes:
-            return j
-        flat[j] = np.frombuffer(raw, np.uint8)
-    return -1

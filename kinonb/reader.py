@@ -18,7 +18,7 @@ from .commit import Commit, find_last_commit
 from .episode_index import EpisodeIndex
 from .errors import CorruptFieldError
 from .footer import decode_footer
-from .frame_codec import decode_frames
+from .kernels.lz4 import decode_frames
 
 FIXED_KEYS = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
               L.ROLE_IS_TERMINAL: "is_terminal"}
@@ -55,6 +55,7 @@ class Database:
         self._cameras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_CAMERA]
         self._extras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_EXTRA]
         self._meta_table = None
+        self._flats = {}
         if commit.ignored_bytes:
             warnings.warn(f"{self._path}: ignored {commit.ignored_bytes} bytes after the last intact commit "
                           f"(a torn or aborted append); `kinonb validate --repair` removes them",
@@ -193,6 +194,24 @@ class Database:
             return self._decode_camera(p, c, range(start, max(start, stop)))
         return self._column(p, c)[start:stop]
 
+    def sample_index(self, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None):
+        """Frame-level samples with a window of offsets per key; see :class:`kinonb.sampling.SampleIndex`.
+
+        >>> index = db.sample_index({"actions": range(16), "states": range(-1, 1), "top": [0]})
+        >>> batch = index.read(ids, image_size=(224, 224), layout="CHW", normalize=True)
+        """
+        from .sampling import SampleIndex
+
+        return SampleIndex(self, windows, pad=pad, episodes=episodes, pad_before=pad_before, pad_after=pad_after)
+
+    def _flat(self, dtype) -> np.ndarray:
+        """The whole mapped commit as one typed 1-D view (its length is a multiple of 64 bytes)."""
+        dtype = np.dtype(dtype)
+        view = self._flats.get(dtype)
+        if view is None:
+            view = self._flats[dtype] = self._buf.view(dtype)
+        return view
+
     def query(self, kql: str) -> list[int]:
         """Positions of the episodes matching a KQL query, ascending (docs/kql.md)."""
         return self.query_positions(kql).tolist()
@@ -303,14 +322,15 @@ class Database:
         col = self._columns[c]
         table = self._index.lz4_table(self._buf, p, c)
         off = int(self._index.blocks[p, c]["offset"])
-        block = self._buf[off : off + int(self._index.blocks[p, c]["nbytes"])]
-        out = np.empty((len(frame_ids), *col.shape), np.uint8)
-        bad = decode_frames(block, table, list(frame_ids), col.frame_nbytes, out)
-        if bad >= 0:
-            f = list(frame_ids)[bad]
-            raise CorruptFieldError(self._path, off + int(table[f]),
-                                    f"lz4 frame {f} of episode {p} camera {col.name!r} decoding to "
-                                    f"{col.frame_nbytes} bytes", "a corrupt lz4 block")
+        ids = np.asarray(frame_ids, np.int64)
+        out = np.empty((len(ids), *col.shape), np.uint8)
+        starts = table[ids].astype(np.int64) + off
+        try:
+            decode_frames(self._buf, starts, table[ids + 1].astype(np.int64) + off - starts, col.frame_nbytes,
+                          out.reshape(-1))
+        except ValueError as e:
+            raise CorruptFieldError(self._path, off, f"lz4 frames of episode {p} camera {col.name!r} decoding to "
+                                    f"{col.frame_nbytes} bytes each", str(e)) from None
         return out
 
 
