@@ -1,5 +1,6 @@
 """The Numba lz4 block decoder against the lz4 library, on valid, truncated, bit-flipped and random blocks."""
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -78,6 +79,20 @@ def test_many_frames_serial_and_parallel(data, n, level):
         np.testing.assert_array_equal(out, want)
 
 
+def test_compiled_equals_py_func():
+    frames = [b"abc" * 50, bytes(range(150)), b"\0" * 150]
+    src, offsets, lengths = pack([compress(f, 0) for f in frames], np.random.default_rng(3))
+    for fn in (klz4.lz4_decode_frames, klz4.lz4_decode_frames_parallel):
+        got, want = np.zeros(450, np.uint8), np.zeros(450, np.uint8)
+        assert fn(src, offsets, lengths, 150, got) == fn.py_func(src, offsets, lengths, 150, want) == -1
+        np.testing.assert_array_equal(got, want)
+        assert got.tobytes() == b"".join(frames)
+    with plain_python_kernels(klz4):
+        out = np.zeros(450, np.uint8)
+        assert klz4.lz4_decode_frames(src, offsets, lengths, 150, out) == -1
+        assert out.tobytes() == b"".join(frames)
+
+
 class Guarded:
     """A 1-D array that fails the test on any access outside [lo, hi), negative indices included."""
 
@@ -95,6 +110,19 @@ class Guarded:
     def __setitem__(self, i, v):
         self._check(i)
         self.arr[i] = v
+
+
+@contextlib.contextmanager
+def plain_python_kernels(module):
+    """Swap the module's compiled helpers for their Python bodies, so that they accept Guarded arrays."""
+    saved = {k: v for k, v in vars(module).items() if hasattr(v, "py_func") and v.py_func is not v}
+    try:
+        for k, v in saved.items():
+            setattr(module, k, v.py_func)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(module, k, v)
 
 
 def mutate(block: bytes, rng) -> bytes:
@@ -121,8 +149,9 @@ def test_malformed_blocks_stay_in_bounds(data, seed, slack):
     nbytes = max(0, len(data) + slack)
     src = np.frombuffer(b"\xaa" * 5 + block + b"\xbb" * 5, np.uint8)
     out = np.zeros(nbytes + 10, np.uint8)
-    code = klz4.decode_block.py_func(Guarded(src, 5, 5 + len(block)), 5, len(block), Guarded(out, 4, 4 + nbytes),
-                                     4, nbytes)
+    with plain_python_kernels(klz4):
+        code = klz4.decode_block(Guarded(src, 5, 5 + len(block)), 5, len(block), Guarded(out, 4, 4 + nbytes), 4,
+                                 nbytes)
     compiled_out = np.zeros(nbytes + 10, np.uint8)
     assert code == klz4.decode_block(src, 5, len(block), compiled_out, 4, nbytes)
     ref = reference_decode(block, nbytes)
@@ -135,6 +164,40 @@ def test_malformed_blocks_stay_in_bounds(data, seed, slack):
         assert ref is None or out[4:4 + nbytes].tobytes() == ref
     else:
         assert code in klz4.ERRORS
+
+
+def _guarded_decode(block: bytes, nbytes: int) -> int:
+    src = np.frombuffer(b"\xaa" * 5 + block + b"\xbb" * 5, np.uint8)
+    out = np.zeros(nbytes + 10, np.uint8)
+    with plain_python_kernels(klz4):
+        return klz4.decode_block(Guarded(src, 5, 5 + len(block)), 5, len(block), Guarded(out, 4, 4 + nbytes), 4,
+                                 nbytes)
+
+
+def _edge_payloads():
+    """Short blocks whose last matches and literals sit near the end, where the bounds checks matter."""
+    rng = np.random.default_rng(7)
+    for period, reps, tail in ((1, 30, 5), (3, 9, 12), (7, 5, 13), (16, 3, 16), (20, 2, 14), (5, 60, 0)):
+        head = np.resize(rng.integers(0, 256, period, dtype=np.uint8), period * reps).tobytes()
+        yield head + rng.integers(0, 256, tail, dtype=np.uint8).tobytes()
+    yield bytes(range(40)) * 2 + b"x" * 300  # a literal run and a match length past 15 (extension bytes)
+    x = rng.integers(0, 256, 20, dtype=np.uint8).tobytes()
+    yield x + x[:8] + b"12345"  # the last match starts 13 bytes before the end, the latest LZ4 allows
+
+
+@pytest.mark.parametrize("data", list(_edge_payloads()), ids=lambda d: f"{len(d)}B")
+def test_every_truncation_and_byte_edit_stays_in_bounds(data):
+    """Exhaustive near-misses of valid blocks: each truncation and each byte set to a few values."""
+    block = compress(data, 0)
+    assert _guarded_decode(block, len(data)) == klz4.OK
+    variants = [block[:i] for i in range(len(block))]
+    for i in range(len(block)):
+        for v in {0, 255, 15, 240, block[i] ^ 1, block[i] ^ 16}:
+            variants.append(block[:i] + bytes([v]) + block[i + 1:])
+    for variant in variants:
+        for nbytes in (len(data) - 3, len(data), len(data) + 2):
+            code = _guarded_decode(variant, max(nbytes, 0))
+            assert code in klz4.ERRORS or code == klz4.OK
 
 
 def test_compiled_fuzz_in_subprocess():
@@ -168,9 +231,9 @@ def test_compiled_fuzz_in_subprocess():
                     assert (out.reshape(4, size) == out[:size]).all()
                     assert ref is None or len(ref) != size or out[:size].tobytes() == ref
         # Ranges outside the source are refused too.
-        out = np.zeros(8, np.uint8)
-        assert k.lz4_decode_frames(np.zeros(4, np.uint8), np.array([3], np.int64), np.array([2], np.int64), 8, out) == 0
-        assert k.lz4_decode_frames(np.zeros(4, np.uint8), np.array([-1], np.int64), np.array([2], np.int64), 8, out) == 0
+        out, one = np.zeros(8, np.uint8), lambda v: np.array([v], np.int64)
+        assert k.lz4_decode_frames(np.zeros(4, np.uint8), one(3), one(2), 8, out) == 0
+        assert k.lz4_decode_frames(np.zeros(4, np.uint8), one(-1), one(2), 8, out) == 0
         print("ok", bad)
         """
     )
@@ -179,13 +242,14 @@ def test_compiled_fuzz_in_subprocess():
     assert proc.stdout.startswith("ok")
 
 
-def test_error_names_the_frame():
+def test_error_names_the_frame(monkeypatch):
     good = compress(b"x" * 100, 0)
     bad = good[:-2]
     src, offsets, lengths = pack([good, good, bad, good, good], np.random.default_rng(0))
-    for n in (3, 5):  # serial and parallel paths
+    for threshold in (0, 1 << 40):  # parallel and serial paths
+        monkeypatch.setattr(klz4, "PARALLEL_MIN_BYTES", threshold)
         with pytest.raises(ValueError, match="frame 2 .* corrupt: the block ends inside a sequence"):
-            klz4.decode_frames(src, offsets[:n], lengths[:n], 100)
+            klz4.decode_frames(src, offsets, lengths, 100)
     with pytest.raises(ValueError, match="frame 0 .* fewer bytes"):
         klz4.decode_frames(src, offsets[:1], lengths[:1], 101)
     with pytest.raises(ValueError, match="frame 0 .* more bytes"):
@@ -210,6 +274,7 @@ def test_empty_frames():
         (dict(lengths=[1, 2]), "lengths"),
         (dict(frame_nbytes=-1), "frame_nbytes"),
         (dict(frame_nbytes=1.5), "frame_nbytes"),
+        (dict(frame_nbytes=None), "frame_nbytes"),
         (dict(out=np.zeros(3, np.uint8)), "out"),
         (dict(out=np.zeros(4, np.float32)), "out"),
     ],

@@ -90,11 +90,12 @@ def test_compiled_equals_py_func_and_parallel(mode, monkeypatch):
     x = np.random.default_rng(1).integers(0, 256, (3, 5, 7, 3), dtype=np.uint8)
     src, starts = x.reshape(-1), np.arange(3, dtype=np.int64) * x[0].size
     want = resize(x, (4, 9), mode, layout="CHW", normalize=True)
+    iy, wy, ix, wx = kr.tables(5, 7, 3, 4, 9, mode, True)
     if mode == "nearest":
-        tables = (kr.nearest_table(5, 4), kr.nearest_table(7, 9))
+        tables = (iy, ix)
         kernels = (kr.nearest_serial.py_func, kr.nearest_parallel.py_func, kr.nearest_parallel)
     else:
-        tables = kr.filter_table(5, 4, mode) + kr.filter_table(7, 9, mode)
+        tables = (iy, wy, ix, wx)
         kernels = (kr.separable_serial.py_func, kr.separable_parallel.py_func, kr.separable_parallel)
     for fn in kernels:
         out = np.zeros((3, 3, 4, 9), np.float32)

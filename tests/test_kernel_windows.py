@@ -167,7 +167,8 @@ def gather_case(draw, dtypes=(np.float32, np.uint8, np.int64)):
     B = draw(st.integers(0, 12))
     sample_ep = np.array(draw(st.lists(st.integers(0, len(lengths) - 1), min_size=B, max_size=B)), np.int64)
     sample_t = np.array([draw(st.integers(0, lengths[e] - 1)) for e in sample_ep], np.int64)
-    offsets = np.array(draw(offsets_st), np.int64)
+    runs = st.builds(lambda a, k: list(range(a, a + k)), st.integers(-15, 15), st.integers(1, 20))
+    offsets = np.array(draw(offsets_st | runs), np.int64)  # runs take the one-copy path of the kernel
     return flat, np.array(ep_start, np.int64), np.array(lengths, np.int64), row_elems, sample_ep, sample_t, offsets
 
 

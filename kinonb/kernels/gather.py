@@ -8,56 +8,68 @@ sampled episode has ``ep_len >= 1``, and ``out`` / ``is_pad`` are C-contiguous o
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..jit import kernel, prange
 
-# Elements per batch (B * W * row_elems) from which the prange variant wins on this machine's 2+ cores.
-# Measured with bench/bench_kernels.py: the thread pool costs ~10-20 us per call, a serial copy moves
-# ~1-2 elements per ns, so below ~64K elements the serial loop is faster.
+# Elements per batch (B * W * row_elems) from which the prange variant is used. Measured with
+# bench/bench_kernels.py (section e) on 2 cores: waking the threads costs ~3-4 us, so serial wins below
+# ~16K elements, the two tie near 32K (B=256, W=16, A=7: actions stay serial and leave the other cores
+# to the DataLoader) and parallel wins from 64K.
 PARALLEL_MIN_ELEMS = 1 << 16
 
 
 @kernel
+def _window_shape(offsets):
+    """``(lo, hi, contiguous)``: extreme offsets, and whether they run ``lo, lo+1, ..., hi``."""
+    lo = offsets[0]
+    hi = offsets[0]
+    contiguous = True
+    for w in range(1, offsets.shape[0]):
+        contiguous = contiguous and offsets[w] == offsets[w - 1] + 1
+        lo = min(lo, offsets[w])
+        hi = max(hi, offsets[w])
+    return lo, hi, contiguous
+
+
+@kernel
 def _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, b0, b1):
-    # Samples b0..b1-1 in one call: a call per sample would cost a third of the loop's time.
+    # Samples b0..b1-1 in one call, copy loops written out: a call per sample or per copy costs a third of
+    # the time. Unsigned indices spare Numba's negative-index wraparound, so LLVM vectorises the copies
+    # (2-3x faster than signed indexing for rows of 7 floats).
     W = offsets.shape[0]
+    if W == 0:
+        return
+    lo, hi, contiguous = _window_shape(offsets)
+    R = np.uint64(row_elems)
     for b in range(b0, b1):
         e = sample_ep[b]
         n = ep_len[e]
-        base = ep_start[e]
+        base = np.uint64(ep_start[e])
         t = sample_t[b]
-        w = 0
-        while w < W:
-            f = t + offsets[w]
-            if f < 0:
-                f = 0
-                is_pad[b, w] = True
-            elif f >= n:
-                f = n - 1
-                is_pad[b, w] = True
-            else:
+        out0 = np.uint64(b * W) * R
+        if contiguous and t + lo >= 0 and t + hi < n:  # the common case: one block of rows, no padding
+            src = base + np.uint64(t + lo) * R
+            for k in range(np.uint64(W) * R):
+                o[out0 + k] = flat[src + k]
+            for w in range(W):
                 is_pad[b, w] = False
-            # Consecutive offsets inside the episode read consecutive rows: copy the run in one loop.
-            run = 1
-            while w + run < W:
-                g = t + offsets[w + run]
-                if g != f + run or g >= n:
-                    break
-                is_pad[b, w + run] = False
-                run += 1
-            # Sliced views indexed from 0 by a range loop let Numba drop its negative-index wraparound, so
-            # LLVM vectorises the copy (3x faster than flat[src + k] for rows of 7 floats).
-            src = flat[base + f * row_elems:]
-            dst = o[(b * W + w) * row_elems:]
-            for k in range(run * row_elems):
-                dst[k] = src[k]
-            w += run
+            continue
+        for w in range(W):
+            f = t + offsets[w]
+            is_pad[b, w] = f < 0 or f >= n
+            src = base + np.uint64(min(max(f, 0), n - 1)) * R
+            dst = out0 + np.uint64(w) * R
+            for k in range(R):
+                o[dst + k] = flat[src + k]
 
 
 @kernel
 def gather_windows_serial(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
     """``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode ``sample_ep[b]``; flag clamped ones."""
     o = out.reshape(-1)
-    _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, 0, sample_ep.shape[0])
+    B = sample_ep.shape[0]
+    _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, 0, B)
 
 
 @kernel(parallel=True)

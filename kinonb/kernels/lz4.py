@@ -14,11 +14,13 @@ meaning of the bytes, so this decoder does not enforce them.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ..jit import kernel, prange
 
-# Codes of decode_block, all negative; the kernel's caller reports them with ERRORS.
+# Codes of decode_block: OK, or a negative error code that decode_frames reports with ERRORS.
 OK = 0
 BAD_RANGE = -1
 TRUNCATED = -2
@@ -34,8 +36,28 @@ ERRORS = {
     SHORT: "it decodes to fewer bytes than the frame size",
 }
 
-# Frames per call from which the prange variant wins (threads cost ~10-20 us per call).
-PARALLEL_MIN_FRAMES = 4
+# Output bytes per call from which the prange variant is used (with >= 2 frames). Measured with
+# bench/bench_kernels.py (section e) on 2 cores: waking the threads costs ~4 us and this decoder writes
+# ~1 GB/s on camera-like frames (30 GB/s on long runs), so parallel wins from ~16-24 KB of output.
+PARALLEL_MIN_BYTES = 1 << 15
+
+
+@kernel
+def _copy(dst, d, src, s, n):
+    # Unsigned indices: Numba emits no negative-index wraparound, so LLVM can vectorise the loop.
+    d = np.uint64(d)
+    s = np.uint64(s)
+    for i in range(np.uint64(n)):
+        dst[d + i] = src[s + i]
+
+
+@kernel
+def _copy16(dst, d, src, s):
+    # Fixed length: LLVM turns it into one 16-byte move. Used for short copies with 16 bytes of slack.
+    d = np.uint64(d)
+    s = np.uint64(s)
+    for i in range(np.uint64(16)):
+        dst[d + i] = src[s + i]
 
 
 @kernel
@@ -68,8 +90,10 @@ def decode_block(src, start, length, out, ostart, nbytes):
             return TRUNCATED
         if n > oend - op:
             return OVERFLOW
-        for i in range(n):
-            out[op + i] = src[ip + i]
+        if n <= 16 and iend - ip >= 16 and oend - op >= 16:
+            _copy16(out, op, src, ip)  # the bytes past n lie inside the frame and are overwritten later
+        else:
+            _copy(out, op, src, ip, n)
         ip += n
         op += n
         if ip == iend:
@@ -93,10 +117,18 @@ def decode_block(src, start, length, out, ostart, nbytes):
         n += 4
         if n > oend - op:
             return OVERFLOW
+        # A match may overlap its own output (offset < n): its bytes repeat with period offset, so copy
+        # from the match source in chunks no longer than the distance already written, which doubles.
         m = op - offset
-        for i in range(n):  # byte by byte: a match may overlap the bytes it writes
-            out[op + i] = out[m + i]
-        op += n
+        if n <= 16 and offset >= 16 and oend - op >= 16:
+            _copy16(out, op, out, m)
+            op += n
+            n = 0
+        while n > 0:
+            c = min(n, op - m)
+            _copy(out, op, out, m, c)
+            op += c
+            n -= c
     if op != oend:
         return SHORT
     return OK
@@ -139,15 +171,20 @@ def decode_frames(src, offsets, lengths, frame_nbytes, out=None):
     lengths = np.ascontiguousarray(lengths, dtype=np.int64)
     if offsets.ndim != 1 or lengths.shape != offsets.shape:
         raise ValueError(f"offsets and lengths must be 1-D of one length, got {offsets.shape} and {lengths.shape}")
-    if isinstance(frame_nbytes, bool) or int(frame_nbytes) != frame_nbytes or frame_nbytes < 0:
+    try:
+        nbytes = operator.index(frame_nbytes)
+    except TypeError:
+        nbytes = -1
+    if isinstance(frame_nbytes, bool) or nbytes < 0:
         raise ValueError(f"frame_nbytes must be an int >= 0, got {frame_nbytes!r}")
-    frame_nbytes = int(frame_nbytes)
+    frame_nbytes = nbytes
     total = offsets.shape[0] * frame_nbytes
     if out is None:
         out = np.empty(total, np.uint8)
     elif out.dtype != np.uint8 or out.shape != (total,) or not out.flags.writeable:
         raise ValueError(f"out must be a writeable uint8 array of shape ({total},), got {out.shape} {out.dtype}")
-    fn = lz4_decode_frames_parallel if offsets.shape[0] >= PARALLEL_MIN_FRAMES else lz4_decode_frames
+    parallel = offsets.shape[0] > 1 and total >= PARALLEL_MIN_BYTES
+    fn = lz4_decode_frames_parallel if parallel else lz4_decode_frames
     bad = fn(src, offsets, lengths, frame_nbytes, out)
     if bad >= 0:
         code = decode_block(src, offsets[bad], lengths[bad], out, bad * frame_nbytes, frame_nbytes)
