@@ -1,0 +1,372 @@
+"""HDF5 demonstrations: robomimic / LIBERO files and robosuite's raw demo files (extra ``hdf5``: h5py).
+
+Expected layout: a ``data`` group holding ``demo_<N>`` groups, ingested in numeric order of N (demo_2 before
+demo_10); the episode id is N.
+
+robomimic / LIBERO (a demo has an ``obs`` group)::
+
+    data/demo_N/actions (T, A)   -> actions (float32)
+    data/demo_N/rewards (T,)     -> rewards (float32); total_reward = their float64 sum; success = last reward > 0
+    data/demo_N/dones (T,)       -> is_terminal, as stored (0/1)
+    data/demo_N/obs/<key>        -> uint8 (T, H, W, C): a camera named <key>; other numeric arrays: an extra
+                                    column named <key> (``obs.<key>`` when kinonb reserves the name), and the
+                                    (T,) / (T, D) ones, flattened and cast to float32, concatenated in sorted
+                                    key order into states
+    data/demo_N/states           -> extra column ``sim_states`` (MuJoCo states, dtype kept)
+    data/demo_N/next_obs/*       -> skipped (the next frame's obs: obs shifted by one frame)
+    mask/<filter>                -> attrs {"mask": [filters listing the demo]}; ``filter_key`` keeps one filter
+    data.attrs                   -> task: problem_info.language_instruction (LIBERO), else env_args.env_name;
+                                    embodiment: env_args.env_kwargs.robots; fps: env_kwargs.control_freq
+
+robosuite raw demos (no ``obs`` group; robosuite 0.3 / 1.x ``demo.hdf5``)::
+
+    data/demo_N/states (T, S)    -> states (float32) and ``sim_states`` (exact, needed to replay the demo)
+    data/demo_N/actions (T, A)   -> actions; robosuite 0.3 files have none: actions = joint_velocities ++
+                                    gripper_actuations when both exist (0.3's playback convention), else
+                                    (T, 0) with a note (BaxterLift / BaxterPegInHole store states only)
+    data.attrs env / env_info    -> task (env name), embodiment (robots)
+
+Any other dataset of a demo with T rows becomes an extra column named by its path (``joint_torques``,
+``controller_info/robot_controls/action``); datasets with another row count (robosuite 1.4's teleop streams)
+are skipped and reported. Demo attributes go into attrs, with ``demo`` (the group name) and ``data_attrs``
+(the data group's attributes); string attributes over 16 KiB (robosuite's MJCF ``model_file`` XML) are
+skipped and reported unless ``keep_large_attrs``. The key_map roles take paths relative to the demo group,
+e.g. ``{"states": "obs/robot0_eef_pos"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+
+from . import (
+    IngestReport,
+    SourceLayoutError,
+    as_float32,
+    check_options,
+    column_name,
+    last_frame_terminal,
+    renames,
+    require,
+    storable_column,
+    total_reward,
+    write_episodes,
+)
+
+DEMO = re.compile(r"demo_(\d+)$")
+LARGE_ATTR = 16 * 1024
+
+
+def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
+                key_map=None, filter_key=None, keep_large_attrs=False, overwrite=False,
+                progress=None) -> IngestReport:
+    """Convert a robomimic / LIBERO / robosuite HDF5 file to .knb (see the module docstring for the mapping)."""
+    key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
+    h5py = require("h5py", "hdf5", "HDF5 ingest")
+    report = IngestReport(str(src), str(out), "hdf5")
+    if not os.path.isfile(src):
+        if not os.path.exists(src):
+            raise FileNotFoundError(f"{src}: no such file")
+        raise SourceLayoutError(src, "an HDF5 file", "a directory")
+    try:
+        f = h5py.File(src, "r")
+    except OSError as e:
+        raise SourceLayoutError(src, "an HDF5 file", f"a file h5py cannot open ({' '.join(str(e).split())[:120]})") \
+            from None
+    with f:
+        if "data" not in f or not isinstance(f["data"], h5py.Group):
+            raise SourceLayoutError(src, "a top-level 'data' group holding demo_<N> groups (robomimic / LIBERO / "
+                                    "robosuite layout)", f"top-level keys {sorted(f.keys())}")
+        data = f["data"]
+        names = sorted((k for k in data if DEMO.match(k)), key=lambda k: int(DEMO.match(k).group(1)))
+        if not names:
+            raise SourceLayoutError(src, "data/demo_<N> groups", f"groups in data/: {sorted(data.keys())[:20]}")
+        for k in data:
+            if not DEMO.match(k):
+                report.skip(f"data/{k}", "not a demo_<N> group")
+        masks = _masks(f)
+        if filter_key is not None:
+            if filter_key not in masks:
+                raise SourceLayoutError(src, f"a filter mask/{filter_key}", f"filters {sorted(masks)}")
+            keep = set(masks[filter_key])
+            names = [n for n in names if n in keep]
+            report.note(f"filter mask/{filter_key}: {len(names)} demos")
+        if max_episodes is not None:
+            names = names[: int(max_episodes)]
+        source_meta = _source_meta(data, report)
+        source_meta["dtypes"] = _common_dtypes(data, names, report)
+        episodes = (_episode(data[n], n, masks, source_meta, key_map, keep_large_attrs, report) for n in names)
+        return write_episodes(out, episodes, report, compression=compression, overwrite=overwrite,
+                              progress=progress, total=len(names), embodiment=embodiment, task=task, fps=fps)
+
+
+def _common_dtypes(data, names, report) -> dict:
+    """{dataset path: one dtype for every demo}: where demos store a dataset with different dtypes (robosuite
+    1.4's handover demos mix float32 and float64), the column takes the type that holds them all (reading only
+    HDF5 metadata), so no later demo is rounded into an earlier one's narrower dtype."""
+    seen: dict = {}
+    for n in names:
+        for path, ds in _datasets(data[n]):
+            seen.setdefault(path, set()).add(ds.dtype)
+    out = {}
+    for path, dts in seen.items():
+        if len(dts) > 1 and all(d.kind in "biuf" for d in dts):
+            out[path] = np.result_type(*dts)
+            report.note(f"{path}: dtypes differ between demos ({', '.join(sorted(map(str, dts)))}); stored as "
+                        f"{out[path]}")
+    return out
+
+
+def _masks(f) -> dict:
+    out = {}
+    if "mask" in f:
+        for k in f["mask"]:
+            out[k] = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(f["mask"][k]).reshape(-1)]
+    return out
+
+
+def _attr_value(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.ndarray):
+        return _attr_value(v.tolist())
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None  # attrs are JSON: no NaN / Inf
+    if isinstance(v, (list, tuple)):
+        return [_attr_value(x) for x in v]
+    return v
+
+
+def _attrs(items, label, keep_large, report) -> dict:
+    out = {}
+    for k, v in items.items():
+        value = _attr_value(v)
+        if isinstance(value, str) and len(value.encode()) > LARGE_ATTR and not keep_large:
+            report.skip(f"attribute {label}.attrs[{k!r}]", f"a string of over {LARGE_ATTR // 1024} KiB "
+                        "(keep_large_attrs / --keep-large-attrs keeps it)")
+            continue
+        out[k] = value
+    return out
+
+
+def _json_attr(data, key):
+    raw = data.attrs.get(key)
+    if raw is None:
+        return None
+    try:
+        return json.loads(_attr_value(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def _source_meta(data, report: IngestReport) -> dict:
+    """Task, embodiment and fps from the data group's attributes (robomimic env_args, LIBERO problem_info,
+    robosuite env / env_info); the data group's attributes themselves go into every episode's attrs."""
+    env_args = _json_attr(data, "env_args") or {}
+    env_info = _json_attr(data, "env_info") or {}
+    problem = _json_attr(data, "problem_info") or {}
+    kwargs = env_args.get("env_kwargs") or {}
+    task, task_from = "", None
+    for value, where in ((problem.get("language_instruction"), "problem_info.language_instruction"),
+                         (env_args.get("env_name"), "env_args.env_name"),
+                         (env_info.get("env_name"), "env_info.env_name"),
+                         (_attr_value(data.attrs.get("env")), "data.attrs['env']")):
+        if value:
+            task, task_from = str(value), where
+            break
+    robots = kwargs.get("robots") or env_info.get("robots")
+    embodiment = "+".join(map(str, robots)) if isinstance(robots, (list, tuple)) else str(robots or "")
+    fps = float(kwargs.get("control_freq") or env_info.get("control_freq") or 0.0)
+    if task_from:
+        report.note(f"task from {task_from}: {task!r}")
+    if embodiment:
+        report.note(f"embodiment from the env's robots: {embodiment!r}")
+    if fps:
+        report.note(f"fps from control_freq: {fps:g}")
+    return {"task": task, "embodiment": embodiment, "fps": fps, "data_attrs": dict(data.attrs.items())}
+
+
+def _datasets(group, prefix=""):
+    """Every dataset under ``group`` as (path relative to it, dataset), depth first in key order."""
+    import h5py
+
+    for k in group:
+        obj = group[k]
+        if isinstance(obj, h5py.Dataset):
+            yield prefix + k, obj
+        elif isinstance(obj, h5py.Group):
+            yield from _datasets(obj, f"{prefix}{k}/")
+
+
+def _get(demo, path, name, src_label):
+    if path not in demo:
+        raise SourceLayoutError(src_label, f"dataset {demo.name}/{path} (mapped to {name})",
+                                f"datasets {[p for p, _ in _datasets(demo)][:20]}")
+    return np.asarray(demo[path][()])
+
+
+def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: IngestReport) -> dict:
+    src = report.source
+    raw_mode = "obs" not in demo
+    consumed = set()
+    rename = renames(key_map)
+
+    # actions
+    akey = key_map.get("actions", "actions")
+    if akey in demo:
+        actions = _get(demo, akey, "actions", src)
+        consumed.add(akey)
+        if akey != "actions":
+            report.note(f"actions from {akey}")
+    elif "actions" not in key_map and "joint_velocities" in demo and "gripper_actuations" in demo:
+        jv, ga = np.asarray(demo["joint_velocities"]), np.asarray(demo["gripper_actuations"])
+        actions = np.concatenate([jv.reshape(len(jv), -1), ga.reshape(len(ga), -1)], axis=1)
+        report.note("actions = joint_velocities ++ gripper_actuations (robosuite 0.3 playback convention)")
+    elif "actions" in key_map:
+        actions = _get(demo, akey, "actions", src)
+    elif "states" in demo:
+        t = len(demo["states"])
+        actions = np.zeros((t, 0), np.float32)
+        report.note("no actions in the source (states only): actions stored with action_dim 0")
+    else:
+        raise SourceLayoutError(src, f"{demo.name}/actions (or states, for a robosuite raw demo)",
+                                f"datasets {[p for p, _ in _datasets(demo)][:20]}", "map one with key_map")
+    if actions.ndim == 1:
+        actions = actions.reshape(-1, 1)
+    t = len(actions)
+    ep = {"actions": as_float32("actions", actions, report), "episode_id": int(DEMO.match(name).group(1)),
+          "source": f"data/{name}"}
+    columns, images = {}, {}
+
+    # rewards / dones
+    rkey = key_map.get("rewards", "rewards")
+    rewards = None
+    if rkey in demo:
+        rewards = _per_frame(_get(demo, rkey, "rewards", src), t, rkey, demo, src).reshape(t)
+        consumed.add(rkey)
+        ep["rewards"] = as_float32("rewards", rewards, report)
+    dkey = key_map.get("is_terminal", "dones")
+    if dkey in demo:
+        dones = _per_frame(_get(demo, dkey, "is_terminal", src), t, dkey, demo, src).reshape(t)
+        consumed.add(dkey)
+        if dones.dtype.kind != "b" and not np.isin(dones, (0, 1)).all():
+            raise SourceLayoutError(src, f"{demo.name}/{dkey} of 0/1 values",
+                                    f"values {np.unique(dones)[:5].tolist()} ({dones.dtype})")
+        ep["is_terminal"] = dones != 0
+    else:
+        ep["is_terminal"] = last_frame_terminal(t)
+        report.note("no dones: is_terminal True on the last frame only")
+    ep["total_reward"] = total_reward(rewards)
+    ep["success"] = None if rewards is None else bool(np.asarray(rewards).reshape(-1)[-1] > 0)
+    if rewards is not None:
+        report.note("success = last reward > 0 (kinodb's HDF5 rule); total_reward = float64 sum of rewards")
+
+    # observations and states
+    skey = key_map.get("states")
+    if raw_mode:
+        skey = skey or "states"
+        if skey not in demo:
+            raise SourceLayoutError(src, f"{demo.name}/obs (robomimic) or {demo.name}/states (robosuite raw demo)",
+                                    f"datasets {[p for p, _ in _datasets(demo)][:20]}")
+        states = _per_frame(_get(demo, skey, "states", src), t, skey, demo, src)
+        ep["states"] = as_float32("states", states.reshape(t, -1), report)
+        consumed.add(skey)
+        if skey == "states":
+            columns[rename.get("states", "sim_states")] = _widen(states, "states", source_meta)
+            report.note("robosuite raw demo: states -> states (float32) and sim_states (exact)")
+    else:
+        lowdim = {}
+        for key, ds in _datasets(demo["obs"]):
+            path = f"obs/{key}"
+            consumed.add(path)
+            arr = np.asarray(ds[()])
+            if len(arr) != t:
+                _skip_ragged(report, path, len(arr), t)
+                continue
+            if arr.dtype == np.uint8 and arr.ndim == 4 and 1 <= arr.shape[-1] <= 4:
+                images[rename.get(path, rename.get(key, key))] = arr
+                continue
+            why = storable_column(arr)
+            if why:
+                report.skip(f"data/demo_*/{path}", why)
+                continue
+            arr = _widen(arr, path, source_meta)
+            columns[rename.get(path, rename.get(key) or column_name(key, columns))] = arr
+            if arr.ndim <= 2:
+                lowdim[key] = arr
+        if skey is not None:
+            states = _per_frame(_get(demo, skey, "states", src), t, skey, demo, src)
+            ep["states"] = as_float32("states", states.reshape(t, -1), report)
+            consumed.add(skey)
+            report.note(f"states from {skey}")
+        elif lowdim:
+            keys = sorted(lowdim)
+            ep["states"] = np.concatenate([as_float32(f"obs/{k}", lowdim[k].reshape(t, -1), report) for k in keys],
+                                          axis=1)
+            report.note(f"states = concatenation of obs/{{{', '.join(keys)}}} (sorted keys)")
+        if "states" in demo and "states" not in consumed:
+            sim = np.asarray(demo["states"][()])
+            if len(sim) == t:
+                columns[rename.get("states", "sim_states")] = _widen(sim, "states", source_meta)
+                report.note("states dataset (MuJoCo sim states) -> column sim_states")
+            else:
+                _skip_ragged(report, "states", len(sim), t)
+            consumed.add("states")
+        if "next_obs" in demo:
+            report.skip("data/demo_*/next_obs", "the next frame's obs (obs shifted by one frame)")
+
+    # every other per-frame dataset
+    for path, ds in _datasets(demo):
+        if path in consumed or path.startswith(("obs/", "next_obs/")):
+            continue
+        arr = np.asarray(ds[()])
+        if arr.ndim == 0 or len(arr) != t:
+            _skip_ragged(report, path, arr.shape[0] if arr.ndim else 0, t)
+            continue
+        why = storable_column(arr)
+        if why:
+            report.skip(f"data/demo_*/{path}", why)
+            continue
+        columns[rename.get(path) or column_name(path, columns)] = _widen(arr, path, source_meta)
+    if images:
+        ep["images"] = images
+    if columns:
+        ep["columns"] = columns
+
+    attrs = {"demo": name}
+    groups = [m for m, demos in masks.items() if name in demos]
+    if groups:
+        attrs["mask"] = groups
+    attrs.update(_attrs(demo.attrs, "data/demo_*", keep_large_attrs, report))
+    data_attrs = _attrs(source_meta["data_attrs"], "data", keep_large_attrs, report)
+    if data_attrs:
+        attrs["data_attrs"] = data_attrs
+    ep["attrs"] = attrs
+    ep["task"], ep["embodiment"], ep["fps"] = source_meta["task"], source_meta["embodiment"], source_meta["fps"]
+    return ep
+
+
+def _widen(arr, path, source_meta):
+    dtype = source_meta["dtypes"].get(path)
+    return arr if dtype is None or arr.dtype == dtype else arr.astype(dtype)
+
+
+def _per_frame(arr, t, key, demo, src):
+    if arr.ndim == 0 or len(arr) != t:
+        raise SourceLayoutError(src, f"{demo.name}/{key} with {t} rows (the episode's length, from actions)",
+                                f"shape {arr.shape}")
+    return arr
+
+
+def _skip_ragged(report, path, rows, t):
+    """Report datasets without one row per frame, grouped by their top-level group (robosuite 1.4's teleop
+    streams: controller_info/*, user_info/*)."""
+    head, sep, _ = path.partition("/")
+    what = f"datasets under data/demo_*/{head}/" if sep else f"data/demo_*/{path}"
+    report.skip(what, f"not one row per frame (e.g. {path}: {rows} rows for an episode of {t} frames)"
+                + ("; the per-frame datasets there are kept" if sep else ""))

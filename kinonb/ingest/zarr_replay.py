@@ -1,0 +1,169 @@
+"""diffusion_policy replay buffers in zarr (extra ``zarr``; zarr v2 or v3 stores, directories or ``.zarr.zip``).
+
+Expected layout: ``data/<key>`` arrays that all have N rows, and ``meta/episode_ends`` (int, ascending, last ==
+N): episode i is rows ``[episode_ends[i-1], episode_ends[i])``; its position is its episode id.
+
+    data/action    -> actions (float32)
+    data/state     -> states (float32)
+    data/reward    -> rewards; data/done or data/terminal -> is_terminal (when present)
+    image arrays   -> cameras: 4-D (N, H, W, C) arrays with C in 1..4 that are uint8, or float holding integers
+                      in 0..255 (Push-T's ``img`` is float32 0..255): converted to uint8 exactly, and a clear
+                      error, never a rounding, when a value is not such an integer
+    other arrays   -> extra columns with their dtype (Push-T: keypoint (9, 2), n_contacts (1,))
+
+Without a done array, is_terminal is True on the last frame of each episode (kinodb's convention). Without a
+reward array, rewards, total_reward and success are absent. key_map maps roles and renames keys, e.g.
+``{"top": "img"}`` stores ``data/img`` as camera ``top``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import (
+    IngestReport,
+    SourceLayoutError,
+    as_float32,
+    check_options,
+    last_frame_terminal,
+    renames,
+    require,
+    storable_column,
+    total_reward,
+    write_episodes,
+)
+
+DEFAULT_KEYS = {"actions": ("action", "actions"), "states": ("state", "states", "obs"),
+                "rewards": ("reward", "rewards"), "is_terminal": ("done", "dones", "terminal", "is_terminal")}
+
+
+def open_group(src):
+    """Open a zarr group read-only: a directory store (v2 or v3) or a ``.zip`` store."""
+    zarr = require("zarr", "zarr", "zarr ingest")
+    path = os.fspath(src)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    try:
+        if path.endswith(".zip"):
+            return zarr.open_group(zarr.storage.ZipStore(path, mode="r"), mode="r")
+        return zarr.open_group(path, mode="r")
+    except (FileNotFoundError, KeyError, ValueError) as e:  # zarr's GroupNotFoundError is all of these
+        raise SourceLayoutError(path, "a zarr group (.zgroup or zarr.json)", f"none ({' '.join(str(e).split())})") \
+            from None
+
+
+def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
+                key_map=None, overwrite=False, progress=None) -> IngestReport:
+    """Convert a diffusion_policy zarr replay buffer to .knb (see the module docstring for the mapping)."""
+    key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
+    root = open_group(src)
+    report = IngestReport(str(src), str(out), "zarr")
+    groups = sorted(k for k in root.group_keys()) if hasattr(root, "group_keys") else []
+    if "data" not in groups or "meta" not in groups:
+        raise SourceLayoutError(src, "a replay buffer: groups data/ and meta/ (diffusion_policy ReplayBuffer)",
+                                f"groups {groups}, arrays {sorted(root.array_keys())}")
+    data, meta = root["data"], root["meta"]
+    if "episode_ends" not in meta:
+        raise SourceLayoutError(src, "array meta/episode_ends", f"meta/ holds {sorted(meta.keys())}")
+    ends = np.asarray(meta["episode_ends"][:]).astype(np.int64).reshape(-1)
+    arrays = {k: data[k] for k in sorted(data.array_keys())}
+    for k in sorted(set(meta.keys()) - {"episode_ends"}):
+        report.skip(f"meta/{k}", "only meta/episode_ends is read")
+    n = int(ends[-1]) if len(ends) else 0
+    if len(ends) and (ends[0] <= 0 or np.any(np.diff(ends) <= 0)):
+        raise SourceLayoutError(src, "meta/episode_ends strictly increasing and > 0 (no empty episode)",
+                                f"{ends[:10].tolist()}...")
+    for k, a in arrays.items():
+        if a.shape[0] != n:
+            raise SourceLayoutError(src, f"data/{k} with {n} rows (meta/episode_ends[-1])", f"shape {a.shape}")
+
+    roles = {}
+    for role, names in DEFAULT_KEYS.items():
+        key = key_map.get(role) or next((k for k in names if k in arrays), None)
+        if key is not None:
+            if key not in arrays:
+                raise SourceLayoutError(src, f"data/{key} (mapped to {role})", f"arrays {sorted(arrays)}")
+            roles[role] = key
+            report.note(f"{role} from data/{key}")
+    if "actions" not in roles:
+        raise SourceLayoutError(src, "an action array data/action", f"arrays {sorted(arrays)}",
+                                "map one with key_map / --map actions=KEY")
+    rename = renames(key_map)
+    cameras, columns = {}, {}
+    for k, a in arrays.items():
+        if k in roles.values():
+            continue
+        if len(a.shape) == 4 and 1 <= a.shape[-1] <= 4 and np.dtype(a.dtype).kind in "uif":
+            cameras[k] = rename.get(k, k)
+        else:
+            why = storable_column(np.empty((0,) + a.shape[1:], a.dtype))
+            if why:
+                report.skip(f"data/{k}", why)
+            else:
+                columns[k] = rename.get(k, k)
+    if "is_terminal" not in roles:
+        report.note("no done array: is_terminal True on the last frame of each episode")
+    count = len(ends) if max_episodes is None else min(len(ends), int(max_episodes))
+
+    def episodes():
+        start = 0
+        for i in range(count):
+            stop = int(ends[i])
+            yield _episode(src, i, start, stop, arrays, roles, cameras, columns, report)
+            start = stop
+
+    return write_episodes(out, episodes(), report, compression=compression, overwrite=overwrite, progress=progress,
+                          total=count, embodiment=embodiment if embodiment is not None else "",
+                          task=task if task is not None else "", fps=fps if fps is not None else 0.0)
+
+
+def _episode(src, i, start, stop, arrays, roles, cameras, columns, report) -> dict:
+    t = stop - start
+
+    def rows(key):
+        return np.asarray(arrays[key][start:stop])
+
+    actions = rows(roles["actions"])
+    ep = {"actions": as_float32("actions", actions.reshape(t, -1), report), "episode_id": i,
+          "source": f"episode {i} (rows {start}..{stop})"}
+    if "states" in roles:
+        ep["states"] = as_float32("states", rows(roles["states"]).reshape(t, -1), report)
+    rewards = rows(roles["rewards"]).reshape(t) if "rewards" in roles else None
+    if rewards is not None:
+        ep["rewards"] = as_float32("rewards", rewards, report)
+        ep["total_reward"] = total_reward(rewards)
+    if "is_terminal" in roles:
+        done = rows(roles["is_terminal"]).reshape(t)
+        if not np.isin(done, (0, 1)).all():
+            raise SourceLayoutError(src, f"data/{roles['is_terminal']} of 0/1 values",
+                                    f"values {np.unique(done)[:5].tolist()}")
+        ep["is_terminal"] = done != 0
+    else:
+        ep["is_terminal"] = last_frame_terminal(t)
+    if cameras:
+        ep["images"] = {name: to_uint8_image(rows(k), f"{src}: data/{k}", first_row=start)
+                        for k, name in cameras.items()}
+    if columns:
+        ep["columns"] = {name: rows(k) for k, name in columns.items()}
+    return ep
+
+
+def to_uint8_image(arr: np.ndarray, label: str, first_row: int = 0) -> np.ndarray:
+    """uint8 frames from uint8 or from integer-valued numbers in 0..255; anything else raises (no rounding).
+    ``first_row`` (the source row of ``arr[0]``) only labels the error."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.size:
+        lo, hi = arr.min(), arr.max()
+        if not (lo >= 0 and hi <= 255):
+            raise SourceLayoutError(label, "image values in 0..255", f"values in [{float(lo)}, {float(hi)}]",
+                                    "kinonb stores camera frames as uint8")
+        if arr.dtype.kind == "f":
+            bad = arr != np.floor(arr)
+            if bad.any():
+                at = tuple(int(x) for x in np.argwhere(bad)[0])
+                raise SourceLayoutError(label, "integer image values 0..255 (exact conversion to uint8)",
+                                        f"{float(arr[at])} at row {first_row + at[0]}, pixel {at[1:]}")
+    return arr.astype(np.uint8)
