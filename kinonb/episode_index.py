@@ -159,7 +159,7 @@ class EpisodeIndex:
             off, nbytes = int(blk["offset"]), int(blk["nbytes"])
             t = int(self.episodes[position]["num_frames"])
             table = buf[off : off + 8 * (t + 1)].view("<u8")
-            problem = frame_table_problem(table, t, nbytes)
+            problem = frame_table_problem(table, t, nbytes, self.columns[c].frame_nbytes)
             if problem:
                 raise CorruptFieldError(self.path, off, f"lz4 frame table of episode {position} "
                                         f"camera {self.columns[c].name!r} with {problem}", table[:4].tolist())

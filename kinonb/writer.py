@@ -40,14 +40,20 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
     if path.exists():
         _refuse_if_locked(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        _remove_stale_temporary(tmp)  # left by a create killed in an earlier process with the same pid
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         empty = Footer(columns=[], strings=[], episodes=np.zeros(0, L.EPISODE), blocks=np.zeros((0, 0), L.BLOCK),
                        attrs_heap=b"", stats=np.zeros(0, L.STAT), num_frames=0)
         pieces, length, crc = encode_footer(empty)
         data = encode_header() + b"".join(pieces) + encode_trailer(L.HEADER.itemsize, length, 1, 0, crc)
-        os.pwrite(fd, data, 0)
+        done = 0
+        while done < len(data):  # pwrite may write less (a nearly full disk): never publish a short file
+            done += os.pwrite(fd, data[done:], done)
         if sync:
             os.fsync(fd)
         if overwrite:
@@ -74,6 +80,18 @@ def append(path, *, compression: str | None = None, sync: bool = True, repair: b
     path = Path(os.fspath(path))
     fd = os.open(path, os.O_RDWR)
     return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair)
+
+
+def _remove_stale_temporary(tmp: Path) -> None:
+    """Unlink a temporary file of create() unless a create still holds its lock (then it is not stale)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise WriterLockedError(f"{tmp} is being created by this process already") from None
+    finally:
+        os.close(fd)
+    tmp.unlink()
 
 
 def _refuse_if_locked(path: Path) -> None:
@@ -111,11 +129,13 @@ class Writer:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self._closed = True  # so that __del__ never closes this fd number again (another file may reuse it)
             os.close(fd)
             raise WriterLockedError(f"{path} is locked by another writer; only one writer at a time") from None
         try:
             self._load_last_commit(repair)
         except BaseException:
+            self._closed = True
             os.close(fd)
             raise
 
@@ -187,6 +207,8 @@ class Writer:
         t = actions.shape[0]
         if t == 0:
             raise SchemaError("empty episode: actions has 0 frames; every episode needs at least one frame")
+        if t > L.MAX_FRAMES:  # possible with zero-width columns; the reader would refuse the whole file
+            raise SchemaError(f"episode of {t} frames: at most {L.MAX_FRAMES} frames per episode")
         given = [("actions", L.ROLE_ACTIONS, actions, 1)]
         for name, role, value, ndim in (("states", L.ROLE_STATES, states, 1), ("rewards", L.ROLE_REWARDS, rewards, 0),
                                         ("is_terminal", L.ROLE_IS_TERMINAL, is_terminal, 0)):
@@ -385,8 +407,8 @@ class Writer:
 
     def abort(self) -> None:
         """Discard every episode added since the last commit (their bytes are truncated away)."""
-        if self._closed:
-            return
+        if self._closed or self._failed is not None:
+            return  # a failed writer already truncated, or must not (its trailer may be in use by readers)
         ncols, nstrings, stats, num_frames, next_id = self._mark
         for s in self._strings[nstrings:]:
             del self._string_ids[s]
