@@ -19,8 +19,22 @@ from .errors import CorruptFieldError
 from .kernels import build_sample_index, gather_windows, resize_frames
 from .kernels.lz4 import decode_frames
 from .kernels.resize import MODES
+from .jit import kernel
 
 LAYOUTS = ("HWC", "CHW")
+
+
+@kernel
+def _locate(ids, sample_ep, sample_t, ep_out, t_out):
+    """Look up the (episode, frame) of each sample id; return the position of the first bad id, or -1."""
+    n = sample_ep.shape[0]
+    for i in range(ids.shape[0]):
+        j = ids[i]
+        if j < 0 or j >= n:
+            return i
+        ep_out[i] = sample_ep[j]
+        t_out[i] = sample_t[j]
+    return -1
 
 
 class _Key:
@@ -82,6 +96,7 @@ class SampleIndex:
                 raise IndexError(f"episodes: positions must lie in [0, {n}), found {eps.min()}..{eps.max()}")
         db._index.ensure_many(eps)
         self.episodes = eps
+        self._all_episodes = episodes is None
         lengths = db._index.episodes["num_frames"][eps].astype(np.int64)
         offsets = {k: _offsets(k, v) for k, v in windows.items()}
         lo = min(int(o.min()) for o in offsets.values())
@@ -118,7 +133,12 @@ class SampleIndex:
         channels first with ``layout="CHW"``, float32 in [0, 1] with ``normalize``. ``out`` may hold
         preallocated arrays per key (reused across batches).
         """
-        ids = _sample_ids(sample_ids, len(self))
+        ids = _sample_ids(sample_ids)
+        sample_ep = np.empty(len(ids), np.int64)
+        sample_t = np.empty(len(ids), np.int64)
+        bad = _locate(ids, self._ep, self._t, sample_ep, sample_t)
+        if bad >= 0:
+            raise IndexError(f"sample_ids must lie in [0, {len(self)}), found {ids[bad]} at position {bad}")
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if mode not in MODES:
@@ -127,9 +147,7 @@ class SampleIndex:
         for k in names:
             if k not in self.keys:
                 raise ValueError(f"keys: {k!r} is not a key of this index ({list(self.keys)})")
-        sizes = _image_sizes(image_size, self.keys)
-        sample_ep = self._ep[ids]
-        sample_t = self._t[ids]
+        sizes = _image_sizes(image_size, self.keys) if image_size is not None else {}
         out = out or {}
         batch = {}
         for name in names:
@@ -140,7 +158,7 @@ class SampleIndex:
                     key, sample_ep, sample_t, sizes.get(name), layout == "CHW", bool(normalize), mode, given)
             else:
                 batch[name], batch[f"{name}_is_pad"] = self._read_lowdim(key, sample_ep, sample_t, given)
-        batch["episode"] = self.episodes[sample_ep]
+        batch["episode"] = sample_ep if self._all_episodes else self.episodes[sample_ep]
         batch["frame"] = sample_t
         return batch
 
@@ -202,16 +220,18 @@ def _offsets(key, value) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _sample_ids(sample_ids, n: int) -> np.ndarray:
+def _sample_ids(sample_ids) -> np.ndarray:
+    """A 1-D int64 array of ids (range-checked by _locate)."""
+    if type(sample_ids) is np.ndarray and sample_ids.dtype == np.int64 and sample_ids.ndim == 1:
+        return sample_ids
     ids = np.asarray(sample_ids)
     if ids.ndim == 0:
         ids = ids.reshape(1)
     if ids.ndim != 1 or not (ids.dtype.kind in "iu" or ids.size == 0):
         raise ValueError(f"sample_ids must be a 1-D array of ints, got {ids.dtype} {ids.shape}")
-    ids = ids.astype(np.int64, copy=False)
-    if ids.size and (ids.min() < 0 or ids.max() >= n):
-        raise IndexError(f"sample_ids must lie in [0, {n}), found {ids.min()}..{ids.max()}")
-    return ids
+    if ids.dtype.kind == "u" and ids.size and ids.max() >= 1 << 63:
+        raise IndexError(f"sample_ids: {ids.max()} is out of range")
+    return np.ascontiguousarray(ids, dtype=np.int64)
 
 
 def _pair(size, label) -> tuple[int, int]:
