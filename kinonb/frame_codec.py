@@ -41,6 +41,8 @@ def frame_table_problem(table: np.ndarray, num_frames: int, block_nbytes: int,
         return f"offsets[{num_frames}] == block length {block_nbytes}"
     if num_frames > 1 and bool(np.any(table[1:] < table[:-1])):
         return "non-decreasing offsets"
-    if frame_nbytes is not None and num_frames and bool(np.any((table[1:] - table[:-1]) * MAX_LZ4_RATIO < frame_nbytes)):
-        return f"frames of at least {-(-frame_nbytes // MAX_LZ4_RATIO)} bytes, as {frame_nbytes}-byte frames need"
+    if frame_nbytes is not None and num_frames:
+        shortest = int((table[1:] - table[:-1]).min())
+        if shortest * MAX_LZ4_RATIO < frame_nbytes:
+            return f"frames of at least {-(-frame_nbytes // MAX_LZ4_RATIO)} bytes, as {frame_nbytes}-byte frames need"
     return None

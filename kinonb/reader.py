@@ -6,6 +6,7 @@ opened (later appends never touch those bytes) until ``refresh()`` moves it to t
 
 from __future__ import annotations
 
+import mmap
 import os
 import warnings
 from pathlib import Path
@@ -36,10 +37,11 @@ class Database:
         fd = os.open(self._path, os.O_RDONLY)
         try:
             commit, minor = find_last_commit(fd, self._path)
-            mm = np.memmap(self._path, dtype=np.uint8, mode="r", shape=(commit.end,))
+            # Map the descriptor the commit was found through: the path may be replaced meanwhile.
+            mm = mmap.mmap(fd, commit.end, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)
-        self._install(commit, minor, mm.view(np.ndarray), mm)
+        self._install(commit, minor, np.frombuffer(mm, np.uint8), mm)
 
     def _install(self, commit: Commit, minor: int, buf: np.ndarray, mm) -> None:
         footer = decode_footer(buf, self._path, commit.footer_offset, commit.footer_length)

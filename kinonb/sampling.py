@@ -98,6 +98,11 @@ class SampleIndex:
         self.episodes = eps
         self._all_episodes = episodes is None
         lengths = db._index.episodes["num_frames"][eps].astype(np.int64)
+        total = int(lengths.sum())
+        if total > len(db._buf):
+            # Only zero-width columns let an episode claim more frames than the file has bytes.
+            raise CorruptFieldError(db._path, None, f"at most {len(db._buf)} frames (one per byte of the file) "
+                                    "to index", f"{total} frames")
         offsets = {k: _offsets(k, v) for k, v in windows.items()}
         lo = min(int(o.min()) for o in offsets.values())
         hi = max(int(o.max()) for o in offsets.values())

@@ -478,9 +478,14 @@ class Writer:
                 os.ftruncate(self._fd, self._committed_end)
         except OSError:
             pass
+        if truncate:
+            state = (f"the file still holds the {len(self._episodes)} episodes of commit {self._seq}; "
+                     "episodes added since then are lost")
+        else:
+            state = (f"commit {self._seq + 1} was written but its final fsync failed: it may or may not survive a "
+                     f"power loss; commit {self._seq} and everything before it are durable")
         raise WriteFailedError(e.errno, f"{self.path}: writing failed at byte {self._pos} ({e.strerror or e}); "
-                               f"the file still holds the {len(self._episodes)} episodes of commit {self._seq}; "
-                               "episodes added since then are lost") from e
+                               f"{state}") from e
 
 
 def _attrs_blob(attrs) -> bytes:

@@ -1,0 +1,199 @@
+"""Every conversion the torch layer makes, each in exactly one function.
+
+- :func:`to_tensor` / :func:`tensors`: numpy -> ``torch.Tensor`` (zero-copy when the array is writeable).
+- :class:`ImageFormat`: resize, channels-first and scaling to [0, 1]. For windows it is the keyword set handed
+  to ``SampleIndex.read`` (the batched kernel does the work); for whole episodes it calls :func:`kinonb.resize`.
+  Both end in the same compiled resize kernel.
+- :func:`episode_sample`: a ``read_episode`` dict -> a kinodb sample (``action``, ``state``, ``reward``,
+  ``image``, ``task``, ``embodiment``, ``success``, ``episode_id``).
+- :func:`window_batch`: a ``SampleIndex.read`` batch plus ``episode_id`` and ``task`` per sample.
+- :func:`pad_dim` / :func:`dim_mask`: zero-pad the last axis to a width and say which entries are real.
+- :func:`merge_parts`: batches read per source -> one batch in schedule order (padding the last axis).
+- :func:`row`: sample ``i`` of a batch.
+
+Nothing here reads a file; the datasets read, and call these to shape what they read.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..resize import resize
+from ..kernels.resize import MODES
+
+LAYOUTS = ("CHW", "HWC")
+
+# read_episode key -> kinodb sample key
+KINODB_KEYS = {"actions": "action", "states": "state", "rewards": "reward"}
+
+
+# -- numpy -> torch ------------------------------------------------------------------------------------------
+def to_tensor(value):
+    """A numpy array as a tensor; other values unchanged.
+
+    Writeable arrays are shared (``torch.from_numpy``); read-only ones (zero-copy views of the file map) are
+    copied first, since a tensor must own writeable memory.
+    """
+    if isinstance(value, np.ndarray):
+        if not value.flags.writeable:
+            value = value.copy()
+        return torch.from_numpy(value)
+    return value
+
+
+def tensors(sample: dict, enabled: bool = True) -> dict:
+    """``to_tensor`` on every value of ``sample`` (a no-op when ``enabled`` is False)."""
+    if not enabled:
+        return sample
+    return {k: to_tensor(v) for k, v in sample.items()}
+
+
+# -- images ----------------------------------------------------------------------------------------------------
+def _pair(size, label):
+    try:
+        oh, ow = size
+        oh, ow = operator.index(oh), operator.index(ow)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label} must be a pair of positive ints (height, width), got {size!r}") from None
+    if oh <= 0 or ow <= 0 or isinstance(size[0], bool) or isinstance(size[1], bool):
+        raise ValueError(f"{label} must be a pair of positive ints (height, width), got {size!r}")
+    return oh, ow
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """How camera frames reach the model: ``size`` (None, ``(h, w)`` or ``{camera: (h, w)}``), ``mode``
+    (``"nearest"``, ``"bilinear"``, ``"area"``), ``layout`` (``"CHW"`` or ``"HWC"``), ``normalize``
+    (float32 in [0, 1], else uint8). The default is kinodb's: nearest, CHW, float32 in [0, 1]."""
+
+    size: object = None
+    mode: str = "nearest"
+    layout: str = "CHW"
+    normalize: bool = True
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"resize_mode must be one of {MODES}, got {self.mode!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if isinstance(self.size, dict):
+            object.__setattr__(self, "size", {k: _pair(v, f"image_size[{k!r}]") for k, v in self.size.items()})
+        elif self.size is not None:
+            object.__setattr__(self, "size", _pair(self.size, "image_size"))
+
+    def size_of(self, camera: str):
+        return self.size.get(camera) if isinstance(self.size, dict) else self.size
+
+    def read_options(self, cameras) -> dict:
+        """Keywords for ``SampleIndex.read``: the kernel resizes, transposes and scales in one pass."""
+        size = self.size
+        if isinstance(size, dict):
+            size = {k: v for k, v in size.items() if k in cameras}
+            for k in self.size:
+                if k not in cameras:
+                    raise ValueError(f"image_size: {k!r} is not a camera in windows (cameras: {sorted(cameras)})")
+        return {"image_size": size or None, "layout": self.layout, "normalize": self.normalize, "mode": self.mode}
+
+    def frames(self, frames: np.ndarray, camera: str) -> np.ndarray:
+        """Whole-episode frames ``(T, H, W, C)`` uint8 -> this format (``(T, C, h, w)`` float32 by default)."""
+        size = self.size_of(camera)
+        if size is None and self.layout == "HWC" and not self.normalize:
+            return frames
+        return resize(frames, size or frames.shape[1:3], self.mode, layout=self.layout, normalize=self.normalize)
+
+
+# -- samples and batches -------------------------------------------------------------------------------------
+def episode_sample(ep: dict, camera: str | None = None, frames: np.ndarray | None = None,
+                   image: ImageFormat | None = None) -> dict:
+    """A ``read_episode`` dict (and one camera's frames) -> kinodb's sample keys.
+
+    ``state`` / ``reward`` are left out when the file has no such column (kinodb .kdb files always have both).
+    ``image`` and ``camera`` are present when ``frames`` is given.
+    """
+    meta = ep["meta"]
+    out = {}
+    for src, dst in KINODB_KEYS.items():
+        if ep.get(src) is not None:
+            out[dst] = np.asarray(ep[src], dtype=np.float32)
+    out["task"] = meta["task"]
+    out["embodiment"] = meta["embodiment"]
+    out["success"] = meta["success"]
+    out["episode_id"] = meta["episode_id"]
+    if frames is not None:
+        out["image"] = (image or ImageFormat()).frames(frames, camera)
+        out["camera"] = camera
+    return out
+
+
+def window_batch(batch: dict, episode_ids: np.ndarray, tasks: np.ndarray) -> dict:
+    """Add ``episode_id`` (int64, the stored id) and ``task`` (list of str) to a ``SampleIndex.read`` batch.
+
+    ``episode_ids`` and ``tasks`` hold one entry per episode position of the file.
+    """
+    pos = batch["episode"]
+    batch["episode_id"] = episode_ids[pos]
+    batch["task"] = tasks[pos].tolist()
+    return batch
+
+
+def row(batch: dict, i: int) -> dict:
+    """Sample ``i`` of a batch: arrays and tensors indexed on their first axis, lists by position."""
+    return {k: v[i] for k, v in batch.items()}
+
+
+# -- padding the last axis -----------------------------------------------------------------------------------
+def pad_dim(value, width: int):
+    """Zero-pad the last axis of an array or tensor to ``width`` (unchanged when already that wide)."""
+    d = value.shape[-1]
+    if d == width:
+        return value
+    if d > width:
+        raise ValueError(f"cannot pad a last axis of {d} down to {width}")
+    if isinstance(value, torch.Tensor):
+        out = value.new_zeros((*value.shape[:-1], width))
+    else:
+        out = np.zeros((*value.shape[:-1], width), value.dtype)
+    out[..., :d] = value
+    return out
+
+
+def dim_mask(dims, width: int, as_tensor: bool):
+    """Bool ``(len(dims), width)``: row ``i`` is True on its first ``dims[i]`` entries (the real ones)."""
+    mask = np.arange(width)[None, :] < np.asarray(dims, np.int64).reshape(-1, 1)
+    return torch.from_numpy(mask) if as_tensor else mask
+
+
+def merge_parts(parts: list, rows: list, dims: dict) -> dict:
+    """Batches read per source -> one batch.
+
+    ``parts[j]`` is a batch dict; ``rows[j]`` the positions its samples take in the merged batch. Keys in
+    ``dims`` are zero-padded on their last axis to ``dims[key]`` and get ``{key}_dim_mask``; lists
+    (``task``, ``source``) are merged in order.
+    """
+    if len(parts) == 1 and not dims:
+        return parts[0]
+    n = sum(len(r) for r in rows)
+    where = np.concatenate(rows)
+    order = np.empty(n, np.int64)
+    order[where] = np.arange(n)
+    out = {}
+    for key, first in parts[0].items():
+        values = [p[key] for p in parts]
+        if isinstance(first, list):
+            flat = [x for v in values for x in v]
+            out[key] = [flat[i] for i in order]
+            continue
+        if key in dims:
+            sizes = np.concatenate([np.full(len(v), v.shape[-1], np.int64) for v in values])
+            values = [pad_dim(v, dims[key]) for v in values]
+            out[f"{key}_dim_mask"] = dim_mask(sizes[order], dims[key], as_tensor=False)
+        shapes = {v.shape[1:] for v in values}
+        if len(shapes) > 1:
+            raise ValueError(f"sources give {key!r} different shapes {sorted(shapes)}; "
+                             f"set image_size for cameras, or use matching windows")
+        out[key] = np.concatenate(values)[order]
+    return out

@@ -1,0 +1,223 @@
+"""``KinoMapDataset`` (alias ``KinoDataset``): random access to episodes or windowed frame samples of one file.
+
+``Source`` is one file seen as a sample space, shared by every dataset class: it holds the path and options
+only, and opens the file the first time it is used in a process (a forked worker notices the new process id
+and opens its own; a spawned worker gets a copy without any handle). Pickling drops the handle.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from typing import NamedTuple
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from .. import opener
+from . import convert
+from .collate import Rows
+
+
+class _Opened(NamedTuple):
+    pid: int
+    db: object
+    positions: np.ndarray  # episode positions in the file that pass the filter
+    index: object  # SampleIndex (window mode) or None
+    read_options: dict
+    episode_ids: np.ndarray  # stored episode id per file position (window mode)
+    tasks: np.ndarray  # task string per file position (window mode)
+
+
+class Source:
+    """One file as a sample space: whole episodes (``windows=None``) or frames with windows per key.
+
+    Reads return numpy; the datasets convert to tensors. See :class:`KinoMapDataset` for the options.
+    """
+
+    def __init__(self, path, *, name=None, kql_filter=None, windows=None, pad="edge", pad_before=None,
+                 pad_after=None, image_key=None, image: convert.ImageFormat | None = None, actions_only=False):
+        self.path = os.fspath(path)
+        self.name = str(path) if name is None else str(name)
+        if kql_filter is not None and not isinstance(kql_filter, str):
+            raise TypeError(f"kql_filter must be a KQL string or None, got {type(kql_filter).__name__}")
+        self.kql_filter = kql_filter or None
+        if windows is not None:
+            if not isinstance(windows, dict) or not windows:
+                raise ValueError("windows must be a non-empty dict {key: offsets}, e.g. {'actions': range(16)}")
+            if image_key is not None:
+                raise ValueError("image_key picks the camera of whole-episode samples; with windows, name the "
+                                 "camera as a key of windows instead, e.g. windows={..., 'front': [0]}")
+        elif (pad, pad_before, pad_after) != ("edge", None, None):
+            raise ValueError("pad, pad_before and pad_after apply to windows; whole episodes are never padded")
+        self.windows = None if windows is None else dict(windows)
+        self.pad, self.pad_before, self.pad_after = pad, pad_before, pad_after
+        self.image_key = image_key
+        self.image = image if image is not None else convert.ImageFormat()
+        self.actions_only = bool(actions_only)
+        self._state = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_state"] = None  # never ship a handle: each process opens its own
+        return state
+
+    @property
+    def windowed(self) -> bool:
+        return self.windows is not None
+
+    def _opened(self) -> _Opened:
+        st = self._state
+        if st is None or st.pid != os.getpid():
+            st = self._state = self._open()
+        return st
+
+    def _open(self) -> _Opened:
+        db = opener.open(self.path)
+        n = db.num_episodes()
+        positions = (db.query_positions(self.kql_filter) if self.kql_filter else np.arange(n, dtype=np.int64))
+        positions = np.asarray(positions, np.int64)
+        if not self.windowed:
+            return _Opened(os.getpid(), db, positions, None, {}, None, None)
+        if not hasattr(db, "sample_index"):
+            raise ValueError(f"{self.path}: windows need a .knb file, this is a kinodb .kdb file; convert it with "
+                             f"`kinonb ingest {self.path} -o OUT.knb` (whole episodes work on .kdb as is)")
+        cameras = set(db.camera_names())
+        windows = {k: v for k, v in self.windows.items() if not (self.actions_only and k in cameras)}
+        if not windows:
+            raise ValueError(f"actions_only=True leaves no key of windows {list(self.windows)} to read")
+        index = db.sample_index(windows, pad=self.pad, episodes=positions, pad_before=self.pad_before,
+                                pad_after=self.pad_after)
+        options = self.image.read_options(cameras & set(windows))
+        table = db.meta_table()
+        tasks = np.asarray(list(table.strings), dtype=object)[table.task_id] if n else np.zeros(0, object)
+        return _Opened(os.getpid(), db, positions, index, options, table.episode_id, tasks)
+
+    # -- the sample space ------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        st = self._opened()
+        return len(st.index) if self.windowed else len(st.positions)
+
+    @property
+    def sample_episodes(self) -> np.ndarray:
+        """Episode position in the file of every sample (for sampler weights, e.g. per task or per episode)."""
+        st = self._opened()
+        return st.index.sample_episodes if self.windowed else st.positions
+
+    @property
+    def sample_frames(self) -> np.ndarray | None:
+        """Frame of every sample (window mode), None for whole episodes."""
+        st = self._opened()
+        return st.index.sample_frames if self.windowed else None
+
+    def dims(self) -> dict:
+        """Last-axis width of every low-dim key this source returns (the widest episode's, for whole episodes)."""
+        st = self._opened()
+        if self.windowed:
+            shapes = {c["name"]: tuple(c["shape"]) for c in st.db.schema() if c["role"] != "camera"}
+            return {k: shapes[k][-1] for k in st.index.keys if k in shapes and len(shapes[k]) >= 1}
+        table = st.db.meta_table()
+        out = {}
+        for key, column in (("action", table.action_dim), ("state", table.state_dim)):
+            dims = np.asarray(column)[st.positions]
+            if len(dims):
+                out[key] = int(dims.max())
+        return out
+
+    # -- reads -------------------------------------------------------------------------------------------------
+    def read(self, ids) -> dict:
+        """Window mode: samples ``ids`` as one batch, one compiled call per key."""
+        st = self._opened()
+        batch = st.index.read(ids, **st.read_options)
+        return convert.window_batch(batch, st.episode_ids, st.tasks)
+
+    def episode(self, i: int) -> dict:
+        """Whole-episode mode: sample ``i`` (the ``i``-th episode passing the filter) with kinodb's keys."""
+        st = self._opened()
+        n = len(st.positions)
+        if not -n <= i < n:
+            raise IndexError(f"sample {i} out of range for {n} episodes of {self.path}")
+        p = int(st.positions[i])
+        db = st.db
+        if self.actions_only:
+            return convert.episode_sample(db.read_episode_actions_only(p))
+        if hasattr(db, "frames"):  # .knb: decode the chosen camera only
+            ep = db.read_episode_actions_only(p)
+            camera = self._camera(ep["meta"]["cameras"], p)
+            frames = db.frames(p, camera) if camera is not None else None
+        else:
+            ep = db.read_episode(p)
+            camera = self._camera(list(ep["images"]), p)
+            frames = ep["images"][camera] if camera is not None else None
+        return convert.episode_sample(ep, camera, frames, self.image)
+
+    def _camera(self, cameras: list, p: int):
+        if self.image_key is None:
+            return cameras[0] if cameras else None
+        if self.image_key not in cameras:
+            raise KeyError(f"{self.path}: episode {p} has no camera {self.image_key!r} (it has {cameras})")
+        return self.image_key
+
+
+class KinoMapDataset(Dataset):
+    """Random access to one ``.knb`` (or kinodb ``.kdb``) file.
+
+    Whole episodes (``windows=None``, kinodb's mode): sample ``i`` is the ``i``-th episode passing
+    ``kql_filter``, with kinodb's keys ``action`` (T, A), ``state`` (T, S), ``reward`` (T,), ``image``
+    (T, C, H, W) float32 in [0, 1] from camera ``image_key`` (the episode's first camera when None) resized to
+    ``image_size`` with ``resize_mode`` (nearest, as kinodb), plus ``camera``, ``task``, ``embodiment``,
+    ``success`` and ``episode_id``. ``actions_only=True`` reads no image byte and returns no ``image``.
+
+    Frame samples (``windows={key: offsets}``, .knb only): sample ``i`` is one frame ``t`` of one episode;
+    each key returns its frames ``t + offset`` as ``(W, ...)`` and ``{key}_is_pad`` ``(W,)``; plus
+    ``episode`` (position in the file), ``episode_id``, ``frame`` and ``task``. ``pad="edge"`` keeps every
+    frame and repeats edge frames (flagged in ``_is_pad``); ``pad="none"`` keeps only frames whose windows fit
+    (see ``kinonb.kernels.windows``). Cameras come as ``layout`` (CHW), float32 in [0, 1] with ``normalize``
+    (else uint8), resized to ``image_size``. ``actions_only=True`` drops camera keys from ``windows``.
+
+    ``__getitems__`` reads a whole batch with one compiled call per key and hands it to the DataLoader's
+    collate function as assembled (see :mod:`kinonb.torch.collate`). The dataset holds the path only and
+    opens the file lazily in each process, so it works with any number of workers, fork or spawn, persistent
+    or not, and with any sampler (Random, Distributed, WeightedRandom).
+    """
+
+    def __init__(self, db_path, kql_filter=None, image_key=None, image_size=None, to_tensor=True,
+                 actions_only=False, *, windows=None, pad="edge", pad_before=None, pad_after=None,
+                 resize_mode="nearest", layout="CHW", normalize=True):
+        image = convert.ImageFormat(image_size, resize_mode, layout, bool(normalize))
+        self.source = Source(db_path, kql_filter=kql_filter, windows=windows, pad=pad, pad_before=pad_before,
+                             pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only)
+        self.to_tensor = bool(to_tensor)
+
+    @property
+    def db_path(self) -> str:
+        return self.source.path
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    @property
+    def sample_episodes(self) -> np.ndarray:
+        return self.source.sample_episodes
+
+    @property
+    def sample_frames(self):
+        return self.source.sample_frames
+
+    def __getitem__(self, i):
+        i = operator.index(i)
+        if not self.source.windowed:
+            return convert.tensors(self.source.episode(i), self.to_tensor)
+        n = len(self)
+        if -n <= i < 0:
+            i += n
+        return convert.row(self.__getitems__([i]).batch, 0)
+
+    def __getitems__(self, indices):
+        if not self.source.windowed:
+            return [self[i] for i in indices]
+        batch = convert.tensors(self.source.read(np.asarray(indices, dtype=np.int64)), self.to_tensor)
+        return Rows(batch, len(indices))
+
+
+KinoDataset = KinoMapDataset
