@@ -19,13 +19,14 @@ from .commit import Commit, find_last_commit
 from .episode_index import EpisodeIndex
 from .errors import CorruptFieldError
 from .footer import decode_footer
+from .query import Queryable
 from .kernels.lz4 import decode_frames
 
 FIXED_KEYS = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
               L.ROLE_IS_TERMINAL: "is_terminal"}
 
 
-class Database:
+class Database(Queryable):
     """A .knb file opened for reading. Use :func:`kinonb.open`."""
 
     def __init__(self, path):
@@ -213,16 +214,6 @@ class Database:
         if view is None:
             view = self._flats[dtype] = self._buf.view(dtype)
         return view
-
-    def query(self, kql: str) -> list[int]:
-        """Positions of the episodes matching a KQL query, ascending (docs/kql.md)."""
-        return self.query_positions(kql).tolist()
-
-    def query_positions(self, kql: str) -> np.ndarray:
-        """Like :meth:`query`, as an int64 array (no per-hit Python object: faster on huge answers)."""
-        from .query import compile_cached
-
-        return compile_cached(kql).evaluate(self.meta_table())
 
     def meta_table(self):
         """The episode metadata as numpy columns, the table KQL evaluates (built once per snapshot)."""

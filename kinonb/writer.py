@@ -84,22 +84,17 @@ def append(path, *, compression: str | None = None, sync: bool = True, repair: b
 
 def _remove_stale_temporary(tmp: Path) -> None:
     """Unlink a temporary file of create() unless a create still holds its lock (then it is not stale)."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise WriterLockedError(f"{tmp} is being created by this process already") from None
-    finally:
-        os.close(fd)
+    _refuse_if_locked(tmp, "is being created by this process already")
     tmp.unlink()
 
 
-def _refuse_if_locked(path: Path) -> None:
+def _refuse_if_locked(path: Path, why: str = "is locked by another writer; not overwriting it") -> None:
+    """Raise WriterLockedError if a writer holds the lock of ``path`` (probing takes and drops it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise WriterLockedError(f"{path} is locked by another writer; not overwriting it") from None
+        raise WriterLockedError(f"{path} {why}") from None
     finally:
         os.close(fd)
 

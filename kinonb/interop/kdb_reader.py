@@ -43,6 +43,7 @@ from ..errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
+from ..query import Queryable
 from . import kdb_layout as L
 from .image_codecs import decode_image
 
@@ -58,7 +59,7 @@ class _ImageRecord(NamedTuple):
     offset: int  # where the record starts (its name length)
 
 
-class KdbDatabase:
+class KdbDatabase(Queryable):
     """A read-only kinodb ``.kdb`` v0.1 file, with kinodb's ``Database`` methods."""
 
     def __init__(self, path):
@@ -220,15 +221,6 @@ class KdbDatabase:
         out.update(self._lowdim(i, e))
         out["images"] = self._images(i, e)
         return out
-
-    def query(self, kql: str) -> list[int]:
-        """Positions of the episodes matching a KQL query, ascending (docs/kql.md)."""
-        return self.query_positions(kql).tolist()
-
-    def query_positions(self, kql: str) -> np.ndarray:
-        from ..query import compile_cached
-
-        return compile_cached(kql).evaluate(self.meta_table())
 
     def meta_table(self):
         """The metadata columns as the MetaTable KQL evaluates (.kdb files carry no attrs)."""

@@ -16,7 +16,7 @@ from .evaluate import evaluate
 from .parser import Node, parse
 from .table import MISSING, MetaTable, from_records
 
-__all__ = ["MISSING", "MetaTable", "Query", "QueryError", "compile_query", "from_records", "run_query"]
+__all__ = ["MISSING", "MetaTable", "Query", "Queryable", "QueryError", "compile_query", "from_records", "run_query"]
 
 
 class Query:
@@ -43,6 +43,18 @@ def compile_query(text: str) -> Query:
 def compile_cached(text: str) -> Query:
     """compile_query with an LRU cache keyed by the query text."""
     return compile_query(text)
+
+
+class Queryable:
+    """Mixin for readers: ``query`` and ``query_positions`` over the reader's ``meta_table()``."""
+
+    def query(self, kql: str) -> list[int]:
+        """Positions of the episodes matching a KQL query, ascending (docs/kql.md)."""
+        return self.query_positions(kql).tolist()
+
+    def query_positions(self, kql: str) -> np.ndarray:
+        """Like :meth:`query`, as an int64 array (no Python object per hit: faster on huge answers)."""
+        return compile_cached(kql).evaluate(self.meta_table())
 
 
 def run_query(text: str, table: MetaTable) -> list[int]:
