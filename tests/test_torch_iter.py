@@ -6,6 +6,8 @@ import multiprocessing
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
@@ -256,3 +258,27 @@ def test_spawn_persistent_workers_follow_set_epoch_and_restore(knb):
         assert keys(loader) == keys(ref)
     ds.load_state_dict(ref.state_dict(samples_consumed=27))
     assert keys(loader) == keys(ref)[27:]  # the restored position reaches the persistent workers
+
+
+@given(n=st.integers(0, 300), world=st.integers(1, 5), workers=st.integers(1, 4), block=st.integers(1, 9),
+       start=st.integers(0, 80), policy=st.sampled_from(sharding.EQUALIZE), seed=st.integers(0, 2**32))
+def test_sharding_partitions_every_epoch(n, world, workers, block, start, policy, seed):
+    """Ranks split the equalised order; workers' blocks partition a rank stream from any start; the round-robin
+    of blocks is the rank stream itself."""
+    order = sharding.permutation(n, seed, 1)
+    assert sorted(order.tolist()) == list(range(n))
+    streams = [sharding.rank_stream(order, r, world, policy) for r in range(world)]
+    assert len({len(s) for s in streams}) == 1
+    merged = np.empty(sum(len(s) for s in streams), np.int64)
+    for r, s in enumerate(streams):
+        merged[r::world] = s
+    cut = n - n % world if policy == "drop" else n
+    assert merged[:cut].tolist() == order[:cut].tolist()
+    assert set(merged.tolist()) == set(order[:cut].tolist())
+    stream = streams[0]
+    begin = min(start, len(stream))
+    parts = [sharding.worker_positions(len(stream), begin, block, w, workers) for w in range(workers)]
+    assert sorted(np.concatenate(parts).tolist()) == list(range(begin, len(stream)))
+    chunks = [[p[i:i + block] for i in range(0, len(p), block)] for p in parts]
+    rr = [c for k in range(max((len(c) for c in chunks), default=0)) for c in (w[k] for w in chunks if k < len(w))]
+    assert np.concatenate(rr or [np.zeros(0, np.int64)]).tolist() == list(range(begin, len(stream)))

@@ -62,7 +62,8 @@ def test_episode_mode_has_kinodb_keys_and_shapes(knb):
         assert s["image"].shape == (t, 3, 3, 4) and s["image"].dtype == torch.float32
         assert 0.0 <= float(s["image"].min()) and float(s["image"].max()) <= 1.0
         np.testing.assert_array_equal(s["image"].numpy(), images_ref(ep["images"]["front"], (3, 4)))
-        assert (s["task"], s["embodiment"], s["success"], s["episode_id"]) == (ep["task"], "arm", ep["success"], 100 + i)
+        meta = (s["task"], s["embodiment"], s["success"], s["episode_id"])
+        assert meta == (ep["task"], "arm", ep["success"], 100 + i)
 
 
 def test_episode_mode_image_key_full_size_and_numpy(knb):
@@ -131,7 +132,8 @@ def test_window_samples_equal_index_read(knb):
     for key in ("actions", "states", "front", "actions_is_pad", "states_is_pad", "front_is_pad", "episode", "frame"):
         np.testing.assert_array_equal(batch[key].numpy(), want[key], err_msg=key)
     assert batch["episode_id"].tolist() == [100 + e for e in want["episode"]]
-    assert batch["task"] == [f"task {e % 2}" for e in want["episode"]]
+    assert isinstance(batch["task"], np.ndarray)  # str array: the DataLoader passes it through untouched
+    assert batch["task"].tolist() == [f"task {e % 2}" for e in want["episode"]]
     for j, i in enumerate(ids):
         one = ds[i]
         assert one["actions"].shape == (4, 3) and one["front"].shape == (1, 3, 3, 4)
@@ -211,8 +213,9 @@ def test_distributed_sampler_disjoint_complete(knb, world):
 def test_weighted_random_sampler(knb):
     path, _ = knb
     ds = KinoMapDataset(path, windows={"actions": [0]})
-    weights = (ds.sample_episodes == 2).astype(float) + 0.0  # only episode 2
-    sampler = WeightedRandomSampler(weights, num_samples=50, replacement=True, generator=torch.Generator().manual_seed(0))
+    weights = (ds.sample_episodes == 2).astype(float)  # only episode 2
+    sampler = WeightedRandomSampler(weights, num_samples=50, replacement=True,
+                                    generator=torch.Generator().manual_seed(0))
     eps = torch.cat([b["episode"] for b in DataLoader(ds, batch_size=16, sampler=sampler)])
     assert len(eps) == 50 and set(eps.tolist()) == {2}
 
@@ -259,5 +262,5 @@ def test_dataloader_spawn_persistent_episode_and_window_modes(knb):
     got = list(DataLoader(episodes, batch_size=1, num_workers=2, multiprocessing_context="spawn",
                           collate_fn=pad_collate))  # success may be None: default_collate refuses None
     assert [int(b["episode_id"]) for b in got] == [100 + i for i in range(len(eps))]
-    assert [b["success"] for b in got] == [[e["success"]] for e in eps]
+    assert [b["success"].tolist() for b in got] == [[e["success"]] for e in eps]
     np.testing.assert_array_equal(got[1]["image"][0].numpy(), images_ref(eps[1]["images"]["front"], (3, 4)))

@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
@@ -117,7 +119,7 @@ def test_different_dims_are_padded_with_masks_in_batches_and_by_pad_collate(file
     lift_pusht = [s for s in itertools.islice(iter(samples), 64) if s["source"] != files["aloha"]][:8]
     d = pad_collate(lift_pusht)
     assert d["actions"].shape[-1] == max(dims[s["source"]][0] for s in lift_pusht)
-    assert d["source"] == [s["source"] for s in lift_pusht]
+    assert d["source"].tolist() == [s["source"] for s in lift_pusht]
 
 
 def test_same_dims_need_no_mask_and_single_source_keys(files):
@@ -136,7 +138,8 @@ def test_mixture_ranks_split_the_schedule(files, replacement):
     world = 3
     kw = dict(seed=5, windows=WINDOWS, replacement=replacement, equalize="drop", batch_size=4)
     whole = [x for b in from_mixture(paths, **kw) for x in ident(b)]
-    per_rank = [[x for b in from_mixture(paths, rank=r, world_size=world, **kw) for x in ident(b)] for r in range(world)]
+    per_rank = [[x for b in from_mixture(paths, rank=r, world_size=world, **kw) for x in ident(b)]
+                for r in range(world)]
     assert len({len(r) for r in per_rank}) == 1
     # rank r holds every world-th entry of the (equalised) schedule
     cut = len(whole) - len(whole) % world
@@ -165,7 +168,7 @@ def test_episode_mixture_with_pad_collate(files):
     for i, src in enumerate(batch["source"]):
         a = 3 if src == files["lift"] else 7
         assert batch["action_dim_mask"][i].sum() == a and not batch["action"][i, :, a:].any()
-    assert isinstance(batch["success"], list) and isinstance(batch["task"], list)
+    assert batch["success"].dtype == object and batch["task"].tolist()[0] in ("a", "b")
     with pytest.raises(ValueError, match="differ in more than"):
         pad_collate([{"action": torch.zeros(5, 3)}, {"action": torch.zeros(4, 3)}])
 
@@ -187,3 +190,29 @@ def test_bad_mixture_arguments(files):
         from_mixture({files["lift"]: 1}, kql_filters={"other.knb": "task = 'a'"})
     with pytest.raises(ValueError, match="mixtures"):
         KinoIterDataset(files["lift"], num_samples=5)
+
+
+@given(sizes=st.lists(st.integers(0, 60), min_size=1, max_size=4), data=st.data())
+def test_schedule_without_replacement_respects_sizes(sizes, data):
+    weights = data.draw(st.lists(st.floats(0.0, 10.0), min_size=len(sizes), max_size=len(sizes)))
+    w = np.array(weights)
+    if w.sum() <= 0 or any(n == 0 and x > 0 for n, x in zip(sizes, weights)):
+        return
+    order = schedule(sizes, weights, seed=0, epoch=0, replacement=False)
+    assert len(set(order.tolist())) == len(order)  # no repeat
+    src = np.searchsorted(np.concatenate([[0], np.cumsum(sizes)[:-1]]), order, side="right") - 1
+    counts = np.bincount(src, minlength=len(sizes)) if len(order) else np.zeros(len(sizes), int)
+    assert (counts <= np.array(sizes)).all()
+    assert np.abs(counts - w / w.sum() * len(order)).max() < 1 + 1e-9  # largest remainders: within one
+
+
+def test_kql_filters_as_a_list_in_source_order(files):
+    mix = from_mixture({files["lift"]: 1, files["pusht"]: 1}, kql_filters=["task = 'a'", None], kql_filter="task = 'b'",
+                       windows={"states": [0]}, batch_size=200, replacement=False)
+    tasks = {src: set() for src in (files["lift"], files["pusht"])}
+    for b in mix:
+        for src, task in zip(b["source"], b["task"]):
+            tasks[src].add(task)
+    assert tasks == {files["lift"]: {"a"}, files["pusht"]: {"a", "b"}}
+    with pytest.raises(ValueError, match="2 sources"):
+        from_mixture({files["lift"]: 1, files["pusht"]: 1}, kql_filters=["task = 'a'"])

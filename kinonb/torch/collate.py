@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data._utils.collate import collate, default_collate, default_collate_fn_map
 
-from .convert import dim_mask, pad_dim, row, to_tensor
+from .convert import dim_mask, pad_dim, strings, to_tensor
 
 
 class Row(Mapping):
@@ -68,13 +68,6 @@ def _collate_rows(batch, *, collate_fn_map=None):
 default_collate_fn_map[Row] = _collate_rows
 
 
-def _is_dim_paddable(values) -> bool:
-    shapes = {tuple(v.shape) for v in values}
-    if len(shapes) == 1:
-        return False
-    return len({(len(s), s[:-1]) for s in shapes}) == 1 and all(len(s) >= 1 for s in shapes)
-
-
 def pad_collate(batch, *, dims: dict | None = None):
     """Collate samples whose arrays may differ in their last axis (mixtures of robots with other dims).
 
@@ -82,7 +75,7 @@ def pad_collate(batch, *, dims: dict | None = None):
     e.g. ``MixtureDataset.pad_dims``, for the same width in every batch), is zero-padded on that axis to the
     widest sample (or ``dims[key]``) and gets ``{key}_dim_mask``, bool ``(B, width)``, True on real entries.
     Other keys are collated as ``default_collate`` does, except that strings and Python bools / None
-    (kinodb's ``success``) become lists. A batch already
+    (kinodb's ``success``) become a numpy object array, as in every batch kinonb assembles. A batch already
     assembled by a kinonb dataset (:class:`Rows`, or a dict from an iterable dataset with ``batch_size``) is
     returned as is, padded to ``dims`` where given.
     """
@@ -104,14 +97,14 @@ def pad_collate(batch, *, dims: dict | None = None):
                 raise ValueError(f"pad_collate: samples of {key!r} differ in more than their last axis "
                                  f"({sorted({tuple(v.shape) for v in values})}); whole episodes of different "
                                  f"lengths need batch_size=1 (or windows)")
-            if key in dims or _is_dim_paddable(values):
+            if key in dims or len({tuple(v.shape) for v in values}) > 1:
                 width = max(dims.get(key, 0), *(v.shape[-1] for v in values))
                 out[key] = torch.stack([pad_dim(v, width) for v in values])
                 out[f"{key}_dim_mask"] = dim_mask([v.shape[-1] for v in values], width, as_tensor=True)
             else:
                 out[key] = torch.stack(values)
         elif all(v is None or isinstance(v, (str, bool)) for v in values):
-            out[key] = values  # strings, and flags that may be unknown (kinodb's success: bool or None)
+            out[key] = strings(values)  # str, and flags that may be unknown (kinodb's success: bool or None)
         else:
             out[key] = default_collate(values)
     return out
@@ -131,4 +124,4 @@ def _pad_batch(batch: dict, dims: dict) -> dict:
     return batch
 
 
-__all__ = ["pad_collate", "Rows", "Row", "row"]
+__all__ = ["pad_collate", "Rows", "Row"]

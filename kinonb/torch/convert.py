@@ -33,12 +33,12 @@ KINODB_KEYS = {"actions": "action", "states": "state", "rewards": "reward"}
 
 # -- numpy -> torch ------------------------------------------------------------------------------------------
 def to_tensor(value):
-    """A numpy array as a tensor; other values unchanged.
+    """A numeric numpy array as a tensor; other values (and arrays of str) unchanged.
 
     Writeable arrays are shared (``torch.from_numpy``); read-only ones (zero-copy views of the file map) are
     copied first, since a tensor must own writeable memory.
     """
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "OSU":
         if not value.flags.writeable:
             value = value.copy()
         return torch.from_numpy(value)
@@ -88,14 +88,15 @@ class ImageFormat:
     def size_of(self, camera: str):
         return self.size.get(camera) if isinstance(self.size, dict) else self.size
 
-    def read_options(self, cameras) -> dict:
-        """Keywords for ``SampleIndex.read``: the kernel resizes, transposes and scales in one pass."""
+    def read_options(self, cameras, all_cameras) -> dict:
+        """Keywords for ``SampleIndex.read`` over the cameras ``cameras`` (those in windows; ``all_cameras``:
+        the file's): the kernel resizes, transposes and scales in one pass."""
         size = self.size
         if isinstance(size, dict):
+            unknown = sorted(set(size) - set(all_cameras))
+            if unknown:
+                raise ValueError(f"image_size names {unknown}, which are not cameras (cameras: {sorted(all_cameras)})")
             size = {k: v for k, v in size.items() if k in cameras}
-            for k in self.size:
-                if k not in cameras:
-                    raise ValueError(f"image_size: {k!r} is not a camera in windows (cameras: {sorted(cameras)})")
         return {"image_size": size or None, "layout": self.layout, "normalize": self.normalize, "mode": self.mode}
 
     def frames(self, frames: np.ndarray, camera: str) -> np.ndarray:
@@ -129,14 +130,23 @@ def episode_sample(ep: dict, camera: str | None = None, frames: np.ndarray | Non
     return out
 
 
-def window_batch(batch: dict, episode_ids: np.ndarray, tasks: np.ndarray) -> dict:
-    """Add ``episode_id`` (int64, the stored id) and ``task`` (list of str) to a ``SampleIndex.read`` batch.
+def strings(values) -> np.ndarray:
+    """Strings of a batch as a 1-D numpy array of ``str`` (dtype object).
 
-    ``episode_ids`` and ``tasks`` hold one entry per episode position of the file.
+    Not a list: the DataLoader passes a string array through as is, whereas it walks a list element by element
+    (``default_convert`` after every ``batch_size=None`` fetch), which costs more than reading the batch.
     """
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def window_batch(batch: dict, episode_ids: np.ndarray, tasks: np.ndarray) -> dict:
+    """Add ``episode_id`` (int64, the stored id) and ``task`` (str array, see :func:`strings`) to a
+    ``SampleIndex.read`` batch. ``episode_ids`` and ``tasks`` hold one entry per episode position of the file."""
     pos = batch["episode"]
     batch["episode_id"] = episode_ids[pos]
-    batch["task"] = tasks[pos].tolist()
+    batch["task"] = tasks[pos]
     return batch
 
 
@@ -171,8 +181,7 @@ def merge_parts(parts: list, rows: list, dims: dict) -> dict:
     """Batches read per source -> one batch.
 
     ``parts[j]`` is a batch dict; ``rows[j]`` the positions its samples take in the merged batch. Keys in
-    ``dims`` are zero-padded on their last axis to ``dims[key]`` and get ``{key}_dim_mask``; lists
-    (``task``, ``source``) are merged in order.
+    ``dims`` are zero-padded on their last axis to ``dims[key]`` and get ``{key}_dim_mask``.
     """
     if len(parts) == 1 and not dims:
         return parts[0]
@@ -183,10 +192,6 @@ def merge_parts(parts: list, rows: list, dims: dict) -> dict:
     out = {}
     for key, first in parts[0].items():
         values = [p[key] for p in parts]
-        if isinstance(first, list):
-            flat = [x for v in values for x in v]
-            out[key] = [flat[i] for i in order]
-            continue
         if key in dims:
             sizes = np.concatenate([np.full(len(v), v.shape[-1], np.int64) for v in values])
             values = [pad_dim(v, dims[key]) for v in values]

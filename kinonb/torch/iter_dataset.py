@@ -40,6 +40,10 @@ def _sources(db_paths, kql_filter, kql_filters):
         return [(str(db_paths), db_paths, 1.0, kql_filter)], False
     if not isinstance(db_paths, Mapping) or not db_paths:
         raise TypeError(f"db_paths must be a path or a non-empty dict {{path: weight}}, got {type(db_paths).__name__}")
+    if isinstance(kql_filters, (list, tuple)):  # one per source, in the order of db_paths
+        if len(kql_filters) != len(db_paths):
+            raise ValueError(f"kql_filters has {len(kql_filters)} entries for {len(db_paths)} sources")
+        kql_filters = dict(zip(db_paths, kql_filters))
     kql_filters = dict(kql_filters or {})
     unknown = set(kql_filters) - set(db_paths)
     if unknown:
@@ -52,7 +56,8 @@ def _sources(db_paths, kql_filter, kql_filters):
             raise TypeError(f"weight of {path!r} must be a number, got {weight!r}") from None
         if not math.isfinite(w) or w < 0:
             raise ValueError(f"weight of {path!r} must be finite and >= 0, got {weight!r}")
-        out.append((str(path), path, w, kql_filters.get(path, kql_filter)))
+        kql = kql_filters.get(path, kql_filter)
+        out.append((str(path), path, w, kql))
     if sum(w for _, _, w, _ in out) <= 0:
         raise ValueError("at least one source weight must be > 0")
     return out, True
@@ -95,6 +100,9 @@ class KinoIterDataset(IterableDataset):
             if windows is None:
                 raise ValueError("batch_size (batches assembled in the worker) needs windows: whole episodes "
                                  "differ in length; batch them with the DataLoader and a collate_fn instead")
+        if drop_last and batch_size is None:
+            raise ValueError("drop_last applies to batches assembled here (batch_size=); for DataLoader batches "
+                             "use DataLoader(drop_last=True)")
         self.batch_size = batch_size
         self.drop_last = bool(drop_last)
         self.block_size = sharding._int("block_size", block_size, 1)
@@ -176,7 +184,8 @@ class KinoIterDataset(IterableDataset):
         if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
             raise ValueError(f"not a {STATE_FORMAT} state: {state!r:.200}")
         mine = {"seed": self.seed, "rank": self.rank, "world_size": self.world_size,
-                "sources": [s.name for s in self.sources]}
+                "num_sources": len(self.sources)}
+        state = {**state, "num_sources": len(state.get("sources", ()))}
         for key, value in mine.items():
             if state.get(key) != value:
                 raise ValueError(f"state was saved with {key}={state.get(key)!r}, this dataset has {key}={value!r}; "
@@ -222,7 +231,7 @@ class KinoIterDataset(IterableDataset):
 
     def _locate(self, ids: np.ndarray):
         """(source, sample id within the source) of global ids."""
-        offsets = np.concatenate([[0], np.cumsum(self._sizes())[:-1]])
+        offsets = np.concatenate([[0], np.cumsum(self._sizes())[:-1]]).astype(np.int64)
         src = np.searchsorted(offsets, ids, side="right") - 1
         return src, ids - offsets[src]
 
@@ -236,7 +245,7 @@ class KinoIterDataset(IterableDataset):
             sel = np.flatnonzero(src == s)
             source = self.sources[s]
             part = source.read(local[sel])
-            part["source"] = [source.name] * len(sel)
+            part["source"] = convert.strings([source.name] * len(sel))
             parts.append((part, sel))
         return parts
 

@@ -88,7 +88,7 @@ class Source:
             raise ValueError(f"actions_only=True leaves no key of windows {list(self.windows)} to read")
         index = db.sample_index(windows, pad=self.pad, episodes=positions, pad_before=self.pad_before,
                                 pad_after=self.pad_after)
-        options = self.image.read_options(cameras & set(windows))
+        options = self.image.read_options(cameras & set(windows), cameras)
         table = db.meta_table()
         tasks = np.asarray(list(table.strings), dtype=object)[table.task_id] if n else np.zeros(0, object)
         return _Opened(os.getpid(), db, positions, index, options, table.episode_id, tasks)

@@ -2,7 +2,8 @@
 
 Weights are relative (they need not sum to 1); source ``s`` is drawn with probability
 ``p_s = w_s / sum(w)``. A source with weight 0 is never drawn. Each source may have its own KQL filter
-(``kql_filters={path: kql}``; ``kql_filter`` applies to the sources not named there). Every sample carries
+(``kql_filters={path: kql}``, or a list with one filter or None per source in the order of the dict;
+``kql_filter`` applies to the sources not named there). Every sample carries
 ``source``, the source's path as given.
 
 One epoch is one *schedule* of sample ids, a function of ``(seed, epoch)`` alone, then split across ranks and
@@ -64,7 +65,8 @@ def schedule(sizes, weights, seed: int, epoch: int, *, replacement: bool = True,
             local = rng.integers(0, sizes[s], len(sel)) if shuffle else np.arange(len(sel)) % sizes[s]
             out[sel] = offsets[s] + local
         return out
-    cap = int(min(np.floor(sizes[s] / p[s]) for s in np.flatnonzero(active)))
+    with np.errstate(over="ignore", divide="ignore"):  # a tiny weight never limits the epoch: inf
+        cap = int(min(np.floor(sizes[active] / p[active])))
     # floor(n_s / p_s) can overshoot by float rounding; step down until every count fits
     while cap > 0 and (_counts(p, cap) > sizes).any():
         cap -= 1
@@ -85,7 +87,7 @@ def schedule(sizes, weights, seed: int, epoch: int, *, replacement: bool = True,
 class MixtureDataset(KinoIterDataset):
     """A :class:`~kinonb.torch.KinoIterDataset` over ``{path: weight}``; see the module docstring."""
 
-    def __init__(self, sources: dict, seed: int = 42, *, kql_filters: dict | None = None,
+    def __init__(self, sources: dict, seed: int = 42, *, kql_filters=None,
                  replacement: bool = True, num_samples: int | None = None, **kwargs):
         if not isinstance(sources, dict) or not sources:
             raise TypeError("a mixture needs a non-empty dict {path: weight}")
