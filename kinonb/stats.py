@@ -44,7 +44,8 @@ def of_array(a: np.ndarray) -> np.ndarray:
         mean = float(v.mean())
         s["count"] = v.size
         s["min"], s["max"], s["mean"] = v.min(), v.max(), mean
-        s["m2"] = float(((v - mean) ** 2).sum())
+        with np.errstate(over="ignore"):  # values near the float64 limit: the spread is inf, honestly
+            s["m2"] = float(((v - mean) ** 2).sum())
     return s
 
 
