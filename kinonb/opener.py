@@ -11,15 +11,20 @@ from .errors import BadMagicError, TruncatedFileError
 KDB_MAGIC = b"KINO"
 
 
-def open(path):  # noqa: A001  (kinodb's name for it)
-    """Open a .knb file, or a kinodb .kdb v0.1 file, for reading."""
+def open(path, *, access: str = "normal"):  # noqa: A001  (kinodb's name for it)
+    """Open a .knb file, or a kinodb .kdb v0.1 file, for reading.
+
+    ``access`` is a hint to the kernel for a .knb file's memory map: ``"normal"`` (read-ahead around each page
+    fault), ``"random"`` (no read-ahead: far faster for sparse reads from a cold page cache, e.g. actions-only
+    windows in a file with images), or ``"sequential"``. It changes speed only, never results.
+    """
     path = os.fspath(path)
     with builtins.open(path, "rb") as f:
         magic = f.read(8)
     if magic == L.HEADER_MAGIC:
         from .reader import Database
 
-        return Database(path)
+        return Database(path, access=access)
     if len(magic) < 8 and L.HEADER_MAGIC.startswith(magic):
         raise TruncatedFileError(path, 0, f"a {L.HEADER.itemsize}-byte header", f"a {len(magic)}-byte file",
                                  "file seems not fully written")

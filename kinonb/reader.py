@@ -22,6 +22,18 @@ from .footer import decode_footer
 from .query import Queryable
 from .kernels.lz4 import decode_frames
 
+#: madvise() hint per ``access`` mode (None: leave the kernel's default read-ahead).
+ACCESS_ADVICE = {
+    "normal": None,
+    "random": getattr(mmap, "MADV_RANDOM", None),
+    "sequential": getattr(mmap, "MADV_SEQUENTIAL", None),
+}
+
+
+def _reopen(path, access):
+    return Database(path, access=access)
+
+
 FIXED_KEYS = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
               L.ROLE_IS_TERMINAL: "is_terminal"}
 
@@ -29,8 +41,11 @@ FIXED_KEYS = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS
 class Database(Queryable):
     """A .knb file opened for reading. Use :func:`kinonb.open`."""
 
-    def __init__(self, path):
+    def __init__(self, path, *, access: str = "normal"):
+        if access not in ACCESS_ADVICE:
+            raise ValueError(f"access must be one of {sorted(ACCESS_ADVICE)}, got {access!r}")
         self._path = Path(os.fspath(path))
+        self._access = access
         self._load()
 
     # -- opening -------------------------------------------------------------------------------------------
@@ -42,6 +57,9 @@ class Database(Queryable):
             mm = mmap.mmap(fd, commit.end, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)
+        advice = ACCESS_ADVICE[self._access]
+        if advice is not None:
+            mm.madvise(advice)
         self._install(commit, minor, np.frombuffer(mm, np.uint8), mm)
 
     def _install(self, commit: Commit, minor: int, buf: np.ndarray, mm) -> None:
@@ -81,7 +99,7 @@ class Database(Queryable):
         self.close()
 
     def __reduce__(self):
-        return (type(self), (str(self._path),))
+        return (_reopen, (str(self._path), self._access))
 
     # -- kinodb API ----------------------------------------------------------------------------------------
     def num_episodes(self) -> int:

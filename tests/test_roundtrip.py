@@ -338,3 +338,17 @@ def test_overwrite_refused_while_locked(tmp_path):
     with kinonb.create(path):
         with pytest.raises(kinonb.WriterLockedError):
             kinonb.create(path, overwrite=True)
+
+
+@pytest.mark.parametrize("access", ["normal", "random", "sequential"])
+def test_access_hint_changes_nothing_but_speed(tmp_path, access):
+    import pickle
+
+    path = tmp_path / "d.knb"
+    with kinonb.create(path) as w:
+        w.add_episode(**simple(images={"top": np.full((5, 2, 2, 3), 3, np.uint8)}))
+    db = kinonb.open(path, access=access)
+    assert same_bits(db.read_episode(0)["actions"], simple()["actions"])
+    assert pickle.loads(pickle.dumps(db))._access == access
+    with pytest.raises(ValueError, match="access must be one of"):
+        kinonb.open(path, access="fast")

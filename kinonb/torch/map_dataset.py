@@ -73,7 +73,8 @@ class Source:
         return st
 
     def _open(self) -> _Opened:
-        db = opener.open(self.path)
+        # Window samples hit pages all over the file: read-ahead would pull in other columns' bytes (cold cache).
+        db = opener.open(self.path, access="random" if self.windowed else "normal")
         n = db.num_episodes()
         positions = (db.query_positions(self.kql_filter) if self.kql_filter else np.arange(n, dtype=np.int64))
         positions = np.asarray(positions, np.int64)
