@@ -53,9 +53,9 @@ def reader_loop(path: str, seed: int, me: int, stop, results) -> None:
             return expected[i]
 
         rng = np.random.default_rng(me)
-        db = kinonb.open(path)
-        first = db  # kept open the whole time: its snapshot must never change (G6)
+        first = kinonb.open(path)  # never refreshed: its snapshot must never change (G6)
         first_n = first.num_episodes()
+        db = kinonb.open(path)  # refreshed or reopened in the loop
         results.put(("ready", me))
         seen, torn, rounds, refreshed = set(), 0, 0, 0
         while True:
