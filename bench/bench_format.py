@@ -22,15 +22,7 @@ import numpy as np
 
 import kinonb
 
-
-def timed(fn, runs: int) -> dict:
-    fn()  # warm-up
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return {"median_s": statistics.median(samples), "min_s": min(samples), "max_s": max(samples), "runs": runs}
+from .timing import timed
 
 
 def write_lowdim(path: Path, episodes: int, frames: int = 10, action_dim: int = 7, state_dim: int = 32) -> float:

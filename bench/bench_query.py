@@ -18,6 +18,8 @@ import numpy as np
 
 from kinonb.query import MISSING, MetaTable, compile_query, run_query
 
+from .timing import timed
+
 VERBS = ["open", "close", "pick up", "push", "stack", "wipe", "pour", "insert", "fold", "place"]
 OBJECTS = ["the drawer", "the red block", "the cup", "the laptop lid", "the towel"]
 TASKS = [f"{verb} {obj}" for verb in VERBS for obj in OBJECTS]  # 50 distinct tasks
@@ -91,13 +93,7 @@ BASELINE = {  # the same queries, one episode at a time
 
 
 def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return timed(fn, repeat)["median_s"] * 1e3
 
 
 def main(argv=None) -> dict:
