@@ -11,7 +11,7 @@ import operator
 
 import numpy as np
 
-from .parser import ATTRS_PREFIX, BOOL, CAMERAS, NUMBER, ORDERING, TEXT, And, Condition, Node, Not, Or
+from .parser import ATTRS_PREFIX, BOOL, CAMERAS, NUMBER, ORDERING, TEXT, And, Condition, Node, Not
 from .table import MISSING, TRUE, UNKNOWN, FALSE, MetaTable
 
 TOLERANCE = 1e-6  # numeric = and != (kinodb: |a - b| < 1e-6)
