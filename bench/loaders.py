@@ -71,7 +71,7 @@ class Loader:
             self._pid = os.getpid()
 
     def _open(self):
-        pass
+        """Open files and handles in this process; loaders that need none keep this default."""
 
     def close(self):
         self._pid = None
@@ -413,7 +413,7 @@ class InRam(Loader):
         self._convert()
 
     def _convert(self):
-        pass
+        """Turn the preloaded numpy arrays into this ceiling's own type; numpy needs nothing."""
 
     def close(self):  # the ceiling keeps its arrays: being in RAM is the point
         super().close()
