@@ -129,7 +129,7 @@ def resize_bench(runs: int):
     import torch
     import torch.nn.functional as F
 
-    from kinonb.resize import resize
+    from kinonb.sampling.resize import resize
 
     threads = numba.get_num_threads(), torch.get_num_threads()
     numba.set_num_threads(1)
@@ -163,7 +163,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import kinonb
 from kinonb.kernels import build_sample_index, gather_windows
-from kinonb.resize import resize
+from kinonb.sampling.resize import resize
 t1 = time.perf_counter()
 import numpy as np
 path, frames_path = sys.argv[1], sys.argv[2]

@@ -18,12 +18,12 @@ from .errors import (
     WriteFailedError,
     WriterLockedError,
 )
-from .reader import Database, TornTailWarning
-from .writer import Writer, append, create
-from .opener import open
-from .resize import resize
-from .sampling import SampleIndex
-from .validate import Report, repair, validate
+from .store.reader import Database, TornTailWarning
+from .store.writer import Writer, append, create
+from .interop.opener import open
+from .sampling.resize import resize
+from .sampling.index import SampleIndex
+from .store.validate import Report, repair, validate
 
 __all__ = [
     "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "Report", "Database", "Writer", "TornTailWarning",

@@ -96,3 +96,77 @@ class WriteFailedError(KinonbError, OSError):
 
 class TornTailError(FormatError):
     """Appending was refused: the file has bytes after its last intact commit (repair it first)."""
+
+
+# -- bad arguments (caller errors, not file errors) ----------------------------------------------------------
+
+
+class InvalidArgumentError(KinonbError, ValueError):
+    """An argument has a value kinonb cannot use (the message names the argument, what it takes and what it got)."""
+
+
+class ArgumentTypeError(KinonbError, TypeError):
+    """An argument has the wrong type."""
+
+
+class PositionError(KinonbError, IndexError):
+    """An episode, sample or frame position lies outside what the file or index holds."""
+
+
+class UnknownKeyError(KinonbError, KeyError):
+    """A column, camera or key name that the file or index does not have."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class WriterClosedError(KinonbError, ValueError):
+    """The writer was closed (or left its ``with`` block); open another with :func:`kinonb.append`."""
+
+
+class OutputExistsError(KinonbError, FileExistsError):
+    """The output file exists and overwriting was not asked for."""
+
+
+class MissingFileError(KinonbError, FileNotFoundError):
+    """The file or directory to read does not exist."""
+
+
+# -- foreign formats and the command line --------------------------------------------------------------------
+
+
+class SourceLayoutError(KinonbError, ValueError):
+    """A source dataset does not have the layout its reader expects. The message says what was expected and found."""
+
+    def __init__(self, path, expected: str, found: str, hint: str | None = None):
+        self.path, self.expected, self.found, self.hint = str(path), expected, found, hint
+        msg = f"{self.path}: expected {expected}; found {found}"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.expected, self.found, self.hint))
+
+
+class MissingExtraError(KinonbError, ImportError):
+    """An optional dependency is not installed; the message names the kinonb extra that installs it."""
+
+
+class UsageError(KinonbError, ValueError):
+    """A command line that the CLI cannot run as given (exit status 2)."""
+
+
+# -- warnings ------------------------------------------------------------------------------------------------
+
+
+class KinonbWarning(UserWarning):
+    """Base class of every warning kinonb issues."""
+
+
+class TornTailWarning(KinonbWarning):
+    """The file has bytes after its last intact commit (an interrupted append)."""
+
+
+class IngestWarning(KinonbWarning):
+    """Something in a source was not stored (it is also listed in the report's ``skipped``)."""

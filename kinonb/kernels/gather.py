@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..jit import kernel, prange
+from .jit import kernel, prange
 
 # Elements per batch (B * W * row_elems) from which the prange variant is used. Measured with
 # bench/bench_kernels.py (section e) on 2 cores: waking the threads costs ~3-4 us, so serial wins below

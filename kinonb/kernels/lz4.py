@@ -18,7 +18,7 @@ import operator
 
 import numpy as np
 
-from ..jit import kernel, prange
+from .jit import kernel, prange
 
 # Codes of decode_block: OK, or a negative error code that decode_frames reports with ERRORS.
 OK = 0

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..jit import JIT_ENABLED, kernel, prange
+from .jit import JIT_ENABLED, kernel, prange
 
 MODES = ("nearest", "bilinear", "area")
 

@@ -29,7 +29,7 @@ import operator
 
 import numpy as np
 
-from ..jit import kernel
+from .jit import kernel
 
 # Offsets and lengths are bounded so that no sum in the kernel can overflow int64.
 _LIMIT = 1 << 62

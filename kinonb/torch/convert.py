@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..resize import resize
+from ..sampling.resize import resize
 from ..kernels.resize import MODES
 
 LAYOUTS = ("CHW", "HWC")

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from torch.utils.data import Dataset
 
-from .. import opener
+from ..interop import opener
 from . import convert
 from .collate import Rows
 

@@ -1,0 +1,211 @@
+"""The footer of a commit: schema, string table, episode index, block table, attrs, stats, checksums.
+
+``encode_footer`` turns a :class:`Footer` into bytes; ``decode_footer`` maps one back as zero-copy views of the
+file, checking every count, offset and length against the footer's own bounds. The episode and block tables
+are only bounds-checked here; their contents are checked chunk by chunk on first use (``episode_index.py``),
+so opening a file costs the same for 1K or 1M episodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import layout as L
+from ..errors import BadMagicError, ChecksumError, CorruptFieldError, OffsetError, OverlapError
+from .schema import Column, columns_from_records
+
+FOOTER_PREFIX = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * len(L.SECTION_NAMES)
+
+
+def prefix_length(raw_header: bytes) -> int | None:
+    """Length of the footer header + section table announced by a 64-byte footer header (None if implausible).
+
+    A newer minor version may append section records after the known ones; the trailer's CRC covers them all.
+    """
+    num_sections = int(np.frombuffer(raw_header, L.FOOTER_HEADER, count=1)[0]["num_sections"])
+    if not len(L.SECTION_NAMES) <= num_sections <= L.MAX_SECTIONS:
+        return None
+    return L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * num_sections
+
+
+@dataclass
+class Footer:
+    columns: list[Column]
+    strings: list[str]
+    episodes: np.ndarray  # EPISODE, (N,)
+    blocks: np.ndarray  # BLOCK, (N, C)
+    attrs_heap: np.ndarray  # uint8
+    stats: np.ndarray  # STAT, (C,)
+    num_frames: int
+    chunk_episodes: int = L.CHUNK_EPISODES
+    chunk_crcs: np.ndarray = field(default=None)  # <u4, one per chunk of chunk_episodes episodes
+    section_offsets: dict = field(default_factory=dict)  # absolute file offset of each section (reader side)
+    attrs_crc32: int = 0  # checked on first use of attrs, not at open
+
+
+def chunk_checksums(episodes: np.ndarray, blocks: np.ndarray, chunk_episodes: int, chunks=None) -> np.ndarray:
+    """CRC-32 of each chunk: its EPISODE records followed by its rows of the BLOCK table."""
+    n = len(episodes)
+    wanted = range((n + chunk_episodes - 1) // chunk_episodes) if chunks is None else chunks
+    out = np.empty(len(wanted), "<u4")
+    for j, k in enumerate(wanted):
+        a, b = k * chunk_episodes, min(n, (k + 1) * chunk_episodes)
+        out[j] = L.crc32(blocks[a:b], L.crc32(episodes[a:b]))
+    return out
+
+
+def encode_string_table(strings: list[str]) -> tuple[np.ndarray, bytes]:
+    encoded = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, "<u8")
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return offsets, b"".join(encoded)
+
+
+def encode_footer(f: Footer) -> tuple[list, int, int]:
+    """Return (pieces to write in order, total footer length, CRC-32 of the footer header + section table)."""
+    n, c = len(f.episodes), len(f.columns)
+    name_ids = {s: i for i, s in enumerate(f.strings)}
+    columns = np.concatenate([col.to_record(name_ids[col.name])[None] for col in f.columns]) if c else np.zeros(0, L.COLUMN)
+    string_offsets, string_heap = encode_string_table(f.strings)
+    blocks = np.ascontiguousarray(f.blocks).reshape(n, c)
+    chunk_crcs = chunk_checksums(f.episodes, blocks, f.chunk_episodes)
+    payloads = {
+        "columns": (columns.tobytes(), c),
+        "string_offsets": (string_offsets.tobytes(), len(f.strings)),
+        "string_heap": (string_heap, len(string_heap)),
+        "episodes": (np.ascontiguousarray(f.episodes).tobytes(), n),
+        "blocks": (blocks.tobytes(), n * c),
+        "attrs_heap": (bytes(f.attrs_heap), len(f.attrs_heap)),
+        "stats": (np.ascontiguousarray(f.stats).tobytes(), c),
+        "chunk_crcs": (chunk_crcs.tobytes(), len(chunk_crcs)),
+    }
+    sections = np.zeros(len(L.SECTION_NAMES), L.SECTION)
+    pieces = []
+    pos = L.align_up(FOOTER_PREFIX)
+    for i, name in enumerate(L.SECTION_NAMES):
+        data, count = payloads[name]
+        sections[i] = (pos, len(data), count, 0 if name in L.CHUNKED_SECTIONS else L.crc32(data), 0)
+        pieces.append(data)
+        pieces.append(b"\0" * (L.align_up(len(data)) - len(data)))
+        pos += L.align_up(len(data))
+    header = np.zeros((), L.FOOTER_HEADER)
+    header["magic"] = L.FOOTER_MAGIC
+    header["num_episodes"] = n
+    header["num_frames"] = f.num_frames
+    header["num_columns"] = c
+    header["num_strings"] = len(f.strings)
+    header["chunk_episodes"] = f.chunk_episodes
+    header["num_sections"] = len(L.SECTION_NAMES)
+    prefix = header.tobytes() + sections.tobytes()
+    prefix += b"\0" * (L.align_up(FOOTER_PREFIX) - len(prefix))
+    return [prefix, *pieces], pos, L.crc32(prefix[:FOOTER_PREFIX])
+
+
+def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int):
+    """Check the footer header and section table (raw = the first FOOTER_PREFIX bytes). Returns (header, sections)."""
+    header = np.frombuffer(raw, L.FOOTER_HEADER, count=1)[0]
+    if bytes(header["magic"]) != L.FOOTER_MAGIC:
+        raise BadMagicError(path, footer_offset, f"footer magic {L.FOOTER_MAGIC!r}", bytes(header["magic"]))
+    if not len(L.SECTION_NAMES) <= int(header["num_sections"]) <= L.MAX_SECTIONS:
+        raise CorruptFieldError(path, footer_offset + L.FOOTER_HEADER.fields["num_sections"][1],
+                                f"num_sections in {len(L.SECTION_NAMES)}..{L.MAX_SECTIONS}", int(header["num_sections"]))
+    if int(header["chunk_episodes"]) == 0:
+        raise CorruptFieldError(path, footer_offset + L.FOOTER_HEADER.fields["chunk_episodes"][1],
+                                "chunk_episodes > 0", 0)
+    sections = np.frombuffer(raw, L.SECTION, count=len(L.SECTION_NAMES), offset=L.FOOTER_HEADER.itemsize)
+    n = int(header["num_episodes"])
+    c = int(header["num_columns"])
+    s = int(header["num_strings"])
+    chunk = int(header["chunk_episodes"])
+    expected_counts = {
+        "columns": (c, c * L.COLUMN.itemsize),
+        "string_offsets": (s, (s + 1) * 8),
+        "string_heap": (None, None),
+        "episodes": (n, n * L.EPISODE.itemsize),
+        "blocks": (n * c, n * c * L.BLOCK.itemsize),
+        "attrs_heap": (None, None),
+        "stats": (c, c * L.STAT.itemsize),
+        "chunk_crcs": (-(-n // chunk), -(-n // chunk) * 4),
+    }
+    table_at = footer_offset + L.FOOTER_HEADER.itemsize
+    prev_end = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * int(header["num_sections"])
+    for i, name in enumerate(L.SECTION_NAMES):
+        sec = sections[i]
+        at = table_at + i * L.SECTION.itemsize
+        off, length, count = int(sec["offset"]), int(sec["length"]), int(sec["count"])
+        want_count, want_length = expected_counts[name]
+        if name == "string_heap":
+            want_count = length
+        if name == "attrs_heap":
+            want_count = length
+        if count != want_count:
+            raise CorruptFieldError(path, at + 16, f"section {name}.count {want_count}", count)
+        if want_length is not None and length != want_length:
+            raise CorruptFieldError(path, at + 8, f"section {name}.length {want_length}", length)
+        if off % L.ALIGNMENT:
+            raise OffsetError(path, at, f"section {name}.offset aligned to {L.ALIGNMENT}", off)
+        if off < prev_end:
+            raise OverlapError(path, at, f"section {name} to start at or after footer offset {prev_end}", off)
+        if off + length > footer_length:
+            raise OffsetError(path, at, f"section {name} to end within the footer ({footer_length} bytes)",
+                              f"end at {off + length}")
+        prev_end = off + length
+    return header, sections
+
+
+def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int) -> Footer:
+    """Map the footer of the commit that ends at ``footer_offset + footer_length + 64`` (prefix already checked)."""
+    region = buf[footer_offset : footer_offset + footer_length]
+    n_prefix = prefix_length(region[: L.FOOTER_HEADER.itemsize].tobytes()) or FOOTER_PREFIX
+    header, sections = read_footer_prefix(region[:n_prefix].tobytes(), path, footer_offset, footer_length)
+    views = {}
+    offsets = {}
+    for i, name in enumerate(L.SECTION_NAMES):
+        off, length = int(sections[i]["offset"]), int(sections[i]["length"])
+        data = region[off : off + length]
+        if name not in L.CHUNKED_SECTIONS and name != "attrs_heap":
+            got = L.crc32(data)
+            if got != int(sections[i]["crc32"]):
+                raise ChecksumError(path, footer_offset + off, f"section {name} CRC-32 {int(sections[i]['crc32']):#010x}",
+                                    f"{got:#010x}", "the footer is corrupt")
+        pad = region[off + length : min(L.align_up(off + length), footer_length)]
+        if pad.any():
+            raise CorruptFieldError(path, footer_offset + off + length, f"zero padding after section {name}",
+                                    pad.tobytes().hex())
+        views[name] = data
+        offsets[name] = footer_offset + off
+    strings = _decode_strings(views["string_offsets"].view("<u8"), views["string_heap"], path, offsets)
+    column_records = views["columns"].view(L.COLUMN)
+    columns = columns_from_records(column_records, strings, path, offsets["columns"])
+    n, c = int(header["num_episodes"]), int(header["num_columns"])
+    return Footer(
+        columns=columns,
+        strings=strings,
+        episodes=views["episodes"].view(L.EPISODE),
+        blocks=views["blocks"].view(L.BLOCK).reshape(n, c),
+        attrs_heap=views["attrs_heap"],
+        stats=views["stats"].view(L.STAT),
+        num_frames=int(header["num_frames"]),
+        chunk_episodes=int(header["chunk_episodes"]),
+        chunk_crcs=views["chunk_crcs"].view("<u4"),
+        section_offsets=offsets,
+        attrs_crc32=int(sections[L.SECTION_NAMES.index("attrs_heap")]["crc32"]),
+    )
+
+
+def _decode_strings(offsets: np.ndarray, heap: np.ndarray, path, section_offsets) -> list[str]:
+    if len(offsets) == 0 or offsets[0] != 0 or np.any(np.diff(offsets.astype(np.int64)) < 0) or offsets[-1] != len(heap):
+        raise CorruptFieldError(path, section_offsets["string_offsets"],
+                                f"non-decreasing string offsets from 0 to the heap length {len(heap)}",
+                                offsets[:8].tolist())
+    raw = heap.tobytes()
+    bounds = offsets.tolist()
+    strings = []
+    for i in range(len(bounds) - 1):
+        try:
+            strings.append(raw[bounds[i] : bounds[i + 1]].decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise CorruptFieldError(path, section_offsets["string_heap"] + bounds[i], f"utf-8 string #{i}", str(e)) from None
+    return strings

@@ -1,0 +1,120 @@
+"""Column schema: what each column of a file holds (name, role, dtype, per-frame shape, codec)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import layout as L
+from ..errors import CorruptFieldError
+
+#: The dtype each fixed role is stored as; extra columns keep the caller's dtype.
+ROLE_DTYPES = {
+    L.ROLE_ACTIONS: np.dtype("<f4"),
+    L.ROLE_STATES: np.dtype("<f4"),
+    L.ROLE_REWARDS: np.dtype("<f4"),
+    L.ROLE_IS_TERMINAL: np.dtype("|b1"),
+    L.ROLE_CAMERA: np.dtype("|u1"),
+}
+#: Per-frame ndim each fixed role must have (extra columns: any up to MAX_NDIM).
+ROLE_NDIM = {L.ROLE_ACTIONS: 1, L.ROLE_STATES: 1, L.ROLE_REWARDS: 0, L.ROLE_IS_TERMINAL: 0, L.ROLE_CAMERA: 3}
+FIXED_ROLE_NAMES = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
+                    L.ROLE_IS_TERMINAL: "is_terminal"}
+#: Frames larger than this are rejected as forged (a 16k x 16k x 16 image is 4 GiB).
+MAX_FRAME_NBYTES = 1 << 32
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    role: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    codec: int = L.CODEC_RAW
+
+    @property
+    def frame_nbytes(self) -> int:
+        n = self.dtype.itemsize
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def is_camera(self) -> bool:
+        return self.role == L.ROLE_CAMERA
+
+    def to_record(self, name_id: int) -> np.ndarray:
+        rec = np.zeros((), L.COLUMN)
+        rec["name_id"] = name_id
+        rec["role"] = self.role
+        rec["codec"] = self.codec
+        rec["ndim"] = len(self.shape)
+        rec["dtype"] = self.dtype.str.encode()
+        rec["shape"][: len(self.shape)] = self.shape
+        rec["frame_nbytes"] = self.frame_nbytes
+        return rec
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "role": L.ROLE_NAMES[self.role],
+            "dtype": self.dtype.name,
+            "shape": list(self.shape),
+            "codec": L.CODEC_NAMES[self.codec],
+        }
+
+
+def columns_from_records(records: np.ndarray, strings: list[str], path, base_offset: int) -> list[Column]:
+    """Decode and check COLUMN records; ``base_offset`` is the file offset of the first record."""
+    columns: list[Column] = []
+    seen_names: set[str] = set()
+    seen_roles: set[int] = set()
+    for i, rec in enumerate(records):
+        at = base_offset + i * L.COLUMN.itemsize
+
+        def bad(field, expected, found):
+            off = at + L.COLUMN.fields[field][1]
+            return CorruptFieldError(path, off, f"COLUMN[{i}].{field} {expected}", repr(found))
+
+        name_id = int(rec["name_id"])
+        if name_id >= len(strings):
+            raise bad("name_id", f"< num_strings ({len(strings)})", name_id)
+        name = strings[name_id]
+        if not name or name in seen_names:
+            raise bad("name_id", "a unique non-empty column name", name)
+        role = int(rec["role"])
+        if role >= len(L.ROLE_NAMES):
+            raise bad("role", f"< {len(L.ROLE_NAMES)}", role)
+        if role != L.ROLE_CAMERA and role != L.ROLE_EXTRA:
+            if role in seen_roles:
+                raise bad("role", "at most one column per fixed role", L.ROLE_NAMES[role])
+            if name != FIXED_ROLE_NAMES[role]:
+                raise bad("name_id", f"name {FIXED_ROLE_NAMES[role]!r} for that role", name)
+        seen_roles.add(role)
+        codec = int(rec["codec"])
+        if codec >= len(L.CODEC_NAMES) or (codec == L.CODEC_LZ4_FRAMES and role != L.ROLE_CAMERA):
+            raise bad("codec", "0 (raw), or 1 (lz4) for a camera", codec)
+        raw_dtype = bytes(rec["dtype"]).rstrip(b"\0")
+        if raw_dtype not in L.ALLOWED_DTYPES:
+            raise bad("dtype", f"one of {[d.decode() for d in L.ALLOWED_DTYPES]}", raw_dtype)
+        dtype = np.dtype(raw_dtype.decode())
+        if role in ROLE_DTYPES and dtype != ROLE_DTYPES[role]:
+            raise bad("dtype", f"{ROLE_DTYPES[role].str} for role {L.ROLE_NAMES[role]}", raw_dtype)
+        ndim = int(rec["ndim"])
+        if ndim > L.MAX_NDIM or (role in ROLE_NDIM and ndim != ROLE_NDIM[role]):
+            raise bad("ndim", f"{ROLE_NDIM.get(role, f'<= {L.MAX_NDIM}')} for role {L.ROLE_NAMES[role]}", ndim)
+        shape_field = [int(x) for x in rec["shape"]]
+        if any(shape_field[ndim:]):
+            raise bad("shape", "zeros past ndim", shape_field)
+        shape = tuple(shape_field[:ndim])
+        if role == L.ROLE_CAMERA and (0 in shape or shape[2] > 4):
+            raise bad("shape", "a camera frame (H>0, W>0, 1<=C<=4)", shape)
+        column = Column(name, role, dtype, shape, codec)
+        if column.frame_nbytes > MAX_FRAME_NBYTES:  # Python ints: no overflow
+            raise bad("shape", f"a frame of at most {MAX_FRAME_NBYTES} bytes", shape)
+        if int(rec["frame_nbytes"]) != column.frame_nbytes:
+            raise bad("frame_nbytes", f"{column.frame_nbytes} (itemsize x shape)", int(rec["frame_nbytes"]))
+        seen_names.add(name)
+        columns.append(column)
+    return columns

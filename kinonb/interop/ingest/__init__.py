@@ -1,0 +1,277 @@
+"""Convert the formats robot datasets ship in into one .knb file.
+
+    >>> from kinonb.ingest import ingest
+    >>> report = ingest("low_dim.hdf5", "lift.knb", format="hdf5", embodiment="panda", fps=20)
+    >>> report.episodes, report.frames, report.skipped
+
+One module per source format, each importing its third-party reader only when it runs (extras in brackets):
+:mod:`~kinonb.ingest.hdf5` (robomimic / LIBERO / robosuite HDF5, ``[hdf5]``), :mod:`~kinonb.ingest.lerobot`
+(LeRobot v2.1 / v3.0, ``[lerobot]``), :mod:`~kinonb.ingest.zarr_replay` (diffusion_policy replay buffers,
+``[zarr]``), :mod:`~kinonb.ingest.rlds` (RLDS TFRecords, no TensorFlow, ``[rlds]``: nothing extra) and
+:mod:`~kinonb.ingest.kdb` (kinodb ``.kdb`` files, no extra).
+
+Every ingest function has the signature ``ingest_<format>(src, out, **options) -> IngestReport`` with the common
+options below; the output is written to a temporary file beside ``out`` and renamed into place only when
+complete, so a failed ingest never leaves a half-written ``out``.
+
+Common options:
+    embodiment, task, fps   override what the source says (None: take it from the source, when it has it)
+    max_episodes            stop after this many episodes (in the source's order)
+    compression             None or "lz4" (lz4 compresses camera frames)
+    key_map                 {name: source key}: for name in actions / states / rewards / is_terminal, the source
+                            key that fills that role; any other name stores that source key under that name
+                            (a camera or a column rename), e.g. ``{"top": "img", "states": "obs/joint_pos"}``
+    overwrite               replace an existing ``out``
+    progress                a callable wrapping an iterable (e.g. ``tqdm.tqdm``), or None
+
+Nothing is dropped silently: whatever a source holds that kinonb does not store is listed in
+``IngestReport.skipped`` and announced with an :class:`IngestWarning`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import KinonbError
+
+FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds")
+ROLES = ("actions", "states", "rewards", "is_terminal")
+
+
+class SourceLayoutError(KinonbError, ValueError):
+    """The source does not have the layout its reader expects. The message says what was expected and found."""
+
+    def __init__(self, path, expected: str, found: str, hint: str | None = None):
+        self.path, self.expected, self.found, self.hint = str(path), expected, found, hint
+        msg = f"{self.path}: expected {expected}; found {found}"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.expected, self.found, self.hint))
+
+
+class MissingExtraError(KinonbError, ImportError):
+    """An optional dependency an ingest needs is not installed; the message names the extra to install."""
+
+
+class IngestWarning(UserWarning):
+    """Something in the source was not stored (it is also listed in ``IngestReport.skipped``)."""
+
+
+@dataclass
+class IngestReport:
+    source: str
+    output: str
+    format: str
+    episodes: int = 0
+    frames: int = 0
+    cameras: list = field(default_factory=list)
+    columns: list = field(default_factory=list)
+    #: "what: why" for everything in the source that is not in the output.
+    skipped: list = field(default_factory=list)
+    #: mapping decisions worth knowing (where each role came from, lossy casts, defaults).
+    notes: list = field(default_factory=list)
+
+    def skip(self, what: str, why: str) -> None:
+        """Record and announce, once per ``what``, something the ingest leaves out."""
+        if any(line.startswith(f"{what}: ") for line in self.skipped):
+            return
+        line = f"{what}: {why}"
+        self.skipped.append(line)
+        warnings.warn(f"{self.source}: skipped {line}", IngestWarning, stacklevel=3)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def require(module: str, extra: str, what: str):
+    """Import ``module`` or raise MissingExtraError naming the kinonb extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingExtraError(
+            f"{what} needs the {module!r} package: pip install 'kinonb[{extra}]' ({e})"
+        ) from e
+
+
+def detect_format(src) -> str:
+    """Guess the source format from the path: a .kdb magic, an HDF5 file, a LeRobot / zarr / RLDS directory."""
+    p = Path(os.fspath(src))
+    if p.is_file():
+        with open(p, "rb") as f:
+            head = f.read(8)
+        if head[:4] == b"KINO":
+            return "kdb"
+        if head == b"\x89HDF\r\n\x1a\n" or p.suffix.lower() in (".hdf5", ".h5", ".he5"):
+            return "hdf5"
+        if p.suffix.lower() == ".zip" and ".zarr" in p.name:
+            return "zarr"
+        if ".tfrecord" in p.name:
+            return "rlds"
+    elif p.is_dir():
+        if (p / "meta" / "info.json").is_file():
+            return "lerobot"
+        if (p / ".zgroup").is_file() or (p / "zarr.json").is_file():
+            return "zarr"
+        if list(p.glob("*.tfrecord*")) or list(p.glob("*/*.tfrecord*")):
+            return "rlds"
+    elif not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    raise SourceLayoutError(p, "a .kdb or HDF5 file, a LeRobot directory (meta/info.json), a zarr group or an "
+                            "RLDS directory (*.tfrecord*)", "none of these", "pass --format explicitly")
+
+
+def ingest(src, out, *, format: str | None = None, **options) -> IngestReport:  # noqa: A002
+    """Convert ``src`` into the .knb file ``out``; ``format`` is one of FORMATS (None: detect_format)."""
+    fmt = format or detect_format(src)
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    module = importlib.import_module(f".{'zarr_replay' if fmt == 'zarr' else fmt}", __name__)
+    return getattr(module, f"ingest_{fmt}")(src, out, **options)
+
+
+# ---- shared by the format modules ------------------------------------------------------------------------
+
+
+class Sized:
+    """An iterable with a length, so that a progress callable (tqdm) knows the total."""
+
+    def __init__(self, iterable, n: int):
+        self._iterable, self._n = iterable, n
+
+    def __iter__(self):
+        return iter(self._iterable)
+
+    def __len__(self):
+        return self._n
+
+
+def check_options(*, fps=None, max_episodes=None, compression=None, key_map=None) -> dict:
+    if fps is not None and (not math.isfinite(float(fps)) or float(fps) < 0):
+        raise ValueError(f"fps must be finite and >= 0, got {fps}")
+    if max_episodes is not None and int(max_episodes) < 0:
+        raise ValueError(f"max_episodes must be >= 0, got {max_episodes}")
+    if compression not in (None, "none", "lz4"):
+        raise ValueError(f"compression must be None or 'lz4', got {compression!r}")
+    key_map = dict(key_map or {})
+    for name, key in key_map.items():
+        if not isinstance(name, str) or not name or not isinstance(key, str) or not key:
+            raise ValueError(f"key_map entries must be non-empty name -> source key strings, got {name!r}: {key!r}")
+    return key_map
+
+
+def renames(key_map: dict) -> dict:
+    """{source key: stored name} for the key_map entries that are not roles."""
+    return {key: name for name, key in key_map.items() if name not in ROLES}
+
+
+def write_episodes(out, episodes, report: IngestReport, *, compression=None, overwrite=False, progress=None,
+                   total: int | None = None, embodiment=None, task=None, fps=None) -> IngestReport:
+    """Write ``episodes`` (an iterable of Writer.add_episode kwargs) to ``out`` atomically; fill ``report``.
+
+    An episode dict may carry ``source`` (where it came from, e.g. "a.knb episode 3"): it labels a SchemaError.
+
+    ``embodiment`` / ``task`` / ``fps`` (when not None) override each episode's own values.
+    """
+    from ...errors import SchemaError
+    from ...store.writer import create
+
+    out = Path(os.fspath(out))
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.ingesting")
+    if progress is not None and total is not None:
+        episodes = progress(Sized(episodes, total))
+    elif progress is not None:
+        episodes = progress(episodes)
+    cameras, columns = {}, {}
+    try:
+        with create(tmp, compression=None if compression == "none" else compression, overwrite=True) as w:
+            for ep in episodes:
+                if embodiment is not None:
+                    ep["embodiment"] = embodiment
+                if task is not None:
+                    ep["task"] = task
+                if fps is not None:
+                    ep["fps"] = float(fps)
+                where = ep.pop("source", None)
+                try:
+                    w.add_episode(**ep)
+                except SchemaError as e:
+                    label = where or f"source episode {report.episodes}"
+                    raise SchemaError(f"{label}: {e}") from e
+                report.episodes += 1
+                report.frames += len(ep["actions"])
+                cameras.update(dict.fromkeys(ep.get("images") or {}))
+                columns.update(dict.fromkeys(ep.get("columns") or {}))
+        os.replace(tmp, out)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    report.cameras, report.columns = list(cameras), list(columns)
+    return report
+
+
+def as_float32(name: str, arr, report: IngestReport) -> np.ndarray:
+    """Cast a role array to float32; note in the report when that rounds any value."""
+    arr = np.asarray(arr)
+    out = arr.astype(np.float32)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
+        with np.errstate(invalid="ignore"):
+            same = (out.astype(arr.dtype) == arr) | (np.isnan(arr) & np.isnan(out))
+        if not same.all():
+            report.note(f"{name}: {arr.dtype} rounded to float32 (the role's dtype)")
+    elif arr.dtype.kind in "iu" and arr.size and np.abs(arr).max() > 2**24:
+        report.note(f"{name}: {arr.dtype} values above 2**24 rounded to float32")
+    return out
+
+
+def total_reward(rewards) -> float | None:
+    """Sum of the rewards in float64 (as kinodb sums them), or None without rewards."""
+    return None if rewards is None else float(np.sum(np.asarray(rewards, np.float64)))
+
+
+def last_frame_terminal(t: int) -> np.ndarray:
+    """is_terminal for a source without done flags: True on the last frame only (kinodb's convention)."""
+    d = np.zeros(t, bool)
+    d[-1] = True
+    return d
+
+
+def storable_column(arr: np.ndarray) -> str | None:
+    """Why ``arr`` (T, ...) cannot be an extra column, or None if it can."""
+    from ...format import layout as L
+
+    if arr.dtype.kind not in "biuf":
+        return f"dtype {arr.dtype} is not numeric"
+    le = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
+    if le.str.encode() not in L.ALLOWED_DTYPES:
+        return f"dtype {arr.dtype} is not storable"
+    if arr.ndim - 1 > L.MAX_NDIM:
+        return f"{arr.ndim - 1} dimensions per frame (at most {L.MAX_NDIM})"
+    return None
+
+
+def column_name(key: str, taken, prefix: str = "obs.") -> str:
+    """A column name for a source key: the key itself unless kinonb reserves it or it is taken
+    ("actions" -> "obs.actions")."""
+    from ...store.writer import RESERVED_NAMES
+
+    name = key
+    if name in RESERVED_NAMES or name in taken:
+        name = f"{prefix}{key}"
+    return name

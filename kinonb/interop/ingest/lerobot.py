@@ -1,0 +1,303 @@
+"""LeRobot datasets, codebase v2.0 / v2.1 and v3.0 (extra ``lerobot``: pyarrow; image columns need Pillow).
+
+Expected layout: ``meta/info.json`` (codebase_version, features, fps, robot_type, data_path, chunks_size), the
+episode metadata (v2.x: ``meta/episodes.jsonl``; v3.0: ``meta/episodes/chunk-*/file-*.parquet``), the tasks
+(``meta/tasks.jsonl`` / ``meta/tasks.parquet``) and the parquet data files named by ``data_path``. Episodes are
+ingested in ascending ``episode_index``, which becomes the episode id.
+
+    action                 -> actions (float32)
+    observation.state      -> states (float32)
+    next.reward            -> rewards; total_reward = their float64 sum
+    next.done              -> is_terminal (else True on the last frame only, kinodb's convention)
+    next.success           -> success = its last value (also kept as a column)
+    features of dtype image-> cameras (PNG/JPEG bytes in the parquet, decoded to uint8 (T, H, W, C))
+    features of dtype video-> skipped and reported: kinonb does not decode video (an IngestWarning and an entry in
+                              IngestReport.skipped, per camera)
+    other numeric columns  -> extra columns under their own names (timestamp, frame_index, index, ...)
+    episode tasks          -> task (the first); all of them in attrs["tasks"] when an episode has several
+    robot_type, fps        -> embodiment, fps;  info.splits -> attrs["split"]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import (
+    IngestReport,
+    SourceLayoutError,
+    as_float32,
+    check_options,
+    last_frame_terminal,
+    renames,
+    require,
+    total_reward,
+    write_episodes,
+)
+
+ROLE_KEYS = {"actions": "action", "states": "observation.state", "rewards": "next.reward", "is_terminal": "next.done"}
+SUPPORTED = ("v2.0", "v2.1", "v3.0")
+
+
+def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
+                   key_map=None, overwrite=False, progress=None) -> IngestReport:
+    """Convert a LeRobot v2.x / v3.0 dataset directory to .knb (see the module docstring for the mapping)."""
+    key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
+    pq = require("pyarrow.parquet", "lerobot", "LeRobot ingest")
+    root = Path(src)
+    if not root.is_dir():
+        raise SourceLayoutError(root, "a LeRobot dataset directory", "no such directory" if not root.exists()
+                                else "a file")
+    info_path = root / "meta" / "info.json"
+    if not info_path.is_file():
+        found = sorted(p.name for p in root.iterdir())
+        raise SourceLayoutError(root, "meta/info.json (a LeRobot dataset root)", f"entries {found[:20]}")
+    info = json.loads(info_path.read_text())
+    version = str(info.get("codebase_version", "?"))
+    if version not in SUPPORTED:
+        raise SourceLayoutError(info_path, f"codebase_version in {SUPPORTED}", repr(version))
+    report = IngestReport(str(src), str(out), "lerobot")
+    report.note(f"LeRobot {version}")
+    features = info.get("features") or {}
+    roles = {role: key_map.get(role, default) for role, default in ROLE_KEYS.items()}
+    if roles["actions"] not in features:
+        raise SourceLayoutError(info_path, f"a feature {roles['actions']!r} for actions",
+                                f"features {sorted(features)}", "map one with key_map / --map actions=KEY")
+    rename = renames(key_map)
+    for key, feat in features.items():
+        if feat.get("dtype") == "video":
+            vinfo = feat.get("info") or feat.get("video_info") or {}
+            codec = vinfo.get("video.codec", "video")
+            report.skip(f"camera {key!r}", f"video-only ({codec}); kinonb does not decode video, so this camera is "
+                        "not in the output (decode the frames and store them as images)")
+        elif feat.get("dtype") == "string":
+            report.skip(f"column {key!r}", "text per frame (kinonb columns are numeric)")
+    tasks = _tasks(root, pq)
+    episodes = _episode_table(root, info, version, pq)
+    if max_episodes is not None:
+        episodes = episodes[: int(max_episodes)]
+    splits = _splits(info)
+
+    def gen():
+        cache = {}
+        for row in episodes:
+            table = _episode_rows(root, info, version, row, pq, cache)
+            yield _episode(table, row, features, roles, rename, tasks, splits, info, report)
+
+    return write_episodes(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
+                          total=len(episodes), embodiment=embodiment, task=task, fps=fps)
+
+
+def _tasks(root: Path, pq) -> dict:
+    jsonl, parquet = root / "meta" / "tasks.jsonl", root / "meta" / "tasks.parquet"
+    out = {}
+    if jsonl.is_file():
+        for line in jsonl.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                out[int(rec["task_index"])] = str(rec["task"])
+    elif parquet.is_file():
+        t = pq.read_table(parquet)
+        names = t.column_names
+        text_col = "task" if "task" in names else next((n for n in names if n != "task_index"), None)
+        if "task_index" in names and text_col:
+            for i, s in zip(t.column("task_index").to_pylist(), t.column(text_col).to_pylist()):
+                out[int(i)] = str(s)
+    return out
+
+
+def _episode_table(root: Path, info: dict, version: str, pq) -> list[dict]:
+    meta = root / "meta"
+    if version.startswith("v2"):
+        path = meta / "episodes.jsonl"
+        if not path.is_file():
+            raise SourceLayoutError(root, "meta/episodes.jsonl (LeRobot v2.x)", f"meta/ holds "
+                                    f"{sorted(p.name for p in meta.iterdir())}")
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    else:
+        files = sorted((meta / "episodes").glob("chunk-*/file-*.parquet"))
+        if not files:
+            raise SourceLayoutError(root, "meta/episodes/chunk-*/file-*.parquet (LeRobot v3.0)",
+                                    f"meta/ holds {sorted(p.name for p in meta.iterdir())}")
+        rows = []
+        for f in files:
+            t = pq.read_table(f, columns=[c for c in pq.read_schema(f).names if not c.startswith("stats/")])
+            rows.extend(t.to_pylist())
+    return sorted(rows, key=lambda r: int(r["episode_index"]))
+
+
+def _splits(info: dict) -> list[tuple[str, int, int]]:
+    out = []
+    for name, spec in (info.get("splits") or {}).items():
+        try:
+            a, b = (int(x) for x in str(spec).split(":"))
+        except ValueError:
+            continue
+        out.append((name, a, b))
+    return out
+
+
+def _episode_rows(root: Path, info: dict, version: str, row: dict, pq, cache: dict):
+    ep = int(row["episode_index"])
+    template = info.get("data_path")
+    if not template:
+        raise SourceLayoutError(root / "meta" / "info.json", "a data_path template", "none")
+    if version.startswith("v2"):
+        chunk = ep // int(info.get("chunks_size") or 1000)
+        path = root / template.format(episode_chunk=chunk, episode_index=ep)
+    else:
+        path = root / template.format(chunk_index=int(row["data/chunk_index"]), file_index=int(row["data/file_index"]))
+    if not path.is_file():
+        raise SourceLayoutError(root, f"the data file {path.relative_to(root)} of episode {ep}", "no such file")
+    if str(path) not in cache:
+        cache.clear()  # one data file in memory at a time (v3 files hold many episodes)
+        cache[str(path)] = pq.read_table(path)
+    table = cache[str(path)]
+    if version.startswith("v3") or "episode_index" in table.column_names:
+        import pyarrow.compute as pc
+
+        if "episode_index" in table.column_names:
+            table = table.filter(pc.equal(table.column("episode_index"), ep))
+    length = row.get("length")
+    if length is not None and table.num_rows != int(length):
+        raise SourceLayoutError(path, f"{length} rows for episode {ep} (meta episodes length)",
+                                f"{table.num_rows} rows")
+    if table.num_rows == 0:
+        raise SourceLayoutError(path, f"rows of episode {ep}", "none")
+    return table
+
+
+def column_to_numpy(column, shape=None) -> np.ndarray:
+    """A pyarrow column of scalars or (nested) fixed / variable lists as one (T, ...) numpy array."""
+    import pyarrow as pa
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if arr.null_count:
+        raise ValueError(f"{arr.null_count} null values")
+    t = len(arr)
+    dims = []
+    while pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or pa.types.is_fixed_size_list(arr.type):
+        if pa.types.is_fixed_size_list(arr.type):
+            n = arr.type.list_size
+            arr = arr.flatten()
+        else:
+            lengths = np.diff(np.asarray(arr.offsets))
+            if len(lengths) and (lengths != lengths[0]).any():
+                raise ValueError(f"lists of different lengths {sorted(set(lengths.tolist()))[:5]}")
+            n = int(lengths[0]) if len(lengths) else 0
+            arr = arr.flatten()
+        if arr.null_count:
+            raise ValueError(f"{arr.null_count} null list items")
+        dims.append(n)
+    values = arr.to_numpy(zero_copy_only=False)
+    out = np.asarray(values).reshape((t, *dims))
+    if shape is not None and len(dims) and int(np.prod(out.shape[1:])) == int(np.prod(shape)) and \
+            tuple(out.shape[1:]) != tuple(shape):
+        out = out.reshape((t, *shape))
+    return out
+
+
+def _image_frames(column, feat: dict, key: str, report: IngestReport) -> np.ndarray:
+    from ..image_codecs import decode_image
+
+    shape = [int(x) for x in feat.get("shape", [])]
+    names = [str(n).lower() for n in (feat.get("names") or [])]
+    if len(shape) != 3:
+        raise SourceLayoutError(report.source, f"an (H, W, C) shape for image feature {key!r}", f"{shape}")
+    if names[:1] in (["channel"], ["channels"]):  # (C, H, W)
+        c, h, w = shape
+    else:
+        h, w, c = shape
+    rows = column.to_pylist()
+    out = np.empty((len(rows), h, w, c), np.uint8)
+    for t, cell in enumerate(rows):
+        data = cell.get("bytes") if isinstance(cell, dict) else cell
+        if not data:
+            raise SourceLayoutError(report.source, f"PNG/JPEG bytes in image column {key!r} row {t}",
+                                    f"{cell!r:.80}", "images stored as paths are not supported")
+        try:
+            out[t] = decode_image(data, w, h, c)
+        except ValueError as e:
+            raise SourceLayoutError(report.source, f"a decodable image in column {key!r} row {t}", str(e)) from None
+    return out
+
+
+def _episode(table, row, features, roles, rename, tasks, splits, info, report: IngestReport) -> dict:
+    ep_index = int(row["episode_index"])
+    names = table.column_names
+    arrays = {}
+    for name in names:
+        feat = features.get(name, {})
+        if feat.get("dtype") in ("video", "string"):
+            continue
+        if feat.get("dtype") == "image":
+            arrays[name] = ("image", _image_frames(table.column(name), feat, name, report))
+            continue
+        try:
+            arr = column_to_numpy(table.column(name), feat.get("shape"))
+        except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for unconvertible columns
+            report.skip(f"column {name!r}", f"not a numeric per-frame array ({e})")
+            continue
+        if arr.dtype.kind not in "biuf":
+            report.skip(f"column {name!r}", f"dtype {arr.dtype} is not numeric")
+            continue
+        arrays[name] = ("array", arr)
+    akey = roles["actions"]
+    if akey not in arrays:
+        raise SourceLayoutError(report.source, f"column {akey!r} in episode {ep_index}'s data",
+                                f"columns {names}")
+    t = table.num_rows
+    used = {akey}
+    actions = arrays[akey][1]
+    ep = {"actions": as_float32(akey, actions.reshape(t, -1), report), "episode_id": ep_index,
+          "source": f"episode_index {ep_index}"}
+    if roles["states"] in arrays:
+        used.add(roles["states"])
+        ep["states"] = as_float32(roles["states"], arrays[roles["states"]][1].reshape(t, -1), report)
+    rewards = None
+    if roles["rewards"] in arrays:
+        used.add(roles["rewards"])
+        rewards = arrays[roles["rewards"]][1].reshape(t)
+        ep["rewards"] = as_float32(roles["rewards"], rewards, report)
+    ep["total_reward"] = total_reward(rewards)
+    if roles["is_terminal"] in arrays:
+        used.add(roles["is_terminal"])
+        done = arrays[roles["is_terminal"]][1].reshape(t)
+        if not np.isin(done, (0, 1)).all():
+            raise SourceLayoutError(report.source, f"{roles['is_terminal']!r} of 0/1 values",
+                                    f"{np.unique(done)[:5].tolist()}")
+        ep["is_terminal"] = done != 0
+    else:
+        ep["is_terminal"] = last_frame_terminal(t)
+        report.note("no next.done: is_terminal True on the last frame only")
+    if "next.success" in arrays:
+        ep["success"] = bool(arrays["next.success"][1].reshape(-1)[-1])
+    images, columns = {}, {}
+    for name, (kind, arr) in arrays.items():
+        if name in used:
+            continue
+        if kind == "image":
+            images[rename.get(name, name)] = arr
+        else:
+            columns[rename.get(name, name)] = arr
+    if images:
+        ep["images"] = images
+    if columns:
+        ep["columns"] = columns
+
+    ep_tasks = [str(x) for x in (row.get("tasks") or [])]
+    if not ep_tasks and "task_index" in arrays:
+        ep_tasks = [tasks.get(int(i), "") for i in dict.fromkeys(arrays["task_index"][1].reshape(-1).tolist())]
+    ep["task"] = ep_tasks[0] if ep_tasks else ""
+    attrs = {}
+    if len(ep_tasks) > 1:
+        attrs["tasks"] = ep_tasks
+    split = [name for name, a, b in splits if a <= ep_index < b]
+    if split:
+        attrs["split"] = split[0] if len(split) == 1 else split
+    ep["attrs"] = attrs or None
+    ep["embodiment"] = str(info.get("robot_type") or "")
+    ep["fps"] = float(info.get("fps") or 0.0)
+    return ep

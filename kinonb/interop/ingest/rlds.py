@@ -1,0 +1,368 @@
+"""RLDS datasets as TFDS writes them: TFRecord shards of ``tf.train.Example`` (or SequenceExample), one episode
+per record, read without TensorFlow (extra ``rlds``: nothing beyond numpy; JPEG/PNG images need Pillow).
+
+Expected layout: a TFDS version directory (``<name>/<version>/``, or the dataset directory above it, whose newest
+version is read) with ``features.json`` and ``dataset_info.json`` (the split order) beside shards named
+``<name>-<split>.tfrecord-<i>-of-<n>``. Every record's framing CRCs are verified (``tfrecord.py``); the protobuf
+is decoded by ``example_proto.py``. Episodes are read split by split in dataset_info order, shard by shard.
+
+Per-step features ``steps/<key>`` (an Example flattens the T steps of each feature into one list; features.json
+gives every feature's dtype and per-step shape, which fixes T):
+
+    steps/action                  -> actions (float32); a dict action (steps/action/<k>, e.g. RT-1's
+                                     world_vector, rotation_delta, ...) -> each an extra column ``action/<k>``
+                                     and, the float ones, concatenated in sorted key order into actions
+    steps/observation/state       -> states (float32)
+    steps/reward                  -> rewards; total_reward = their float64 sum
+    steps/is_terminal             -> is_terminal
+    image features (JPEG / PNG)   -> cameras named by their last path part (``image_0``), decoded to uint8
+    steps/language_instruction    -> task (the first step's); attrs["language_instructions"] when steps differ
+    other numeric step features   -> extra columns named by their path below steps/ (``discount``, ``is_first``,
+                                     ``language_embedding``, ``observation/<key>``)
+    episode_metadata/<key>        -> attrs[<key>];  the split name -> attrs["split"]
+    other text features           -> skipped and reported
+
+Without features.json, dtypes come from the protobuf lists (float -> float32, int64 -> int64, bytes starting
+with JPEG/PNG magic -> images, other bytes -> text) and T from ``steps/is_first`` (or ``is_last``, ``reward``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import CorruptFieldError
+from . import (
+    IngestReport,
+    SourceLayoutError,
+    as_float32,
+    check_options,
+    last_frame_terminal,
+    renames,
+    total_reward,
+    write_episodes,
+)
+from .example_proto import Feature, parse_example
+from .tfrecord import iter_records
+
+SHARD = re.compile(r"^(?P<name>.+)-(?P<split>[^-.]+)\.tfrecord(?:-(?P<i>\d+)-of-(?P<n>\d+))?$")
+ROLE_KEYS = {"actions": "action", "states": "observation/state", "rewards": "reward", "is_terminal": "is_terminal"}
+LENGTH_KEYS = ("is_first", "is_last", "is_terminal", "reward", "discount")
+_NUMPY = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "int64": np.int64,
+          "int32": np.int32, "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "uint16": np.uint16,
+          "uint32": np.uint32, "bool": np.bool_}
+
+
+def ingest_rlds(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
+                key_map=None, split=None, verify_crc=True, overwrite=False, progress=None) -> IngestReport:
+    """Convert an RLDS TFRecord dataset directory to .knb (see the module docstring for the mapping).
+
+    ``split`` reads one split only (e.g. "train"); ``verify_crc=False`` skips the TFRecord checksums.
+    """
+    key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
+    root = find_version_dir(src)
+    report = IngestReport(str(src), str(out), "rlds")
+    specs = read_features(root)
+    shards = list_shards(root, split)
+    if not shards:
+        found = sorted(p.name for p in root.iterdir())[:20]
+        raise SourceLayoutError(root, f"TFRecord shards <name>-{split or '<split>'}.tfrecord-<i>-of-<n>",
+                                f"entries {found}")
+    total = _count_episodes(root, shards, split)
+    if max_episodes is not None:
+        total = min(total, int(max_episodes)) if total is not None else int(max_episodes)
+
+    def gen():
+        produced = 0
+        for split_name, path in shards:
+            for offset, data in iter_records(path, verify=verify_crc):
+                if max_episodes is not None and produced >= int(max_episodes):
+                    return
+                features, lists = parse_example(data, path=str(path), offset=offset + 12)
+                steps, meta = _flatten(features, lists)
+                yield _episode(steps, meta, specs, key_map, split_name, f"{path.name} record at byte {offset}",
+                               report)
+                produced += 1
+
+    return write_episodes(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
+                          total=total, embodiment=embodiment, task=task, fps=fps)
+
+
+# ---- the directory ---------------------------------------------------------------------------------------
+
+
+def find_version_dir(src) -> Path:
+    p = Path(src)
+    if p.is_file():
+        return p.parent
+    if not p.is_dir():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    def holds_dataset(d):
+        return (d / "features.json").is_file() or any(SHARD.match(f.name) for f in d.iterdir())
+
+    if holds_dataset(p):
+        return p
+    versions = sorted((d for d in p.iterdir() if d.is_dir() and holds_dataset(d)),
+                      key=lambda d: [int(x) if x.isdigit() else x for x in re.split(r"[.]", d.name)])
+    if versions:
+        return versions[-1]
+    raise SourceLayoutError(p, "an RLDS/TFDS directory: features.json and <name>-<split>.tfrecord-* shards, or "
+                            "version subdirectories holding them", f"entries {sorted(x.name for x in p.iterdir())[:20]}")
+
+
+def list_shards(root: Path, split=None) -> list[tuple[str, Path]]:
+    """(split, path) of every shard, splits in dataset_info order (then by name), shards by index."""
+    shards = []
+    for f in root.iterdir():
+        m = SHARD.match(f.name)
+        if m and (split is None or m.group("split") == split):
+            shards.append((m.group("split"), int(m.group("i") or 0), f))
+    order = {}
+    info = root / "dataset_info.json"
+    if info.is_file():
+        for k, s in enumerate(json.loads(info.read_text()).get("splits", [])):
+            order[s.get("name")] = k
+    shards.sort(key=lambda s: (order.get(s[0], len(order)), s[0], s[1]))
+    return [(s, f) for s, _, f in shards]
+
+
+def _count_episodes(root: Path, shards, split) -> int | None:
+    info = root / "dataset_info.json"
+    if not info.is_file():
+        return None
+    wanted = {s for s, _ in shards}
+    total = 0
+    for s in json.loads(info.read_text()).get("splits", []):
+        if s.get("name") in wanted:
+            total += sum(int(x) for x in s.get("shardLengths", []))
+    return total or None
+
+
+def read_features(root: Path) -> dict:
+    """{"steps/action": spec, ...} from features.json; each spec has kind (tensor/image/text), dtype, shape."""
+    path = root / "features.json"
+    if not path.is_file():
+        return {}
+    out = {}
+
+    def walk(node, prefix):
+        cls = node.get("pythonClassName", "")
+        if "featuresDict" in node:
+            for k, v in node["featuresDict"]["features"].items():
+                walk(v, f"{prefix}{k}/")
+        elif "sequence" in node:
+            walk(node["sequence"]["feature"], prefix)
+        elif "image" in node:
+            spec = node["image"]
+            out[prefix[:-1]] = {"kind": "image", "dtype": spec.get("dtype", "uint8"),
+                                "shape": [int(d) for d in spec.get("shape", {}).get("dimensions", [])],
+                                "encoding": spec.get("encodingFormat", "")}
+        elif "text" in node or cls.endswith(".Text"):
+            out[prefix[:-1]] = {"kind": "text"}
+        elif "tensor" in node:
+            spec = node["tensor"]
+            out[prefix[:-1]] = {"kind": "tensor", "dtype": spec.get("dtype", "float32"),
+                                "shape": [int(d) for d in spec.get("shape", {}).get("dimensions", [])],
+                                "encoding": spec.get("encoding", "none")}
+
+    walk(json.loads(path.read_text()), "")
+    return out
+
+
+# ---- one episode -----------------------------------------------------------------------------------------
+
+
+def _flatten(features: dict, lists: dict | None):
+    """({step key: Feature or [Feature per step]}, {metadata key: Feature}) from an Example / SequenceExample."""
+    steps, meta = {}, {}
+    for k, f in features.items():
+        if k.startswith("steps/"):
+            steps[k[len("steps/"):]] = f
+        else:
+            meta[k[len("episode_metadata/"):] if k.startswith("episode_metadata/") else k] = f
+    for k, fl in (lists or {}).items():
+        steps[k[len("steps/"):] if k.startswith("steps/") else k] = fl
+    return steps, meta
+
+
+def _values(feature):
+    """The values of a step feature: a flat array / list for an Example, concatenated per step otherwise."""
+    if isinstance(feature, Feature):
+        return feature.kind, feature.value if feature.value is not None else []
+    kinds = {f.kind for f in feature if f.kind != "empty"}
+    if len(kinds) > 1:
+        raise ValueError(f"mixed feature kinds {sorted(kinds)}")
+    kind = kinds.pop() if kinds else "empty"
+    if kind == "bytes":
+        return kind, [v for f in feature for v in (f.value or [])]
+    parts = [f.value for f in feature if f.value is not None]
+    return kind, np.concatenate(parts) if parts else []
+
+
+def _num_steps(steps: dict, specs: dict, where: str, report) -> int:
+    for key in LENGTH_KEYS:
+        if key in steps:
+            spec = specs.get(f"steps/{key}", {})
+            per = int(np.prod(spec.get("shape") or [1]))
+            return len(_values(steps[key])[1]) // max(per, 1)
+    for key, f in steps.items():
+        spec = specs.get(f"steps/{key}")
+        if spec and spec["kind"] == "tensor":
+            per = int(np.prod(spec["shape"] or [1]))
+            if per:
+                return len(_values(f)[1]) // per
+        if spec and spec["kind"] in ("image", "text"):
+            return len(_values(f)[1])
+    raise SourceLayoutError(report.source, f"a steps/is_first feature (or features.json) to count the steps of "
+                            f"{where}", f"step features {sorted(steps)}")
+
+
+def _episode(steps: dict, meta: dict, specs: dict, key_map: dict, split: str, where: str, report) -> dict:
+    if not steps:
+        raise SourceLayoutError(report.source, f"steps/* features in {where}", f"features {sorted(meta)}")
+    t = _num_steps(steps, specs, where, report)
+    if t == 0:
+        raise SourceLayoutError(report.source, f"at least one step in {where}", "0 steps")
+    rename = renames(key_map)
+    numeric, images, texts = {}, {}, {}
+    for key, feature in sorted(steps.items()):
+        spec = specs.get(f"steps/{key}", {})
+        kind, values = _values(feature)
+        if spec.get("kind") == "text" or (kind == "bytes" and not spec and not _is_image(values)):
+            texts[key] = [v.decode("utf-8", "replace") for v in values]
+            continue
+        if spec.get("kind") == "image" or (kind == "bytes" and _is_image(values)):
+            images[key] = (values, spec)
+            continue
+        if spec.get("kind") == "tensor" and spec.get("encoding", "none") != "none":
+            report.skip(f"steps/{key}", f"tensor encoding {spec['encoding']!r} is not supported")
+            continue
+        if kind == "bytes":
+            report.skip(f"steps/{key}", "bytes that are neither text nor JPEG/PNG images")
+            continue
+        arr = np.asarray(values)
+        shape = spec.get("shape")
+        per = int(np.prod(shape)) if shape is not None else (arr.size // t if t else 0)
+        if arr.size != t * per:
+            raise CorruptFieldError(report.source, None, f"{t} x {per} values for steps/{key} in {where}",
+                                    f"{arr.size} values")
+        arr = arr.reshape((t, *shape) if shape is not None else (t, per) if per != 1 else (t,))
+        dtype = _NUMPY.get(spec.get("dtype", ""))
+        if dtype is not None and arr.dtype != dtype:
+            cast = arr.astype(dtype)
+            if not np.array_equal(cast.astype(arr.dtype), arr):
+                raise CorruptFieldError(report.source, None, f"steps/{key} values of dtype {spec['dtype']} in {where}",
+                                        f"values that do not fit ({arr.dtype})")
+            arr = cast
+        numeric[key] = arr
+
+    roles = {role: key_map.get(role, default) for role, default in ROLE_KEYS.items()}
+    used = set()
+    akey = roles["actions"]
+    if akey in numeric:
+        actions = numeric[akey]
+        used.add(akey)
+    else:
+        parts = sorted(k for k in numeric if k.startswith(akey + "/") and numeric[k].dtype.kind == "f")
+        if not parts:
+            raise SourceLayoutError(report.source, f"steps/{akey} (or steps/{akey}/<key> parts) in {where}",
+                                    f"step features {sorted(steps)}", "map one with key_map / --map actions=KEY")
+        actions = np.concatenate([numeric[k].reshape(t, -1) for k in parts], axis=1)
+        report.note(f"actions = concatenation of steps/{{{', '.join(parts)}}} (sorted keys)")
+    ep = {"actions": as_float32("actions", actions.reshape(t, -1), report), "source": where}
+    if roles["states"] in numeric:
+        used.add(roles["states"])
+        ep["states"] = as_float32("states", numeric[roles["states"]].reshape(t, -1), report)
+    rewards = None
+    if roles["rewards"] in numeric:
+        used.add(roles["rewards"])
+        rewards = numeric[roles["rewards"]].reshape(t)
+        ep["rewards"] = as_float32("rewards", rewards, report)
+    ep["total_reward"] = total_reward(rewards)
+    if roles["is_terminal"] in numeric:
+        used.add(roles["is_terminal"])
+        ep["is_terminal"] = numeric[roles["is_terminal"]].reshape(t) != 0
+    else:
+        ep["is_terminal"] = last_frame_terminal(t)
+        report.note("no steps/is_terminal: is_terminal True on the last step only")
+    columns = {rename.get(k, k): v for k, v in numeric.items() if k not in used}
+    if columns:
+        ep["columns"] = columns
+    cams = {}
+    for key, (values, spec) in images.items():
+        frames = _decode(values, spec, key, t, where, report)
+        if frames is not None:
+            cams[rename.get(key, key.rsplit("/", 1)[-1])] = frames
+    if cams:
+        ep["images"] = cams
+
+    attrs = {"split": split}
+    instruction_key = next((k for k in ("language_instruction", "observation/natural_language_instruction")
+                            if k in texts), None)
+    if instruction_key:
+        lines = texts.pop(instruction_key)
+        ep["task"] = lines[0] if lines else ""
+        if len(set(lines)) > 1:
+            attrs["language_instructions"] = list(dict.fromkeys(lines))
+    for key in texts:
+        report.skip(f"steps/{key}", "text per step (kinonb columns are numeric)")
+    for key, f in meta.items():
+        attrs[key] = _meta_value(f, specs.get(f"episode_metadata/{key}", {}))
+    ep["attrs"] = attrs
+    return ep
+
+
+def _is_image(values) -> bool:
+    from ..image_codecs import sniff
+
+    return bool(values) and sniff(values[0]) is not None
+
+
+def _decode(values, spec, key, t, where, report):
+    from ..image_codecs import decode_image
+
+    if len(values) != t:
+        raise CorruptFieldError(report.source, None, f"{t} encoded images for steps/{key} in {where}",
+                                f"{len(values)}")
+    if all(len(v) == 0 for v in values):
+        report.skip(f"camera steps/{key} (some episodes)", "no image bytes in the episode")
+        return None
+    shape = spec.get("shape") or []
+    if len(shape) != 3 or 0 in shape:  # no (or a partial) shape in features.json: take it from the first image
+        shape = _probe(values[0])
+    h, w, c = shape
+    out = np.empty((t, h, w, c), np.uint8)
+    for i, data in enumerate(values):
+        try:
+            out[i] = decode_image(data, w, h, c)
+        except ValueError as e:
+            raise CorruptFieldError(report.source, None, f"a decodable {h}x{w}x{c} image for steps/{key} step {i} "
+                                    f"in {where}", str(e)) from None
+    return out
+
+
+def _probe(data) -> list[int]:
+    import io
+
+    from ..image_codecs import _pillow
+
+    with _pillow().open(io.BytesIO(bytes(data))) as im:
+        w, h = im.size
+        return [h, w, {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}.get(im.mode, 3)]
+
+
+def _meta_value(f: Feature, spec: dict):
+    kind, values = _values(f)
+    if kind == "bytes":
+        items = [v.decode("utf-8", "replace") for v in values]
+    elif kind == "empty":
+        items = []
+    else:
+        items = np.asarray(values).tolist()
+        if spec.get("dtype") == "bool":
+            items = [bool(x) for x in items]
+        items = [None if isinstance(x, float) and not np.isfinite(x) else x for x in items]
+    return items[0] if len(items) == 1 and not spec.get("shape") else items

@@ -1,0 +1,163 @@
+"""Combining files: ``merge`` several .knb / .kdb files into one .knb, and ``mixture`` plans for weighted sampling.
+
+Merge copies the episodes of each input in order (inputs in the order given, episodes in file order), keeping
+only those a KQL ``filter`` selects. Episode ids are **renumbered** 0..N-1 in output order by default, because
+ids from different files collide; ``keep_ids=True`` keeps each episode's id and raises SchemaError when two
+selected episodes share one. Metadata, attrs, cameras and extra columns are copied as they are; inputs whose
+columns disagree in dtype or per-frame shape raise SchemaError naming the column. The output is written to a
+temporary file and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SchemaError
+
+
+@dataclass
+class MergeReport:
+    output: str
+    inputs: list = field(default_factory=list)  # one dict per input: path, episodes, selected
+    episodes: int = 0
+    frames: int = 0
+    cameras: list = field(default_factory=list)
+    columns: list = field(default_factory=list)
+    renumbered: bool = True
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def episode_kwargs(ep: dict, *, keep_id: bool = True) -> dict:
+    """Writer.add_episode keyword arguments that reproduce an episode returned by ``read_episode``."""
+    meta = ep["meta"]
+    kw = {
+        "actions": ep["actions"],
+        "states": ep.get("states"),
+        "rewards": ep.get("rewards"),
+        "is_terminal": ep.get("is_terminal"),
+        "images": ep.get("images") or None,
+        "columns": {name: ep[name] for name in meta.get("columns", [])} or None,
+        "task": meta["task"],
+        "embodiment": meta["embodiment"],
+        "fps": meta["fps"],
+        "success": meta["success"],
+        "total_reward": meta["total_reward"],
+        "attrs": meta.get("attrs") or None,
+    }
+    if keep_id:
+        kw["episode_id"] = meta["episode_id"]
+    return kw
+
+
+def _uses_lz4(db) -> bool:
+    schema = getattr(db, "schema", None)
+    return bool(schema) and any(c["codec"] == "lz4" for c in schema())
+
+
+def merge(inputs, out, *, filter: str | None = None, keep_ids: bool = False,  # noqa: A002
+          compression: str | None = None, overwrite: bool = False, progress=None) -> MergeReport:
+    """Merge ``inputs`` (.knb or .kdb paths) into the new .knb file ``out``; see the module docstring.
+
+    ``compression``: "lz4" or "none"; None picks lz4 when any input stores a camera with lz4.
+    """
+    from ..interop.ingest import write_episodes
+    from ..interop.opener import open as open_db
+
+    inputs = [Path(os.fspath(p)) for p in inputs]
+    if not inputs:
+        raise ValueError("merge needs at least one input file")
+    out = Path(os.fspath(out))
+    for p in inputs:
+        if out.exists() and p.exists() and os.path.samefile(p, out):
+            raise ValueError(f"output {out} is also an input; write the merge to a new file")
+    dbs = [open_db(p) for p in inputs]
+    report = MergeReport(str(out), renumbered=not keep_ids)
+    plan = []
+    for p, db in zip(inputs, dbs):
+        positions = db.query(filter) if filter else list(range(len(db)))
+        plan.append((db, positions))
+        report.inputs.append({"path": str(p), "episodes": len(db), "selected": len(positions)})
+    if compression is None:
+        compression = "lz4" if any(_uses_lz4(db) for db in dbs) else "none"
+    total = sum(len(pos) for _, pos in plan)
+    seen: dict[int, str] = {}
+
+    def episodes():
+        for (db, positions), p in zip(plan, inputs):
+            for i in positions:
+                kw = episode_kwargs(db.read_episode(i), keep_id=keep_ids)
+                kw["source"] = f"{p} episode {i}"
+                if keep_ids:
+                    eid = kw["episode_id"]
+                    if eid in seen:
+                        raise SchemaError(f"episode id {eid} of {p} (position {i}) is also in {seen[eid]}; "
+                                          "merge without keep_ids (--keep-ids) to renumber")
+                    seen[eid] = str(p)
+                yield kw  # without keep_ids the writer numbers episodes 0..N-1 in a new file
+
+    write_episodes(out, episodes(), report, compression=compression, overwrite=overwrite, progress=progress,
+                   total=total)
+    return report
+
+
+# ---- mixtures -----------------------------------------------------------------------------------------------
+
+
+def parse_source(text: str) -> tuple[str, float]:
+    """``"path:weight"`` -> (path, weight); a bare path has weight 1. Raises ValueError on a bad weight."""
+    path, sep, weight = text.rpartition(":")
+    if not sep or not path or "/" in weight or os.sep in weight:
+        return text, 1.0
+    try:
+        w = float(weight)
+    except ValueError:
+        raise ValueError(f"--source {text!r}: weight {weight!r} is not a number (expected PATH:WEIGHT)") from None
+    if not math.isfinite(w) or w < 0:
+        raise ValueError(f"--source {text!r}: weight must be finite and >= 0, got {w}")
+    return path, w
+
+
+def mixture(sources) -> list[dict]:
+    """Normalise relative weights over ``[(path, weight), ...]``; one dict per source with its episode counts.
+
+    As kinodb's ``from_mixture``: weights are relative, each source is drawn with probability weight / sum.
+    """
+    from ..interop.opener import open as open_db
+
+    sources = list(sources)
+    if not sources:
+        raise ValueError("a mixture needs at least one source")
+    total = sum(w for _, w in sources)
+    if total <= 0:
+        raise ValueError("mixture weights sum to 0; give at least one source a positive weight")
+    plan = []
+    for path, w in sources:
+        db = open_db(path)
+        if w > 0 and len(db) == 0:
+            raise ValueError(f"{path} has no episodes but weight {w:g}")
+        plan.append({"path": str(path), "weight": float(w), "share": w / total, "episodes": len(db),
+                     "frames": db.num_frames()})
+    return plan
+
+
+def sample_mixture(plan: list[dict], n: int, seed: int | None = None):
+    """Draw ``n`` (source, episode position) pairs: the source by share, the episode uniformly within it.
+
+    Uses ``numpy.random.default_rng(seed)``; returns ``(pairs (n, 2) int64, counts per source)``.
+    """
+    if n < 0:
+        raise ValueError(f"sample size must be >= 0, got {n}")
+    rng = np.random.default_rng(seed)
+    shares = np.array([s["share"] for s in plan], np.float64)
+    src = rng.choice(len(plan), size=n, p=shares / shares.sum())
+    sizes = np.array([max(s["episodes"], 1) for s in plan], np.int64)
+    eps = rng.integers(0, sizes[src]) if n else np.zeros(0, np.int64)
+    pairs = np.stack([src.astype(np.int64), eps.astype(np.int64)], axis=1) if n else np.zeros((0, 2), np.int64)
+    return pairs, np.bincount(src, minlength=len(plan)).astype(np.int64)

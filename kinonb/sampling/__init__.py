@@ -1,0 +1,1 @@
+"""kinonb.sampling."""

@@ -1,0 +1,191 @@
+"""The episode index of one commit, checked chunk by chunk before anything reads through it.
+
+A chunk is ``chunk_episodes`` consecutive EPISODE records plus their rows of the BLOCK table, covered by one
+CRC-32. The first use of an episode checks its chunk (checksum, enums, string ids, frame counts, and every block
+against the data region and its neighbours) with a few vectorised numpy operations; the result is cached. So
+open costs O(1) in the number of episodes, and no compiled kernel ever sees an unchecked offset.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..format import layout as L
+from ..errors import ChecksumError, CorruptFieldError, OffsetError, OverlapError
+from ..format.footer import Footer, chunk_checksums
+from ..format.frame_codec import frame_table_problem
+
+
+class EpisodeIndex:
+    def __init__(self, path, footer: Footer, data_end: int):
+        self.path = path
+        self.footer = footer
+        self.episodes = footer.episodes
+        self.blocks = footer.blocks
+        self.columns = footer.columns
+        self.data_end = data_end  # blocks must end at or before the footer
+        self.n = len(self.episodes)
+        self.chunk = footer.chunk_episodes
+        self._checked = np.zeros(len(footer.chunk_crcs), bool)
+        self._all_checked = self.n == 0
+        self._attrs_checked = False
+        self._lz4_tables: dict[tuple[int, int], np.ndarray] = {}
+        self.frame_nbytes = np.array([c.frame_nbytes for c in self.columns], np.uint64)
+        self.is_lz4 = np.array([c.codec == L.CODEC_LZ4_FRAMES for c in self.columns], bool)
+
+    # -- checking ------------------------------------------------------------------------------------------
+    def ensure(self, position: int) -> None:
+        k = position // self.chunk
+        if not self._checked[k]:
+            self._check_chunk(k)
+
+    def ensure_many(self, positions: np.ndarray) -> None:
+        if self._all_checked:
+            return
+        for k in np.unique(np.asarray(positions, np.int64) // self.chunk):
+            if not self._checked[k]:
+                self._check_chunk(int(k))
+        if self._checked.all():
+            self.ensure_all()
+
+    def ensure_all(self) -> None:
+        if not self._all_checked:
+            for k in np.flatnonzero(~self._checked):
+                self._check_chunk(int(k))
+            self._all_checked = True
+            if self.n:
+                last = self.episodes[-1]
+                total = int(last["frame_start"]) + int(last["num_frames"])
+                if total != self.footer.num_frames:
+                    raise CorruptFieldError(self.path, None, f"footer num_frames equal to the episodes' sum {total}",
+                                            self.footer.num_frames)
+
+    def _episode_field_offset(self, i: int, field: str) -> int:
+        return self.footer.section_offsets["episodes"] + i * L.EPISODE.itemsize + L.EPISODE.fields[field][1]
+
+    def _block_field_offset(self, i: int, c: int, field: str) -> int:
+        row = i * len(self.columns) + c
+        return self.footer.section_offsets["blocks"] + row * L.BLOCK.itemsize + L.BLOCK.fields[field][1]
+
+    def _check_chunk(self, k: int) -> None:
+        a, b = k * self.chunk, min(self.n, (k + 1) * self.chunk)
+        path = self.path
+        got = int(chunk_checksums(self.episodes, self.blocks, self.chunk, [k])[0])
+        want = int(self.footer.chunk_crcs[k])
+        if got != want:
+            raise ChecksumError(path, self._episode_field_offset(a, "episode_id"),
+                                f"CRC-32 {want:#010x} of index chunk {k} (episodes {a}..{b - 1})", f"{got:#010x}")
+        eps = self.episodes[a:b]
+        nf = eps["num_frames"]
+
+        def first_bad(mask, field, expected):
+            if mask.any():
+                i = a + int(np.flatnonzero(mask)[0])
+                raise CorruptFieldError(path, self._episode_field_offset(i, field), f"EPISODE[{i}].{field} {expected}",
+                                        repr(self.episodes[i][field]))
+
+        first_bad((nf == 0) | (nf > L.MAX_FRAMES), "num_frames", f"in 1..{L.MAX_FRAMES}")
+        starts = np.empty(b - a, np.uint64)
+        starts[0] = 0 if a == 0 else self.episodes[a - 1]["frame_start"] + self.episodes[a - 1]["num_frames"]
+        np.cumsum(nf[:-1], out=starts[1:])
+        starts[1:] += starts[0]
+        first_bad(eps["frame_start"] != starts, "frame_start", "equal to the frames of all earlier episodes")
+        fps = eps["fps"]
+        first_bad(~np.isfinite(fps) | (fps < 0), "fps", "finite and >= 0")
+        first_bad(eps["success"] > 2, "success", "0 (unknown), 1 (false) or 2 (true)")
+        first_bad((eps["flags"] & ~np.uint8(L.EPISODE_HAS_REWARD)) != 0, "flags", "only bit 0 (has_reward)")
+        nstr = len(self.footer.strings)
+        first_bad(eps["task_id"] >= nstr, "task_id", f"< num_strings ({nstr})")
+        first_bad(eps["embodiment_id"] >= nstr, "embodiment_id", f"< num_strings ({nstr})")
+        heap = np.uint64(len(self.footer.attrs_heap))
+        ao, al = eps["attrs_offset"], eps["attrs_length"].astype(np.uint64)
+        first_bad((ao > heap) | (al > heap - np.minimum(ao, heap)), "attrs_length", f"attrs within the {heap}-byte heap")
+        if len(self.columns):
+            self._check_blocks(a, b, nf)
+        self._checked[k] = True
+
+    def _check_blocks(self, a: int, b: int, nf: np.ndarray) -> None:
+        path = self.path
+        blk = self.blocks[a:b]
+        off, nbytes, flags = blk["offset"], blk["nbytes"], blk["flags"]
+        present = (flags & L.BLOCK_PRESENT) != 0
+
+        def first_bad(mask, field, expected, error=OffsetError):
+            if mask.any():
+                i, c = np.argwhere(mask)[0]
+                i, c = a + int(i), int(c)
+                raise error(path, self._block_field_offset(i, c, field),
+                                  f"BLOCK[{i}][{self.columns[c].name}].{field} {expected}",
+                                  repr(self.blocks[i, c][field]))
+
+        first_bad((flags & ~np.uint32(L.BLOCK_PRESENT)) != 0, "flags", "only bit 0 (present)", CorruptFieldError)
+        first_bad(~present & ((off != 0) | (nbytes != 0) | (blk["crc32"] != 0)), "offset", "0 for an absent block",
+                  CorruptFieldError)
+        end = np.uint64(self.data_end)
+        first_bad(present & ((off % L.ALIGNMENT != 0) | (off < L.HEADER.itemsize) | (off > end)), "offset",
+                  f"64-aligned, in [{L.HEADER.itemsize}, {self.data_end}]")
+        first_bad(present & (nbytes > end - np.minimum(off, end)), "nbytes",
+                  f"a block ending at or before the footer ({self.data_end})")
+        fnb = self.frame_nbytes[None, :]
+        nf2 = nf[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw_ok = np.where(fnb == 0, nbytes == 0, (nbytes % np.maximum(fnb, 1) == 0) & (nbytes // np.maximum(fnb, 1) == nf2))
+        lz4_ok = nbytes // np.uint64(8) >= nf2 + np.uint64(1)
+        size_ok = np.where(self.is_lz4[None, :], lz4_ok, raw_ok)
+        first_bad(present & ~size_ok, "nbytes", "num_frames x frame_nbytes (raw) or room for the lz4 frame table",
+                  CorruptFieldError)
+        # Blocks are laid out in index order: each present block starts at or after the end of the one before.
+        rows = blk if a == 0 else self.blocks[a - 1 : b]
+        rp = ((rows["flags"] & L.BLOCK_PRESENT) != 0).reshape(-1)
+        o = rows["offset"].reshape(-1)[rp]
+        e = o + rows["nbytes"].reshape(-1)[rp]
+        if len(o) > 1 and bool(np.any(o[1:] < e[:-1])):
+            j = int(np.flatnonzero(o[1:] < e[:-1])[0]) + 1
+            flat_index = np.flatnonzero(rp)[j] + (a if a == 0 else a - 1) * len(self.columns)
+            i, c = divmod(int(flat_index), len(self.columns))
+            raise OverlapError(path, self._block_field_offset(i, c, "offset"),
+                               f"BLOCK[{i}][{self.columns[c].name}] to start at or after the previous block's end "
+                               f"{int(e[j - 1])}", int(o[j]))
+
+    def lz4_table(self, buf: np.ndarray, position: int, c: int) -> np.ndarray:
+        """The checked per-frame offset table of an lz4 camera block (cached)."""
+        key = (position, c)
+        table = self._lz4_tables.get(key)
+        if table is None:
+            self.ensure(position)
+            blk = self.blocks[position, c]
+            off, nbytes = int(blk["offset"]), int(blk["nbytes"])
+            t = int(self.episodes[position]["num_frames"])
+            table = buf[off : off + 8 * (t + 1)].view("<u8")
+            problem = frame_table_problem(table, t, nbytes, self.columns[c].frame_nbytes)
+            if problem:
+                raise CorruptFieldError(self.path, off, f"lz4 frame table of episode {position} "
+                                        f"camera {self.columns[c].name!r} with {problem}", table[:4].tolist())
+            self._lz4_tables[key] = table
+        return table
+
+    # -- attrs ---------------------------------------------------------------------------------------------
+    def attrs(self, position: int) -> dict:
+        self.ensure(position)
+        heap = self.footer.attrs_heap
+        if not self._attrs_checked:
+            got = L.crc32(heap)
+            if got != self.footer.attrs_crc32:
+                raise ChecksumError(self.path, self.footer.section_offsets["attrs_heap"],
+                                    f"attrs heap CRC-32 {self.footer.attrs_crc32:#010x}", f"{got:#010x}")
+            self._attrs_checked = True
+        rec = self.episodes[position]
+        off, length = int(rec["attrs_offset"]), int(rec["attrs_length"])
+        if length == 0:
+            return {}
+        try:
+            value = json.loads(heap[off : off + length].tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise CorruptFieldError(self.path, self.footer.section_offsets["attrs_heap"] + off,
+                                    f"a JSON object for episode {position}'s attrs", str(e)) from None
+        if not isinstance(value, dict):
+            raise CorruptFieldError(self.path, self.footer.section_offsets["attrs_heap"] + off,
+                                    f"a JSON object for episode {position}'s attrs", type(value).__name__)
+        return value

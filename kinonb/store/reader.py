@@ -1,0 +1,349 @@
+"""``Database``: a read-only snapshot of one commit of a .knb file, mapped with numpy.memmap.
+
+Every array it returns for a raw column is a read-only, zero-copy view of the map. A reader keeps the commit it
+opened (later appends never touch those bytes) until ``refresh()`` moves it to the newest commit.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..format import layout as L
+from ..format import stats as S
+from .recovery import Commit, find_last_commit
+from .episode_index import EpisodeIndex
+from ..errors import CorruptFieldError
+from ..format.footer import decode_footer
+from ..query import Queryable
+from ..kernels.lz4 import decode_frames
+
+#: madvise() hint per ``access`` mode (None: leave the kernel's default read-ahead).
+ACCESS_ADVICE = {
+    "normal": None,
+    "random": getattr(mmap, "MADV_RANDOM", None),
+    "sequential": getattr(mmap, "MADV_SEQUENTIAL", None),
+}
+
+
+def _reopen(path, access):
+    return Database(path, access=access)
+
+
+FIXED_KEYS = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
+              L.ROLE_IS_TERMINAL: "is_terminal"}
+
+
+class Database(Queryable):
+    """A .knb file opened for reading. Use :func:`kinonb.open`."""
+
+    def __init__(self, path, *, access: str = "normal"):
+        if access not in ACCESS_ADVICE:
+            raise ValueError(f"access must be one of {sorted(ACCESS_ADVICE)}, got {access!r}")
+        self._path = Path(os.fspath(path))
+        self._access = access
+        self._load()
+
+    # -- opening -------------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            commit, minor = find_last_commit(fd, self._path)
+            # Map the descriptor the commit was found through: the path may be replaced meanwhile.
+            mm = mmap.mmap(fd, commit.end, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        advice = ACCESS_ADVICE[self._access]
+        if advice is not None:
+            mm.madvise(advice)
+        self._install(commit, minor, np.frombuffer(mm, np.uint8), mm)
+
+    def _install(self, commit: Commit, minor: int, buf: np.ndarray, mm) -> None:
+        footer = decode_footer(buf, self._path, commit.footer_offset, commit.footer_length)
+        self._commit = commit
+        self._minor = minor
+        self._mm = mm
+        self._buf = buf
+        self._footer = footer
+        self._index = EpisodeIndex(self._path, footer, commit.footer_offset)
+        self._columns = footer.columns
+        self._col_by_name = {c.name: i for i, c in enumerate(self._columns)}
+        self._role_col = {c.role: i for i, c in enumerate(self._columns) if c.role in FIXED_KEYS}
+        self._cameras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_CAMERA]
+        self._extras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_EXTRA]
+        self._meta_table = None
+        self._flats = {}
+        if commit.ignored_bytes:
+            warnings.warn(f"{self._path}: ignored {commit.ignored_bytes} bytes after the last intact commit "
+                          f"(a torn or aborted append); `kinonb validate --repair` removes them",
+                          TornTailWarning, stacklevel=4)
+
+    def refresh(self) -> bool:
+        """Move to the newest commit of the file; return True when it changed."""
+        old = (self._commit.end, self._commit.seq)
+        self._load()
+        return (self._commit.end, self._commit.seq) != old
+
+    def close(self) -> None:
+        """Drop this reader's reference to the map (views already handed out keep it alive)."""
+        self._mm = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __reduce__(self):
+        return (_reopen, (str(self._path), self._access))
+
+    # -- kinodb API ----------------------------------------------------------------------------------------
+    def num_episodes(self) -> int:
+        return self._index.n
+
+    def __len__(self) -> int:
+        return self._index.n
+
+    def num_frames(self) -> int:
+        return self._footer.num_frames
+
+    def version(self) -> str:
+        return f"{L.FORMAT_MAJOR}.{self._minor}"
+
+    def path(self) -> str:
+        return str(self._path)
+
+    def summary(self) -> str:
+        cams = ", ".join(self.camera_names()) or "none"
+        lines = [
+            f"kinonb {self.version()} file: {self._path}",
+            f"  episodes: {self.num_episodes()}",
+            f"  frames:   {self.num_frames()}",
+            f"  commits:  {self._commit.seq}",
+            f"  columns:  {', '.join(c.name for c in self._columns) or 'none'}",
+            f"  cameras:  {cams}",
+        ]
+        for c in self._columns:
+            d = c.describe()
+            lines.append(f"    {d['name']:<16} {d['role']:<11} {d['dtype']:<8} {tuple(d['shape'])!s:<14} {d['codec']}")
+        return "\n".join(lines)
+
+    def read_meta(self, i: int) -> dict:
+        p = self._position(i)
+        return self._meta(p, self._index.blocks[p].tolist())
+
+    def _meta(self, p: int, row: list) -> dict:
+        (episode_id, num_frames, _, fps, total_reward, task_id, embodiment_id, _, attrs_length, success, flags,
+         _) = self._index.episodes[p].item()
+        strings = self._footer.strings
+        cols = self._columns
+        return {
+            "episode_id": episode_id,
+            "embodiment": strings[embodiment_id],
+            "task": strings[task_id],
+            "num_frames": num_frames,
+            "fps": fps,
+            "action_dim": self._dim(row, L.ROLE_ACTIONS),
+            "success": None if success == L.SUCCESS_UNKNOWN else success == L.SUCCESS_TRUE,
+            "total_reward": total_reward if flags & L.EPISODE_HAS_REWARD else None,
+            "state_dim": self._dim(row, L.ROLE_STATES),
+            "cameras": [cols[c].name for c in self._cameras if row[c][3] & L.BLOCK_PRESENT],
+            "columns": [cols[c].name for c in self._extras if row[c][3] & L.BLOCK_PRESENT],
+            "attrs": self._index.attrs(p) if attrs_length else {},
+        }
+
+    def read_episode(self, i: int) -> dict:
+        """Meta plus every column of episode ``i``: raw columns are zero-copy read-only views."""
+        p = self._position(i)
+        row = self._index.blocks[p].tolist()
+        ep = self._actions_only(p, row)
+        ep["images"] = {self._columns[c].name: self._column(p, c, row[c]) for c in self._cameras
+                        if row[c][3] & L.BLOCK_PRESENT}
+        return ep
+
+    def read_episode_actions_only(self, i: int) -> dict:
+        """Like read_episode without images: no image byte is touched."""
+        p = self._position(i)
+        return self._actions_only(p, self._index.blocks[p].tolist())
+
+    def _actions_only(self, p: int, row: list) -> dict:
+        ep = {"meta": self._meta(p, row)}
+        for role, key in FIXED_KEYS.items():
+            c = self._role_col.get(role)
+            ep[key] = self._column(p, c, row[c]) if c is not None and row[c][3] & L.BLOCK_PRESENT else None
+        for c in self._extras:
+            if row[c][3] & L.BLOCK_PRESENT:
+                ep[self._columns[c].name] = self._column(p, c, row[c])
+        return ep
+
+    # -- beyond kinodb -------------------------------------------------------------------------------------
+    @property
+    def ignored_bytes(self) -> int:
+        """Bytes after the commit this reader uses (a torn append), as found when it last (re)opened."""
+        return self._commit.ignored_bytes
+
+    @property
+    def commit_seq(self) -> int:
+        return self._commit.seq
+
+    def schema(self) -> list[dict]:
+        return [c.describe() for c in self._columns]
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self._columns]
+
+    def camera_names(self) -> list[str]:
+        return [self._columns[c].name for c in self._cameras]
+
+    def stats(self) -> dict:
+        """Per column: min, max, mean, std, count (finite values), nan_count, inf_count."""
+        return {c.name: S.describe(self._footer.stats[i]) for i, c in enumerate(self._columns)}
+
+    def frames(self, i: int, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames [start, stop) of column ``key`` of episode ``i``: a zero-copy view for raw columns."""
+        p = self._position(i)
+        c = self._column_index(key)
+        t = int(self._index.episodes[p]["num_frames"])
+        if not self._has(p, c):
+            raise KeyError(f"episode {p} has no column {key!r}")
+        start, stop, step = slice(start, stop).indices(t)
+        if self._columns[c].codec == L.CODEC_LZ4_FRAMES:
+            return self._decode_camera(p, c, range(start, max(start, stop)))
+        return self._column(p, c)[start:stop]
+
+    def sample_index(self, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None):
+        """Frame-level samples with a window of offsets per key; see :class:`kinonb.sampling.SampleIndex`.
+
+        >>> index = db.sample_index({"actions": range(16), "states": range(-1, 1), "top": [0]})
+        >>> batch = index.read(ids, image_size=(224, 224), layout="CHW", normalize=True)
+        """
+        from ..sampling.index import SampleIndex
+
+        return SampleIndex(self, windows, pad=pad, episodes=episodes, pad_before=pad_before, pad_after=pad_after)
+
+    def _flat(self, dtype) -> np.ndarray:
+        """The whole mapped commit as one typed 1-D view (its length is a multiple of 64 bytes)."""
+        dtype = np.dtype(dtype)
+        view = self._flats.get(dtype)
+        if view is None:
+            view = self._flats[dtype] = self._buf.view(dtype)
+        return view
+
+    def meta_table(self):
+        """The episode metadata as numpy columns, the table KQL evaluates (built once per snapshot)."""
+        if self._meta_table is None:
+            self._meta_table = self._build_meta_table()
+        return self._meta_table
+
+    def _build_meta_table(self):
+        from ..query import MISSING, MetaTable
+
+        index = self._index
+        index.ensure_all()
+        eps = index.episodes
+        present = (index.blocks["flags"] & L.BLOCK_PRESENT) != 0 if len(self._columns) else np.zeros((index.n, 0), bool)
+
+        def dim(role):
+            c = self._role_col.get(role)
+            if c is None:
+                return np.zeros(index.n, np.int64)
+            return np.where(present[:, c], self._columns[c].shape[0], 0).astype(np.int64)
+
+        attr_columns: dict = {}
+
+        def attrs(key):
+            if not attr_columns:
+                for p in range(index.n):
+                    for k, v in index.attrs(p).items():
+                        attr_columns.setdefault(k, np.full(index.n, MISSING, dtype=object))[p] = v
+                attr_columns.setdefault(None, None)
+            found = attr_columns.get(key)
+            return found if found is not None else np.full(index.n, MISSING, dtype=object)
+
+        success = eps["success"].astype(np.int8) - 1  # file: 0 unknown, 1 false, 2 true
+        has_reward = (eps["flags"] & L.EPISODE_HAS_REWARD) != 0
+        return MetaTable(
+            episode_id=eps["episode_id"].astype(np.int64),
+            num_frames=eps["num_frames"].astype(np.int64),
+            fps=eps["fps"].astype(np.float64),
+            success=success,
+            total_reward=np.where(has_reward, eps["total_reward"], np.nan),
+            has_reward=has_reward,
+            action_dim=dim(L.ROLE_ACTIONS),
+            state_dim=dim(L.ROLE_STATES),
+            task_id=eps["task_id"].astype(np.int64),
+            embodiment_id=eps["embodiment_id"].astype(np.int64),
+            strings=self._footer.strings,
+            cameras={self._columns[c].name: present[:, c].copy() for c in self._cameras},
+            attrs=attrs,
+        )
+
+    def episode_lengths(self) -> np.ndarray:
+        self._index.ensure_all()
+        return self._index.episodes["num_frames"].astype(np.int64)
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _position(self, i) -> int:
+        n = self._index.n
+        try:
+            p = int(i)
+        except (TypeError, ValueError):
+            raise TypeError(f"episode position must be an integer, got {type(i).__name__}") from None
+        if p != i:
+            raise TypeError(f"episode position must be an integer, got {i!r}")
+        if p < 0:
+            p += n
+        if not 0 <= p < n:
+            raise IndexError(f"episode position {i} out of range for {n} episodes in {self._path}")
+        self._index.ensure(p)
+        return p
+
+    def _column_index(self, key: str) -> int:
+        try:
+            return self._col_by_name[key]
+        except KeyError:
+            raise KeyError(f"no column {key!r} in {self._path}; columns: {self.column_names()}") from None
+
+    def _has(self, p: int, c: int) -> bool:
+        return bool(self._index.blocks[p, c]["flags"] & L.BLOCK_PRESENT)
+
+    def _dim(self, row: list, role: int) -> int:
+        c = self._role_col.get(role)
+        if c is None or not row[c][3] & L.BLOCK_PRESENT:
+            return 0
+        return self._columns[c].shape[0]
+
+    def _column(self, p: int, c: int, block=None) -> np.ndarray:
+        """Episode ``p``'s column ``c``: a view for raw columns, decoded frames for lz4 cameras."""
+        col = self._columns[c]
+        off, nbytes, _, _ = self._index.blocks[p, c].item() if block is None else block
+        if col.codec == L.CODEC_LZ4_FRAMES:
+            return self._decode_camera(p, c, range(int(self._index.episodes[p]["num_frames"])))
+        if nbytes:
+            return self._buf[off : off + nbytes].view(col.dtype).reshape((-1, *col.shape))
+        empty = np.empty((int(self._index.episodes[p]["num_frames"]), *col.shape), col.dtype)
+        empty.flags.writeable = False
+        return empty
+
+    def _decode_camera(self, p: int, c: int, frame_ids) -> np.ndarray:
+        col = self._columns[c]
+        table = self._index.lz4_table(self._buf, p, c)
+        off = int(self._index.blocks[p, c]["offset"])
+        ids = np.asarray(frame_ids, np.int64)
+        out = np.empty((len(ids), *col.shape), np.uint8)
+        starts = table[ids].astype(np.int64) + off
+        try:
+            decode_frames(self._buf, starts, table[ids + 1].astype(np.int64) + off - starts, col.frame_nbytes,
+                          out.reshape(-1))
+        except ValueError as e:
+            raise CorruptFieldError(self._path, off, f"lz4 frames of episode {p} camera {col.name!r} decoding to "
+                                    f"{col.frame_nbytes} bytes each", str(e)) from None
+        return out
+
+
+class TornTailWarning(UserWarning):
+    """The file has bytes after its last intact commit (an interrupted append)."""

@@ -1,0 +1,151 @@
+"""File header, commit trailers, and finding the last intact commit of a file.
+
+The tail of a file is read with ``os.pread``, never through a memory map: a writer may truncate a torn tail
+while a reader looks at it, and a read past the end of a mapping would kill the reader with SIGBUS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..format import layout as L
+from ..errors import (
+    BadMagicError,
+    ChecksumError,
+    CorruptFieldError,
+    NoCommitError,
+    TruncatedFileError,
+    UnsupportedVersionError,
+)
+from ..format.footer import FOOTER_PREFIX, prefix_length, read_footer_prefix
+
+SCAN_WINDOW = 1 << 22
+
+
+@dataclass(frozen=True)
+class Commit:
+    footer_offset: int
+    footer_length: int
+    seq: int
+    num_episodes: int
+    minor: int
+    file_size: int  # size of the file when the commit was located
+
+    @property
+    def end(self) -> int:
+        """Length of the file up to and including this commit's trailer."""
+        return self.footer_offset + self.footer_length + L.TRAILER.itemsize
+
+    @property
+    def ignored_bytes(self) -> int:
+        """Bytes after this commit (a torn append or uncommitted data) that the reader ignores."""
+        return self.file_size - self.end
+
+
+def encode_header() -> bytes:
+    h = np.zeros((), L.HEADER)
+    h["magic"] = L.HEADER_MAGIC
+    h["major"] = L.FORMAT_MAJOR
+    h["minor"] = L.FORMAT_MINOR
+    h["header_size"] = L.HEADER.itemsize
+    h["alignment"] = L.ALIGNMENT
+    h["crc32"] = L.crc32(h.tobytes()[:-4])
+    return h.tobytes()
+
+
+def check_header(raw: bytes, path, file_size: int) -> tuple[int, int]:
+    """Validate the 64-byte file header; return (major, minor)."""
+    if file_size < L.HEADER.itemsize or len(raw) < L.HEADER.itemsize:
+        raise TruncatedFileError(path, 0, f"a {L.HEADER.itemsize}-byte header", f"a {file_size}-byte file",
+                                 "file seems not fully written")
+    h = np.frombuffer(raw, L.HEADER, count=1)[0]
+    if bytes(h["magic"]) != L.HEADER_MAGIC:
+        raise BadMagicError(path, 0, f"magic {L.HEADER_MAGIC!r}", bytes(h["magic"]), "not a .knb file")
+    major, minor = int(h["major"]), int(h["minor"])
+    if major > L.FORMAT_MAJOR:
+        raise UnsupportedVersionError(path, 8, f"format major version <= {L.FORMAT_MAJOR}", f"{major}.{minor}",
+                                      "written by a newer kinonb: upgrade kinonb to read it")
+    if major < 1:
+        raise UnsupportedVersionError(path, 8, "format major version >= 1", f"{major}.{minor}")
+    got = L.crc32(raw[: L.HEADER.itemsize - 4])
+    if got != int(h["crc32"]):
+        raise ChecksumError(path, 60, f"header CRC-32 {int(h['crc32']):#010x}", f"{got:#010x}")
+    if int(h["alignment"]) != L.ALIGNMENT or int(h["header_size"]) != L.HEADER.itemsize:
+        raise CorruptFieldError(path, 12, f"header_size {L.HEADER.itemsize} and alignment {L.ALIGNMENT}",
+                            (int(h["header_size"]), int(h["alignment"])))
+    return major, minor
+
+
+def encode_trailer(footer_offset: int, footer_length: int, seq: int, num_episodes: int, footer_crc: int) -> bytes:
+    t = np.zeros((), L.TRAILER)
+    t["magic"] = L.TRAILER_MAGIC
+    t["major"] = L.FORMAT_MAJOR
+    t["minor"] = L.FORMAT_MINOR
+    t["footer_offset"] = footer_offset
+    t["footer_length"] = footer_length
+    t["commit_seq"] = seq
+    t["num_episodes"] = num_episodes
+    t["footer_header_crc32"] = footer_crc
+    t["crc32"] = L.crc32(t.tobytes()[:-4])
+    return t.tobytes()
+
+
+def _pread(fd: int, n: int, offset: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        chunk = os.pread(fd, n - len(out), offset + len(out))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
+def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | None:
+    """The commit whose trailer starts at ``pos``, or None if the bytes there are not an intact trailer."""
+    raw = _pread(fd, L.TRAILER.itemsize, pos)
+    if len(raw) < L.TRAILER.itemsize or raw[:8] != L.TRAILER_MAGIC:
+        return None
+    t = np.frombuffer(raw, L.TRAILER, count=1)[0]
+    if L.crc32(raw[:-4]) != int(t["crc32"]) or int(t["major"]) != major:
+        return None
+    fo, fl = int(t["footer_offset"]), int(t["footer_length"])
+    if fo % L.ALIGNMENT or fo < L.HEADER.itemsize or fl < FOOTER_PREFIX or fo + fl != pos:
+        return None
+    head = _pread(fd, L.FOOTER_HEADER.itemsize, fo)
+    n_prefix = prefix_length(head) if len(head) == L.FOOTER_HEADER.itemsize else None
+    if n_prefix is None or n_prefix > fl:
+        return None
+    prefix = _pread(fd, n_prefix, fo)
+    if len(prefix) < n_prefix or L.crc32(prefix) != int(t["footer_header_crc32"]):
+        return None
+    header, _ = read_footer_prefix(prefix, path, fo, fl)  # CRC matched: a structural error here is real corruption
+    if int(header["num_episodes"]) != int(t["num_episodes"]):
+        return None
+    return Commit(fo, fl, int(t["commit_seq"]), int(t["num_episodes"]), int(t["minor"]), file_size)
+
+
+def find_last_commit(fd: int, path) -> tuple[Commit, int]:
+    """Locate the newest intact commit. Returns (commit, header minor version)."""
+    file_size = os.fstat(fd).st_size
+    major, minor = check_header(_pread(fd, L.HEADER.itemsize, 0), path, file_size)
+    first = L.HEADER.itemsize + FOOTER_PREFIX  # the earliest a trailer can start
+    pos = (file_size - L.TRAILER.itemsize) // L.ALIGNMENT * L.ALIGNMENT
+    commit = _commit_at(fd, path, pos, file_size, major) if pos >= first else None
+    if commit is not None:
+        return commit, minor
+    magic = np.frombuffer(L.TRAILER_MAGIC, "<u8")[0]
+    hi = pos  # scan trailer candidates at 64-aligned offsets below `hi`, newest first
+    while hi > first:
+        lo = max(first // L.ALIGNMENT * L.ALIGNMENT, hi - SCAN_WINDOW)
+        raw = _pread(fd, hi - lo, lo)
+        rows = np.frombuffer(raw[: len(raw) // L.ALIGNMENT * L.ALIGNMENT], "<u8").reshape(-1, L.ALIGNMENT // 8)
+        for r in np.flatnonzero(rows[:, 0] == magic)[::-1]:
+            commit = _commit_at(fd, path, lo + int(r) * L.ALIGNMENT, file_size, major)
+            if commit is not None:
+                return commit, minor
+        hi = lo
+    raise NoCommitError(path, None, "at least one intact commit (footer + trailer)", f"none in {file_size} bytes",
+                        "file seems not fully written, or it was truncated")

@@ -1,0 +1,123 @@
+"""Checking a whole file (``validate``) and cutting a torn tail back to the last intact commit (``repair``)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..format import layout as L
+from .recovery import find_last_commit
+from ..errors import ChecksumError, CorruptFieldError, FormatError, WriterLockedError
+from .reader import Database
+
+
+@dataclass
+class Report:
+    path: str
+    ok: bool = True
+    episodes: int = 0
+    frames: int = 0
+    commits: int = 0
+    ignored_bytes: int = 0
+    deep: bool = False
+    blocks_checked: int = 0
+    nan_count: dict = field(default_factory=dict)
+    inf_count: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def validate(path, *, deep: bool = False, progress=None) -> Report:
+    """Check every structure of the newest intact commit; with ``deep``, every block's CRC-32 and contents too.
+
+    Problems are collected in the report (``ok`` False) instead of raised.
+    """
+    report = Report(str(path), deep=deep)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            db = Database(path)
+    except (FormatError, OSError) as e:
+        report.ok = False
+        report.errors.append(str(e))
+        return report
+    report.ignored_bytes = db.ignored_bytes
+    report.commits = db.commit_seq
+    if db.ignored_bytes:
+        report.warnings.append(f"{db.ignored_bytes} bytes after the last intact commit (torn append); "
+                               "`kinonb validate --repair` removes them")
+    try:
+        _check_index(db, report)
+        if deep:
+            _check_blocks(db, report, progress)
+    except FormatError as e:
+        report.ok = False
+        report.errors.append(str(e))
+    return report
+
+
+def _check_index(db: Database, report: Report) -> None:
+    index = db._index
+    index.ensure_all()
+    report.episodes = index.n
+    frames = int(index.episodes["num_frames"].sum()) if index.n else 0
+    report.frames = frames
+    if frames != db.num_frames():
+        raise CorruptFieldError(db._path, None, f"footer num_frames equal to the sum over episodes ({frames})",
+                                db.num_frames())
+    for p in range(index.n):
+        index.attrs(p)
+
+
+def _check_blocks(db: Database, report: Report, progress) -> None:
+    index, buf = db._index, db._buf
+    for c, col in enumerate(db._columns):
+        report.nan_count[col.name] = 0
+        report.inf_count[col.name] = 0
+    rows = range(index.n) if progress is None else progress(range(index.n))
+    for p in rows:
+        for c, col in enumerate(db._columns):
+            blk = index.blocks[p, c]
+            if not blk["flags"] & L.BLOCK_PRESENT:
+                continue
+            off, nbytes = int(blk["offset"]), int(blk["nbytes"])
+            got = L.crc32(buf[off : off + nbytes])
+            if got != int(blk["crc32"]):
+                raise ChecksumError(db._path, off, f"CRC-32 {int(blk['crc32']):#010x} of episode {p} column "
+                                    f"{col.name!r} ({nbytes} bytes)", f"{got:#010x}")
+            arr = db._column(p, c)  # decodes lz4 frames: a bad frame raises
+            if col.dtype.kind == "b" and arr.size and arr.view(np.uint8).max() > 1:
+                raise CorruptFieldError(db._path, off, f"bool bytes 0 or 1 in episode {p} column {col.name!r}",
+                                        int(arr.view(np.uint8).max()))
+            if col.dtype.kind == "f" and arr.size:
+                report.nan_count[col.name] += int(np.isnan(arr).sum())
+                report.inf_count[col.name] += int(np.isinf(arr).sum())
+            report.blocks_checked += 1
+
+
+def repair(path) -> int:
+    """Truncate bytes after the last intact commit. Returns how many were removed. Takes the writer lock."""
+    path = Path(os.fspath(path))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WriterLockedError(f"{path} is locked by a writer; repair it when the writer is done") from None
+        commit, _ = find_last_commit(fd, path)
+        removed = commit.ignored_bytes
+        if removed:
+            os.ftruncate(fd, commit.end)
+            os.fsync(fd)
+        return removed
+    finally:
+        os.close(fd)

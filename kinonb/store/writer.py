@@ -1,0 +1,536 @@
+"""``Writer``: appends episodes to a .knb file in crash-safe commits.
+
+A commit is (1) the column blocks of its episodes, fsynced, then (2) a complete new footer and a trailer,
+fsynced. Nothing written before is overwritten, so a crash at any moment leaves the previous commit intact.
+One writer at a time holds an exclusive ``flock`` on the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..format import layout as L
+from ..format import stats as S
+from .recovery import encode_header, encode_trailer, find_last_commit
+from .episode_index import EpisodeIndex
+from ..errors import SchemaError, TornTailError, UnsupportedVersionError, WriteFailedError, WriterLockedError
+from ..format.footer import Footer, decode_footer, encode_footer
+from ..format.frame_codec import encode_frames
+from ..format.schema import ROLE_DTYPES, Column
+
+STAGE_LIMIT = 1 << 20
+RESERVED_NAMES = ("actions", "states", "rewards", "is_terminal", "images", "meta")
+
+
+def create(path, *, compression: str | None = None, overwrite: bool = False, sync: bool = True) -> "Writer":
+    """Create a new .knb file (with an empty first commit) and return a writer for it.
+
+    The file appears atomically: a crash during create leaves either no file or a valid empty one.
+    """
+    path = Path(os.fspath(path))
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; use kinonb.append() to add to it, or overwrite=True")
+    if path.exists():
+        _refuse_if_locked(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        _remove_stale_temporary(tmp)  # left by a create killed in an earlier process with the same pid
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        empty = Footer(columns=[], strings=[], episodes=np.zeros(0, L.EPISODE), blocks=np.zeros((0, 0), L.BLOCK),
+                       attrs_heap=b"", stats=np.zeros(0, L.STAT), num_frames=0)
+        pieces, length, crc = encode_footer(empty)
+        data = encode_header() + b"".join(pieces) + encode_trailer(L.HEADER.itemsize, length, 1, 0, crc)
+        done = 0
+        while done < len(data):  # pwrite may write less (a nearly full disk): never publish a short file
+            done += os.pwrite(fd, data[done:], done)
+        if sync:
+            os.fsync(fd)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if `path` appeared meanwhile: never clobber
+            os.unlink(tmp)
+        if sync:
+            _fsync_dir(path.parent)
+    except BaseException:
+        os.close(fd)
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return Writer(path, fd=fd, compression=compression, sync=sync)
+
+
+def append(path, *, compression: str | None = None, sync: bool = True, repair: bool = False) -> "Writer":
+    """Open an existing .knb file for appending.
+
+    Bytes after the last intact commit (a crash mid-append) make this raise :class:`TornTailError`, since
+    appending would bury them; ``repair=True`` truncates them first, as ``kinonb.repair(path)`` does.
+    """
+    path = Path(os.fspath(path))
+    fd = os.open(path, os.O_RDWR)
+    return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair)
+
+
+def _remove_stale_temporary(tmp: Path) -> None:
+    """Unlink a temporary file of create() unless a create still holds its lock (then it is not stale)."""
+    _refuse_if_locked(tmp, "is being created by this process already")
+    tmp.unlink()
+
+
+def _refuse_if_locked(path: Path, why: str = "is locked by another writer; not overwriting it") -> None:
+    """Raise WriterLockedError if a writer holds the lock of ``path`` (probing takes and drops it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise WriterLockedError(f"{path} {why}") from None
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class Writer:
+    """Use :func:`kinonb.create` or :func:`kinonb.append`. A context manager: leaving the ``with`` block
+    normally commits; leaving it by an exception discards every episode added since the last commit."""
+
+    def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool, repair: bool = False):
+        if compression not in (None, "none", "lz4"):
+            os.close(fd)
+            raise ValueError(f"compression must be None or 'lz4', got {compression!r}")
+        self.path = path
+        self._fd = fd
+        self._sync = sync
+        self._camera_codec = L.CODEC_LZ4_FRAMES if compression == "lz4" else L.CODEC_RAW
+        self._closed = False
+        self._failed: BaseException | None = None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._closed = True  # so that __del__ never closes this fd number again (another file may reuse it)
+            os.close(fd)
+            raise WriterLockedError(f"{path} is locked by another writer; only one writer at a time") from None
+        try:
+            self._load_last_commit(repair)
+        except BaseException:
+            self._closed = True
+            os.close(fd)
+            raise
+
+    # -- state ---------------------------------------------------------------------------------------------
+    def _load_last_commit(self, repair: bool) -> None:
+        commit, minor = find_last_commit(self._fd, self.path)
+        if max(minor, commit.minor) > L.FORMAT_MINOR:
+            raise UnsupportedVersionError(self.path, commit.footer_offset, f"format {L.FORMAT_MAJOR}.{L.FORMAT_MINOR} "
+                                          "or older to append", f"{L.FORMAT_MAJOR}.{max(minor, commit.minor)}",
+                                          "appending would drop what the newer version added: upgrade kinonb")
+        if commit.ignored_bytes:
+            if not repair:
+                raise TornTailError(self.path, commit.end, f"the file to end with commit {commit.seq}",
+                                    f"{commit.ignored_bytes} more bytes (a torn append)",
+                                    "run `kinonb validate --repair` or append(..., repair=True) to truncate them")
+            warnings.warn(f"{self.path}: removing {commit.ignored_bytes} bytes of a torn append after commit "
+                          f"{commit.seq}", stacklevel=4)
+            os.ftruncate(self._fd, commit.end)
+            if self._sync:
+                os.fsync(self._fd)
+        mm = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(commit.end,))
+        footer = decode_footer(mm.view(np.ndarray), self.path, commit.footer_offset, commit.footer_length)
+        EpisodeIndex(self.path, footer, commit.footer_offset).ensure_all()
+        self._seq = commit.seq
+        self._committed_end = commit.end
+        self._columns: list[Column] = list(footer.columns)
+        self._strings: list[str] = list(footer.strings)
+        self._string_ids = {s: i for i, s in enumerate(self._strings)}
+        self._episodes = np.array(footer.episodes)
+        self._blocks = np.array(footer.blocks)
+        self._attrs = bytes(footer.attrs_heap)
+        self._stats = [np.array(s) for s in footer.stats]
+        self._num_frames = footer.num_frames
+        self._next_id = int(self._episodes["episode_id"].max()) + 1 if len(self._episodes) else 0
+        del mm
+        self._reset_pending()
+
+    def _reset_pending(self) -> None:
+        self._pos = self._committed_end
+        self._stage = bytearray()
+        self._stage_at = self._pos
+        self._new_episodes: list[np.ndarray] = []
+        self._new_blocks: list[dict[int, tuple[int, int, int]]] = []
+        self._new_attrs: list[bytes] = []
+        self._new_attrs_len = 0
+        self._mark = (len(self._columns), len(self._strings), [s.copy() for s in self._stats], self._num_frames,
+                      self._next_id)
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes in the file once pending ones are committed."""
+        return len(self._episodes) + len(self._new_episodes)
+
+    @property
+    def pending(self) -> int:
+        return len(self._new_episodes)
+
+    # -- adding --------------------------------------------------------------------------------------------
+    def add_episode(self, actions, states=None, rewards=None, is_terminal=None, *, images=None, columns=None,
+                    task: str = "", embodiment: str = "", fps: float = 0.0, success: bool | None = None,
+                    total_reward: float | None = None, attrs: dict | None = None,
+                    episode_id: int | None = None) -> int:
+        """Write one episode's blocks (not yet committed). Returns its position in the file."""
+        self._check_open()
+        actions = np.asarray(actions)
+        if actions.ndim != 2:
+            raise SchemaError(f"actions: expected a (T, action_dim) array, got shape {actions.shape}"
+                              + (" (use actions.reshape(-1, 1) for 1-d actions)" if actions.ndim == 1 else ""))
+        t = actions.shape[0]
+        if t == 0:
+            raise SchemaError("empty episode: actions has 0 frames; every episode needs at least one frame")
+        if t > L.MAX_FRAMES:  # possible with zero-width columns; the reader would refuse the whole file
+            raise SchemaError(f"episode of {t} frames: at most {L.MAX_FRAMES} frames per episode")
+        given = [("actions", L.ROLE_ACTIONS, actions, 1)]
+        for name, role, value, ndim in (("states", L.ROLE_STATES, states, 1), ("rewards", L.ROLE_REWARDS, rewards, 0),
+                                        ("is_terminal", L.ROLE_IS_TERMINAL, is_terminal, 0)):
+            if value is not None:
+                given.append((name, role, value, ndim))
+        for name, frames in (images or {}).items():
+            given.append((self._check_name(name, "camera"), L.ROLE_CAMERA, frames, 3))
+        for name, value in (columns or {}).items():
+            given.append((self._check_name(name, "column"), L.ROLE_EXTRA, value, None))
+        names = [g[0] for g in given]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise SchemaError(f"{dup}: given twice (a camera and an extra column cannot share a name)")
+        prepared = [self._prepare(name, role, value, ndim, t) for name, role, value, ndim in given]
+        meta = self._episode_record(t, task, embodiment, fps, success, total_reward, attrs, episode_id)
+
+        # Everything is validated: from here on only I/O can fail.
+        for k, (c, col, arr) in enumerate(prepared):
+            if c is None:
+                prepared[k] = (len(self._columns), col, arr)
+                self._columns.append(col)
+                self._intern(col.name)
+                self._stats.append(S.empty())
+        row: dict[int, tuple[int, int, int]] = {}
+        try:
+            for c, col, arr in sorted(prepared, key=lambda x: x[0]):
+                pieces = encode_frames(arr) if col.codec == L.CODEC_LZ4_FRAMES else [_as_bytes(arr)]
+                row[c] = self._write_block(pieces)
+                self._stats[c] = S.merge(self._stats[c], S.of_array(arr))
+        except OSError as e:
+            self._fail(e)
+        meta["frame_start"] = self._num_frames
+        self._num_frames += t
+        self._new_episodes.append(meta)
+        self._new_blocks.append(row)
+        self._next_id = max(self._next_id, int(meta["episode_id"]) + 1)
+        return self.num_episodes - 1
+
+    def _check_name(self, name, kind: str) -> str:
+        if not isinstance(name, str) or not name:
+            raise SchemaError(f"{kind} names must be non-empty strings, got {name!r}")
+        if name in RESERVED_NAMES:
+            raise SchemaError(f"{kind} name {name!r} is reserved")
+        if len(name.encode("utf-8")) > 1024:
+            raise SchemaError(f"{kind} name longer than 1024 bytes: {name[:40]!r}...")
+        return name
+
+    def _prepare(self, name: str, role: int, value, ndim, t: int):
+        """Check and convert one column of an episode; return (column index, Column, contiguous array)."""
+        arr = np.asarray(value)
+        if arr.ndim == 0 or arr.shape[0] != t:
+            raise SchemaError(f"{name}: expected {t} frames (the episode's length, from actions), "
+                              f"got shape {arr.shape}")
+        if ndim is not None and arr.ndim - 1 != ndim:
+            want = {0: "(T,)", 1: f"(T, {name[:-1] if name.endswith('s') else name}_dim)", 3: "(T, H, W, C)"}[ndim]
+            raise SchemaError(f"{name}: expected shape {want}, got {arr.shape}")
+        if arr.ndim - 1 > L.MAX_NDIM:
+            raise SchemaError(f"{name}: at most {L.MAX_NDIM} dimensions per frame, got shape {arr.shape}")
+        c = self._column_ids().get(name)
+        existing = self._columns[c] if c is not None else None
+        if existing is not None and existing.role != role:
+            raise SchemaError(f"{name}: already a {L.ROLE_NAMES[existing.role]} column in this file, "
+                              f"not a {L.ROLE_NAMES[role]}")
+        target = ROLE_DTYPES.get(role) or (existing.dtype if existing else _extra_dtype(name, arr.dtype))
+        arr = np.ascontiguousarray(_convert(name, arr, target))
+        if role == L.ROLE_CAMERA and (0 in arr.shape[1:3] or not 1 <= arr.shape[3] <= 4):
+            raise SchemaError(f"{name}: camera frames must be (H, W, C) with H, W > 0 and 1 <= C <= 4, "
+                              f"got {arr.shape[1:]}")
+        shape = tuple(int(d) for d in arr.shape[1:])
+        if existing is not None:
+            if existing.shape != shape:
+                raise SchemaError(f"{name}: per-frame shape {shape} does not match the file's {existing.shape}")
+            return c, existing, arr
+        codec = self._camera_codec if role == L.ROLE_CAMERA else L.CODEC_RAW
+        col = Column(name, role, target, shape, codec)
+        if col.frame_nbytes > (1 << 32):
+            raise SchemaError(f"{name}: frames of {col.frame_nbytes} bytes exceed the 4 GiB limit")
+        return None, col, arr
+
+    def _column_ids(self) -> dict[str, int]:
+        return {col.name: i for i, col in enumerate(self._columns)}
+
+    def _episode_record(self, t, task, embodiment, fps, success, total_reward, attrs, episode_id) -> np.ndarray:
+        for label, s in (("task", task), ("embodiment", embodiment)):
+            if not isinstance(s, str):
+                raise SchemaError(f"{label} must be a str, got {type(s).__name__}")
+        fps = float(fps)
+        if not math.isfinite(fps) or fps < 0:
+            raise SchemaError(f"fps must be finite and >= 0, got {fps}")
+        if success is not None and not isinstance(success, (bool, np.bool_)):
+            raise SchemaError(f"success must be True, False or None, got {success!r}")
+        blob = _attrs_blob(attrs)
+        rec = np.zeros((), L.EPISODE)
+        rec["episode_id"] = self._next_id if episode_id is None else _nonneg_int("episode_id", episode_id)
+        rec["num_frames"] = t
+        rec["fps"] = fps
+        rec["task_id"] = self._intern(task)
+        rec["embodiment_id"] = self._intern(embodiment)
+        rec["success"] = L.SUCCESS_UNKNOWN if success is None else (L.SUCCESS_TRUE if success else L.SUCCESS_FALSE)
+        if total_reward is not None:
+            rec["total_reward"] = float(total_reward)
+            rec["flags"] = L.EPISODE_HAS_REWARD
+        rec["attrs_offset"] = len(self._attrs) + self._new_attrs_len
+        rec["attrs_length"] = len(blob)
+        self._new_attrs.append(blob)
+        self._new_attrs_len += len(blob)
+        return rec
+
+    def _intern(self, s: str) -> int:
+        i = self._string_ids.get(s)
+        if i is None:
+            i = self._string_ids[s] = len(self._strings)
+            self._strings.append(s)
+        return i
+
+    # -- I/O -----------------------------------------------------------------------------------------------
+    def _emit(self, data) -> None:
+        self._stage += data
+        self._pos += len(data)
+        if len(self._stage) >= STAGE_LIMIT:
+            self._flush_stage()
+
+    def _flush_stage(self) -> None:
+        view = memoryview(self._stage)
+        done = 0
+        while done < len(view):
+            done += os.pwrite(self._fd, view[done:], self._stage_at + done)
+        self._stage_at += len(view)
+        self._stage = bytearray()
+
+    def _write_block(self, pieces) -> tuple[int, int, int]:
+        pad = L.align_up(self._pos) - self._pos
+        if pad:
+            self._emit(b"\0" * pad)
+        start, crc = self._pos, 0
+        for p in pieces:
+            if len(p) >= STAGE_LIMIT:
+                self._flush_stage()
+                view, done = memoryview(p), 0
+                while done < len(view):
+                    done += os.pwrite(self._fd, view[done:], self._pos + done)
+                self._pos += len(view)
+                self._stage_at = self._pos
+            else:
+                self._emit(p)
+            crc = L.crc32(p, crc)
+        return start, self._pos - start, crc
+
+    # -- committing ----------------------------------------------------------------------------------------
+    def commit(self) -> None:
+        """Make every episode added so far durable: blocks fsynced, then footer + trailer written and fsynced."""
+        self._check_open()
+        if not self._new_episodes:
+            return
+        try:
+            self._flush_stage()
+            if self._sync:
+                os.fsync(self._fd)
+            footer = self._pending_footer()
+            pieces, length, crc = encode_footer(footer)
+            footer_offset = L.align_up(self._pos)
+            self._emit(b"\0" * (footer_offset - self._pos))
+            for p in pieces:
+                self._emit(p)
+            self._flush_stage()
+            if self._sync:
+                os.fsync(self._fd)  # the footer is durable before any trailer points at it
+            self._emit(encode_trailer(footer_offset, length, self._seq + 1, len(footer.episodes), crc))
+            self._flush_stage()
+        except OSError as e:
+            self._fail(e)
+        try:
+            if self._sync:
+                os.fsync(self._fd)
+        except OSError as e:
+            # The trailer is written: a reader may already use this commit, so its bytes must not be cut.
+            self._fail(e, truncate=False)
+        self._seq += 1
+        self._committed_end = self._pos
+        self._episodes, self._blocks = footer.episodes, footer.blocks
+        self._attrs = bytes(footer.attrs_heap)
+        self._reset_pending()
+
+    def _pending_footer(self) -> Footer:
+        n_old, c = len(self._episodes), len(self._columns)
+        n = n_old + len(self._new_episodes)
+        blocks = np.zeros((n, c), L.BLOCK)
+        blocks[:n_old, : self._blocks.shape[1]] = self._blocks
+        for i, row in enumerate(self._new_blocks):
+            for col, (off, nbytes, crc) in row.items():
+                blocks[n_old + i, col] = (off, nbytes, crc, L.BLOCK_PRESENT)
+        episodes = np.concatenate([self._episodes, np.stack(self._new_episodes)])
+        stats = np.array(self._stats, L.STAT) if c else np.zeros(0, L.STAT)
+        return Footer(columns=list(self._columns), strings=list(self._strings), episodes=episodes, blocks=blocks,
+                      attrs_heap=self._attrs + b"".join(self._new_attrs), stats=stats, num_frames=self._num_frames)
+
+    def abort(self) -> None:
+        """Discard every episode added since the last commit (their bytes are truncated away)."""
+        if self._closed or self._failed is not None:
+            return  # a failed writer already truncated, or must not (its trailer may be in use by readers)
+        ncols, nstrings, stats, num_frames, next_id = self._mark
+        for s in self._strings[nstrings:]:
+            del self._string_ids[s]
+        del self._strings[nstrings:]
+        del self._columns[ncols:]
+        self._stats = stats
+        self._num_frames = num_frames
+        self._next_id = next_id
+        try:
+            os.ftruncate(self._fd, self._committed_end)
+        except OSError:
+            pass  # the tail is ignored by readers and removed by the next append or repair
+        self._reset_pending()
+
+    def close(self) -> None:
+        """Commit pending episodes, release the lock and close the file."""
+        if self._closed:
+            return
+        try:
+            if self._failed is None:
+                self.commit()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                if self._failed is None:
+                    self.abort()
+            finally:
+                self._release()
+        return False
+
+    def __del__(self):
+        if not getattr(self, "_closed", True):
+            warnings.warn(f"kinonb writer for {self.path} was not closed; uncommitted episodes are discarded",
+                          ResourceWarning, stacklevel=1)
+            try:
+                self.abort()
+            finally:
+                self._release()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"writer for {self.path} is closed")
+        if self._failed is not None:
+            raise WriteFailedError(f"writer for {self.path} failed earlier ({self._failed}); reopen with "
+                                   "kinonb.append() to continue from the last commit")
+
+    def _fail(self, e: OSError, truncate: bool = True):
+        self._failed = e
+        try:
+            if truncate:
+                os.ftruncate(self._fd, self._committed_end)
+        except OSError:
+            pass
+        if truncate:
+            state = (f"the file still holds the {len(self._episodes)} episodes of commit {self._seq}; "
+                     "episodes added since then are lost")
+        else:
+            state = (f"commit {self._seq + 1} was written but its final fsync failed: it may or may not survive a "
+                     f"power loss; commit {self._seq} and everything before it are durable")
+        raise WriteFailedError(e.errno, f"{self.path}: writing failed at byte {self._pos} ({e.strerror or e}); "
+                               f"{state}") from e
+
+
+def _attrs_blob(attrs) -> bytes:
+    if not attrs:
+        return b""
+    if not isinstance(attrs, dict) or not all(isinstance(k, str) for k in attrs):
+        raise SchemaError("attrs must be a dict with str keys")
+    try:
+        return json.dumps(attrs, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise SchemaError(f"attrs must be JSON-serialisable (no NaN): {e}") from None
+
+
+def _as_bytes(arr: np.ndarray):
+    return memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b""
+
+
+def _nonneg_int(label: str, v) -> int:
+    if isinstance(v, (bool, np.bool_)) or int(v) != v or int(v) < 0 or int(v) >= 1 << 63:
+        raise SchemaError(f"{label} must be an integer in [0, 2**63), got {v!r}")
+    return int(v)
+
+
+def _extra_dtype(name: str, dt: np.dtype) -> np.dtype:
+    le = dt.newbyteorder("<") if dt.byteorder == ">" else dt
+    if le.str.encode() not in L.ALLOWED_DTYPES:
+        raise SchemaError(f"{name}: dtype {dt} is not storable; use bool, int8..64, uint8..64 or float16/32/64")
+    return le
+
+
+def _convert(name: str, arr: np.ndarray, target: np.dtype) -> np.ndarray:
+    """Convert to the column's dtype when no information is lost by kind; otherwise raise naming the column."""
+    src = arr.dtype
+    if src == target:
+        return arr
+    if target.kind == "f" and src.kind in "biuf":
+        return arr.astype(target)
+    if target.kind in "bui" and src.kind in "biu":
+        info_ok = src.kind == "b" or (arr.size == 0) or _fits(arr, target)
+        if info_ok:
+            return arr.astype(target)
+        raise SchemaError(f"{name}: values of dtype {src} do not fit the column's dtype {target}")
+    if target.kind == "b" and src.kind in "f" and np.isin(arr, (0.0, 1.0)).all():
+        return arr.astype(target)
+    hint = " (convert images with .astype(np.uint8))" if target == np.uint8 and src.kind == "f" else ""
+    raise SchemaError(f"{name}: cannot store dtype {src} as {target} without losing information{hint}")
+
+
+def _fits(arr: np.ndarray, target: np.dtype) -> bool:
+    if target.kind == "b":
+        return bool(np.isin(arr, (0, 1)).all())
+    info = np.iinfo(target)
+    return bool(arr.min() >= info.min and arr.max() <= info.max)
