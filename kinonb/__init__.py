@@ -12,13 +12,14 @@ from .errors import (
     OverlapError,
     QueryError,
     SchemaError,
+    TornTailWarning,
     TornTailError,
     TruncatedFileError,
     UnsupportedVersionError,
     WriteFailedError,
     WriterLockedError,
 )
-from .store.reader import Database, TornTailWarning
+from .store.reader import Database
 from .store.writer import Writer, append, create
 from .interop.opener import open
 from .sampling.resize import resize

@@ -191,7 +191,7 @@ def cmd_create_test(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from ..store.reader import TornTailWarning
+    from ..errors import TornTailWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TornTailWarning)  # info reports ignored_bytes itself

@@ -17,7 +17,7 @@ from ..format import layout as L
 from ..format import stats as S
 from .recovery import Commit, find_last_commit
 from .episode_index import EpisodeIndex
-from ..errors import CorruptFieldError
+from ..errors import CorruptFieldError, TornTailWarning
 from ..format.footer import decode_footer
 from ..query import Queryable
 from ..kernels.lz4 import decode_frames
@@ -344,6 +344,3 @@ class Database(Queryable):
                                     f"{col.frame_nbytes} bytes each", str(e)) from None
         return out
 
-
-class TornTailWarning(UserWarning):
-    """The file has bytes after its last intact commit (an interrupted append)."""

@@ -39,32 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import KinonbError
+from ...errors import IngestWarning, MissingExtraError, SourceLayoutError
 
 FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds")
 ROLES = ("actions", "states", "rewards", "is_terminal")
-
-
-class SourceLayoutError(KinonbError, ValueError):
-    """The source does not have the layout its reader expects. The message says what was expected and found."""
-
-    def __init__(self, path, expected: str, found: str, hint: str | None = None):
-        self.path, self.expected, self.found, self.hint = str(path), expected, found, hint
-        msg = f"{self.path}: expected {expected}; found {found}"
-        if hint:
-            msg += f" ({hint})"
-        super().__init__(msg)
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.expected, self.found, self.hint))
-
-
-class MissingExtraError(KinonbError, ImportError):
-    """An optional dependency an ingest needs is not installed; the message names the extra to install."""
-
-
-class IngestWarning(UserWarning):
-    """Something in the source was not stored (it is also listed in ``IngestReport.skipped``)."""
 
 
 @dataclass
