@@ -155,8 +155,7 @@ STRUCTS = {
     "STAT": STAT,
 }
 
-# EPISODE.success
-SUCCESS_UNKNOWN, SUCCESS_FALSE, SUCCESS_TRUE = 0, 1, 2
+# EPISODE.success: the codes of kinonb/format/success.py
 # EPISODE.flags
 EPISODE_HAS_REWARD = 0x1
 # BLOCK.flags

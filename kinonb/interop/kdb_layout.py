@@ -70,7 +70,6 @@ INDEX_ENTRY_SIZE = 64
 META_MIN_SIZE = 10  # two empty strings, fps, success, reward_present
 FORMAT_RAW = 0
 FORMAT_COMPRESSED = 1
-SUCCESS_CODES = {0: None, 1: False, 2: True}
 MAX_STRING_BYTES = 0xFFFF
 
 HEADER_DTYPE = np.dtype(

@@ -43,7 +43,8 @@ from ..errors import (
     TruncatedFileError,
     UnsupportedVersionError,
 )
-from ..query import Queryable
+from ..format import success as success_code
+from ..query import Queryable, from_records
 from . import kdb_layout as L
 from .image_codecs import decode_image
 
@@ -77,7 +78,6 @@ class KdbDatabase(Queryable):
             self._buf, L.INDEX_ENTRY_DTYPE, count=int(h["num_episodes"]), offset=int(h["index_offset"])
         )
         self._check_index()
-        self._meta_columns = None
         self._meta_table = None
 
     def __reduce__(self):
@@ -223,28 +223,21 @@ class KdbDatabase(Queryable):
         return out
 
     def meta_table(self):
-        """The metadata columns as the MetaTable KQL evaluates (.kdb files carry no attrs)."""
+        """The metadata as the MetaTable KQL evaluates, built once from ``read_meta`` (.kdb files carry no attrs)."""
         if self._meta_table is None:
-            from ..query import MISSING, MetaTable
-
-            cols = self.meta_columns()
-            task_ids, tasks = cols["task"]
-            emb_ids, embodiments = cols["embodiment"]
-            n = len(cols["episode_id"])
-            self._meta_table = MetaTable(
-                episode_id=cols["episode_id"], num_frames=cols["num_frames"], fps=cols["fps"],
-                success=cols["success"], total_reward=cols["total_reward"], has_reward=cols["has_reward"],
-                action_dim=cols["action_dim"], state_dim=cols["state_dim"], task_id=task_ids,
-                embodiment_id=emb_ids + len(tasks), strings=[*tasks, *embodiments], cameras=cols["cameras"],
-                attrs=lambda key: np.full(n, MISSING, dtype=object),
-            )
+            self._meta_table = from_records(self.read_meta(i) for i in range(len(self)))
         return self._meta_table
 
     def meta_columns(self) -> dict:
-        """Per-episode metadata as numpy columns (computed once per file), for building query tables."""
-        if self._meta_columns is None:
-            self._meta_columns = self._build_meta_columns()
-        return self._meta_columns
+        """Per-episode metadata as numpy columns: the meta table's, with ``task`` / ``embodiment`` as
+        ``(ids, strings)``."""
+        t = self.meta_table()
+        columns = {key: getattr(t, key) for key in ("episode_id", "num_frames", "fps", "success", "total_reward",
+                                                    "has_reward", "action_dim", "state_dim")}
+        columns["task"] = (t.task_id, list(t.strings))
+        columns["embodiment"] = (t.embodiment_id, list(t.strings))
+        columns["cameras"] = dict(t.cameras)
+        return columns
 
     # ---- sections ---------------------------------------------------------------------------------
 
@@ -268,7 +261,7 @@ class KdbDatabase(Queryable):
             )
         (fps,) = L.F32.unpack_from(self._buf, pos)
         code, flag = self._buf[pos + 4], self._buf[pos + 5]
-        if code not in L.SUCCESS_CODES:
+        if code not in success_code.VALUES:
             raise CorruptFieldError(self._path, pos + 4, "success byte 0, 1 or 2", code)
         if flag not in (0, 1):
             raise CorruptFieldError(self._path, pos + 5, "reward_present byte 0 or 1", flag)
@@ -284,7 +277,7 @@ class KdbDatabase(Queryable):
             "num_frames": int(e["num_frames"]),
             "fps": float(fps),
             "action_dim": int(e["action_dim"]),
-            "success": L.SUCCESS_CODES[code],
+            "success": success_code.decode(code),
             "total_reward": total_reward,
             "state_dim": int(e["state_dim"]),
             "cameras": [r.name for recs in self._image_records(i, e, max_frames=1) for r in recs],
@@ -388,29 +381,3 @@ class KdbDatabase(Queryable):
                     self._path, r.data_offset, f"a decodable JPEG/PNG for camera {r.name!r}", str(err), f"frame {t}"
                 ) from None
         raise CorruptFieldError(self._path, r.data_offset - 5, "image format 0 (raw) or 1 (JPEG/PNG)", r.format)
-
-    def _build_meta_columns(self) -> dict:
-        metas = [self._meta(i, e) for i, e in enumerate(self._index)]
-        n = len(metas)
-
-        def strings(key):
-            distinct = list(dict.fromkeys(m[key] for m in metas))
-            lookup = {s: k for k, s in enumerate(distinct)}
-            return np.fromiter((lookup[m[key]] for m in metas), np.int64, n), distinct
-
-        codes = {None: -1, False: 0, True: 1}
-        cam_names = list(dict.fromkeys(c for m in metas for c in m["cameras"]))
-        return {
-            "episode_id": self._index["episode_id"].astype(np.int64),
-            "num_frames": self._index["num_frames"].astype(np.int64),
-            "fps": np.array([m["fps"] for m in metas], np.float64),
-            "success": np.array([codes[m["success"]] for m in metas], np.int8),
-            "total_reward": np.array([np.nan if m["total_reward"] is None else m["total_reward"] for m in metas],
-                                     np.float64),
-            "has_reward": np.array([m["total_reward"] is not None for m in metas], bool),
-            "action_dim": self._index["action_dim"].astype(np.int64),
-            "state_dim": self._index["state_dim"].astype(np.int64),
-            "task": strings("task"),
-            "embodiment": strings("embodiment"),
-            "cameras": {c: np.array([c in m["cameras"] for m in metas], bool) for c in cam_names},
-        }

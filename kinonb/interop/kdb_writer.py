@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from ..errors import SchemaError
+from ..format import success as success_code
 from . import kdb_layout as L
 
 _U16_MAX = 0xFFFF
@@ -155,10 +156,7 @@ def _string(n, what, s) -> bytes:
 
 
 def _encode_meta(n, meta) -> bytes:
-    success = meta.get("success")
-    if success is not None and not isinstance(success, (bool, np.bool_)):
-        raise SchemaError(f"episode {n}: success must be None, True or False, got {success!r}")
-    code = {None: 0, False: 1, True: 2}[None if success is None else bool(success)]
+    code = success_code.encode(meta.get("success"), f"episode {n}: success")
     reward = meta.get("total_reward")
     parts = [
         _string(n, "embodiment", meta.get("embodiment") or ""),

@@ -12,7 +12,8 @@ import operator
 import numpy as np
 
 from .parser import ATTRS_PREFIX, BOOL, CAMERAS, NUMBER, ORDERING, TEXT, And, Condition, Node, Not
-from .table import MISSING, TRUE, UNKNOWN, FALSE, MetaTable
+from ..format import success as success_code
+from .table import MISSING, MetaTable
 
 TOLERANCE = 1e-6  # numeric = and != (kinodb: |a - b| < 1e-6)
 _ORDER = {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
@@ -99,12 +100,12 @@ def _text(strings, ids: np.ndarray, op: str, value) -> np.ndarray:
 
 
 def _success(column: np.ndarray, op: str, value) -> np.ndarray:
-    code = {True: TRUE, False: FALSE, None: UNKNOWN}[value]
+    code = success_code.encode(value)
     if op == "=":
         return column == code
     if op == "!=":
         return column != code  # unknown != true holds (kinodb)
-    return (column != UNKNOWN) & _ORDER[op](column, code)  # false < true; unknown is not ordered
+    return (column != success_code.UNKNOWN) & _ORDER[op](column, code)  # false < true; unknown is not ordered
 
 
 def _cameras(table: MetaTable, op: str, value: str) -> np.ndarray:

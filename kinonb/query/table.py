@@ -10,6 +10,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..format import success as success_code
+
 
 class _Missing:
     """The value of `attrs(key)` for an episode without that key (JSON null is None, a different thing)."""
@@ -30,8 +32,6 @@ class _Missing:
 
 MISSING = _Missing()
 
-# success codes
-UNKNOWN, FALSE, TRUE = -1, 0, 1
 
 
 # eq=False: generated __eq__ would compare arrays elementwise; identity equality keeps the table hashable.
@@ -40,7 +40,7 @@ class MetaTable:
     episode_id: np.ndarray  # int64 (n,)
     num_frames: np.ndarray  # int64
     fps: np.ndarray  # float64
-    success: np.ndarray  # int8: -1 unknown, 0 false, 1 true
+    success: np.ndarray  # int8 codes of kinonb.format.success: 0 unknown, 1 false, 2 true
     total_reward: np.ndarray  # float64, NaN where has_reward is False
     has_reward: np.ndarray  # bool
     action_dim: np.ndarray  # int64
@@ -77,7 +77,6 @@ def from_records(records: Iterable[Mapping]) -> MetaTable:
         return np.array([strings.setdefault(r[key], len(strings)) for r in records], dtype=np.int64).reshape(n)
 
     embodiment_id, task_id = string_ids("embodiment"), string_ids("task")
-    success_code = {True: TRUE, False: FALSE, None: UNKNOWN}
     rewards = [r.get("total_reward") for r in records]
     camera_names = dict.fromkeys(name for r in records for name in r.get("cameras", ()))
     attr_columns: dict[str, np.ndarray] = {}
@@ -93,7 +92,7 @@ def from_records(records: Iterable[Mapping]) -> MetaTable:
         episode_id=column("episode_id", np.int64),
         num_frames=column("num_frames", np.int64),
         fps=column("fps", np.float64),
-        success=np.array([success_code[r.get("success")] for r in records], dtype=np.int8).reshape(n),
+        success=np.array([success_code.encode(r.get("success")) for r in records], dtype=np.int8).reshape(n),
         total_reward=np.array([np.nan if x is None else x for x in rewards], dtype=np.float64).reshape(n),
         has_reward=np.array([x is not None for x in rewards], dtype=bool).reshape(n),
         action_dim=column("action_dim", np.int64),

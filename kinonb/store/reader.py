@@ -15,6 +15,7 @@ import numpy as np
 
 from ..format import layout as L
 from ..format import stats as S
+from ..format import success as success_code
 from .recovery import Commit, find_last_commit
 from .episode_index import EpisodeIndex
 from ..errors import CorruptFieldError, TornTailWarning
@@ -148,7 +149,7 @@ class Database(Queryable):
             "num_frames": num_frames,
             "fps": fps,
             "action_dim": self._dim(row, L.ROLE_ACTIONS),
-            "success": None if success == L.SUCCESS_UNKNOWN else success == L.SUCCESS_TRUE,
+            "success": success_code.decode(success),
             "total_reward": total_reward if flags & L.EPISODE_HAS_REWARD else None,
             "state_dim": self._dim(row, L.ROLE_STATES),
             "cameras": [cols[c].name for c in self._cameras if row[c][3] & L.BLOCK_PRESENT],
@@ -264,13 +265,12 @@ class Database(Queryable):
             found = attr_columns.get(key)
             return found if found is not None else np.full(index.n, MISSING, dtype=object)
 
-        success = eps["success"].astype(np.int8) - 1  # file: 0 unknown, 1 false, 2 true
         has_reward = (eps["flags"] & L.EPISODE_HAS_REWARD) != 0
         return MetaTable(
             episode_id=eps["episode_id"].astype(np.int64),
             num_frames=eps["num_frames"].astype(np.int64),
             fps=eps["fps"].astype(np.float64),
-            success=success,
+            success=eps["success"].astype(np.int8),
             total_reward=np.where(has_reward, eps["total_reward"], np.nan),
             has_reward=has_reward,
             action_dim=dim(L.ROLE_ACTIONS),

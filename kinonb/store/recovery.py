@@ -1,4 +1,4 @@
-"""File header, commit trailers, and finding the last intact commit of a file.
+"""Finding the last intact commit of a file (the recovery rule of format_spec.md).
 
 The tail of a file is read with ``os.pread``, never through a memory map: a writer may truncate a torn tail
 while a reader looks at it, and a read past the end of a mapping would kill the reader with SIGBUS.
@@ -13,14 +13,10 @@ import numpy as np
 
 from ..format import layout as L
 from ..errors import (
-    BadMagicError,
-    ChecksumError,
-    CorruptFieldError,
     NoCommitError,
-    TruncatedFileError,
-    UnsupportedVersionError,
 )
 from ..format.footer import FOOTER_PREFIX, prefix_length, read_footer_prefix
+from ..format.header import check_header
 
 SCAN_WINDOW = 1 << 22
 
@@ -43,54 +39,6 @@ class Commit:
     def ignored_bytes(self) -> int:
         """Bytes after this commit (a torn append or uncommitted data) that the reader ignores."""
         return self.file_size - self.end
-
-
-def encode_header() -> bytes:
-    h = np.zeros((), L.HEADER)
-    h["magic"] = L.HEADER_MAGIC
-    h["major"] = L.FORMAT_MAJOR
-    h["minor"] = L.FORMAT_MINOR
-    h["header_size"] = L.HEADER.itemsize
-    h["alignment"] = L.ALIGNMENT
-    h["crc32"] = L.crc32(h.tobytes()[:-4])
-    return h.tobytes()
-
-
-def check_header(raw: bytes, path, file_size: int) -> tuple[int, int]:
-    """Validate the 64-byte file header; return (major, minor)."""
-    if file_size < L.HEADER.itemsize or len(raw) < L.HEADER.itemsize:
-        raise TruncatedFileError(path, 0, f"a {L.HEADER.itemsize}-byte header", f"a {file_size}-byte file",
-                                 "file seems not fully written")
-    h = np.frombuffer(raw, L.HEADER, count=1)[0]
-    if bytes(h["magic"]) != L.HEADER_MAGIC:
-        raise BadMagicError(path, 0, f"magic {L.HEADER_MAGIC!r}", bytes(h["magic"]), "not a .knb file")
-    major, minor = int(h["major"]), int(h["minor"])
-    if major > L.FORMAT_MAJOR:
-        raise UnsupportedVersionError(path, 8, f"format major version <= {L.FORMAT_MAJOR}", f"{major}.{minor}",
-                                      "written by a newer kinonb: upgrade kinonb to read it")
-    if major < 1:
-        raise UnsupportedVersionError(path, 8, "format major version >= 1", f"{major}.{minor}")
-    got = L.crc32(raw[: L.HEADER.itemsize - 4])
-    if got != int(h["crc32"]):
-        raise ChecksumError(path, 60, f"header CRC-32 {int(h['crc32']):#010x}", f"{got:#010x}")
-    if int(h["alignment"]) != L.ALIGNMENT or int(h["header_size"]) != L.HEADER.itemsize:
-        raise CorruptFieldError(path, 12, f"header_size {L.HEADER.itemsize} and alignment {L.ALIGNMENT}",
-                            (int(h["header_size"]), int(h["alignment"])))
-    return major, minor
-
-
-def encode_trailer(footer_offset: int, footer_length: int, seq: int, num_episodes: int, footer_crc: int) -> bytes:
-    t = np.zeros((), L.TRAILER)
-    t["magic"] = L.TRAILER_MAGIC
-    t["major"] = L.FORMAT_MAJOR
-    t["minor"] = L.FORMAT_MINOR
-    t["footer_offset"] = footer_offset
-    t["footer_length"] = footer_length
-    t["commit_seq"] = seq
-    t["num_episodes"] = num_episodes
-    t["footer_header_crc32"] = footer_crc
-    t["crc32"] = L.crc32(t.tobytes()[:-4])
-    return t.tobytes()
 
 
 def _pread(fd: int, n: int, offset: int) -> bytes:

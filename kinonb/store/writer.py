@@ -18,7 +18,9 @@ import numpy as np
 
 from ..format import layout as L
 from ..format import stats as S
-from .recovery import encode_header, encode_trailer, find_last_commit
+from ..format import success as success_code
+from ..format.header import encode_header, encode_trailer
+from .recovery import find_last_commit
 from .episode_index import EpisodeIndex
 from ..errors import SchemaError, TornTailError, UnsupportedVersionError, WriteFailedError, WriterLockedError
 from ..format.footer import Footer, decode_footer, encode_footer
@@ -293,8 +295,6 @@ class Writer:
         fps = float(fps)
         if not math.isfinite(fps) or fps < 0:
             raise SchemaError(f"fps must be finite and >= 0, got {fps}")
-        if success is not None and not isinstance(success, (bool, np.bool_)):
-            raise SchemaError(f"success must be True, False or None, got {success!r}")
         blob = _attrs_blob(attrs)
         rec = np.zeros((), L.EPISODE)
         rec["episode_id"] = self._next_id if episode_id is None else _nonneg_int("episode_id", episode_id)
@@ -302,7 +302,7 @@ class Writer:
         rec["fps"] = fps
         rec["task_id"] = self._intern(task)
         rec["embodiment_id"] = self._intern(embodiment)
-        rec["success"] = L.SUCCESS_UNKNOWN if success is None else (L.SUCCESS_TRUE if success else L.SUCCESS_FALSE)
+        rec["success"] = success_code.encode(success)
         if total_reward is not None:
             rec["total_reward"] = float(total_reward)
             rec["flags"] = L.EPISODE_HAS_REWARD

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..format import layout as L
-from ..store.recovery import encode_trailer, find_last_commit
+from ..format.header import encode_trailer
+from ..store.recovery import find_last_commit
 from ..format.footer import Footer, decode_footer, encode_footer
 
 FLOATS = st.floats(width=32, allow_nan=True, allow_infinity=True)

@@ -108,7 +108,7 @@ def test_meta_columns(ref):
         assert cols[key].dtype == np.int64 and cols[key].tolist() == [m[key] for m in metas]
     assert cols["fps"].tolist() == [m["fps"] for m in metas]
     assert cols["success"].dtype == np.int8
-    assert cols["success"].tolist() == [{None: -1, False: 0, True: 1}[m["success"]] for m in metas]
+    assert cols["success"].tolist() == [{None: 0, False: 1, True: 2}[m["success"]] for m in metas]  # kinonb.format.success
     assert cols["has_reward"].tolist() == [m["total_reward"] is not None for m in metas]
     rewards = [np.nan if m["total_reward"] is None else m["total_reward"] for m in metas]
     np.testing.assert_array_equal(cols["total_reward"], np.array(rewards))
