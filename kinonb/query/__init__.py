@@ -14,9 +14,9 @@ import numpy as np
 from ..errors import QueryError
 from .evaluate import evaluate
 from .parser import Node, parse
-from .table import MISSING, MetaTable, from_records
+from .table import MISSING, MetaTable, attr_lookup, from_records
 
-__all__ = ["MISSING", "MetaTable", "Query", "Queryable", "QueryError", "compile_query", "from_records", "run_query"]
+__all__ = ["MISSING", "MetaTable", "attr_lookup", "Query", "Queryable", "QueryError", "compile_query", "from_records", "run_query"]
 
 
 class Query:

@@ -64,6 +64,24 @@ class MetaTable:
         return len(self.episode_id)
 
 
+def attr_lookup(n: int, attrs_of: Callable[[int], Mapping]) -> Callable[[str], np.ndarray]:
+    """``MetaTable.attrs`` over ``n`` episodes whose attrs dicts ``attrs_of(i)`` returns; every key's column is
+    built on the first lookup of any key (one pass over the episodes), then each lookup is a dict access."""
+    columns: dict | None = None
+
+    def attrs(key: str) -> np.ndarray:
+        nonlocal columns
+        if columns is None:
+            columns = {}
+            for i in range(n):
+                for k, value in attrs_of(i).items():
+                    columns.setdefault(k, np.full(n, MISSING, dtype=object))[i] = value
+        found = columns.get(key)
+        return found if found is not None else np.full(n, MISSING, dtype=object)
+
+    return attrs
+
+
 def from_records(records: Iterable[Mapping]) -> MetaTable:
     """A MetaTable from per-episode dicts shaped like `read_meta` (plus optional state_dim, cameras, attrs)."""
     records = list(records)
@@ -79,15 +97,6 @@ def from_records(records: Iterable[Mapping]) -> MetaTable:
     embodiment_id, task_id = string_ids("embodiment"), string_ids("task")
     rewards = [r.get("total_reward") for r in records]
     camera_names = dict.fromkeys(name for r in records for name in r.get("cameras", ()))
-    attr_columns: dict[str, np.ndarray] = {}
-    for i, r in enumerate(records):
-        for key, value in r.get("attrs", {}).items():
-            attr_columns.setdefault(key, np.full(n, MISSING, dtype=object))[i] = value
-
-    def attrs(key: str) -> np.ndarray:
-        found = attr_columns.get(key)
-        return found if found is not None else np.full(n, MISSING, dtype=object)
-
     return MetaTable(
         episode_id=column("episode_id", np.int64),
         num_frames=column("num_frames", np.int64),
@@ -101,5 +110,5 @@ def from_records(records: Iterable[Mapping]) -> MetaTable:
         task_id=task_id,
         strings=list(strings),
         cameras={name: np.array([name in r.get("cameras", ()) for r in records], dtype=bool) for name in camera_names},
-        attrs=attrs,
+        attrs=attr_lookup(n, lambda i: records[i].get("attrs", {})),
     )

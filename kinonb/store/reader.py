@@ -20,7 +20,7 @@ from .recovery import Commit, find_last_commit
 from .episode_index import EpisodeIndex
 from ..errors import CorruptFieldError, TornTailWarning
 from ..format.footer import decode_footer
-from ..query import Queryable
+from ..query import MetaTable, Queryable, attr_lookup
 from ..kernels.lz4 import decode_frames
 
 #: madvise() hint per ``access`` mode (None: leave the kernel's default read-ahead).
@@ -241,8 +241,6 @@ class Database(Queryable):
         return self._meta_table
 
     def _build_meta_table(self):
-        from ..query import MISSING, MetaTable
-
         index = self._index
         index.ensure_all()
         eps = index.episodes
@@ -253,17 +251,6 @@ class Database(Queryable):
             if c is None:
                 return np.zeros(index.n, np.int64)
             return np.where(present[:, c], self._columns[c].shape[0], 0).astype(np.int64)
-
-        attr_columns: dict = {}
-
-        def attrs(key):
-            if not attr_columns:
-                for p in range(index.n):
-                    for k, v in index.attrs(p).items():
-                        attr_columns.setdefault(k, np.full(index.n, MISSING, dtype=object))[p] = v
-                attr_columns.setdefault(None, None)
-            found = attr_columns.get(key)
-            return found if found is not None else np.full(index.n, MISSING, dtype=object)
 
         has_reward = (eps["flags"] & L.EPISODE_HAS_REWARD) != 0
         return MetaTable(
@@ -279,7 +266,7 @@ class Database(Queryable):
             embodiment_id=eps["embodiment_id"].astype(np.int64),
             strings=self._footer.strings,
             cameras={self._columns[c].name: present[:, c].copy() for c in self._cameras},
-            attrs=attrs,
+            attrs=attr_lookup(index.n, index.attrs),
         )
 
     def episode_lengths(self) -> np.ndarray:
