@@ -21,6 +21,8 @@ TRAILER_MAGIC = b"KNBTRAIL"
 CHUNK_EPISODES = 4096
 #: Most frames one episode may have (keeps every size product far below 2**64).
 MAX_FRAMES = 1 << 40
+#: Largest frame of one column, in bytes; larger ones are rejected as forged (16k x 16k x 16 is 4 GiB).
+MAX_FRAME_NBYTES = 1 << 32
 #: Most footer sections a reader accepts (a newer minor version may add sections after the known ones).
 MAX_SECTIONS = 64
 

@@ -21,8 +21,6 @@ ROLE_DTYPES = {
 ROLE_NDIM = {L.ROLE_ACTIONS: 1, L.ROLE_STATES: 1, L.ROLE_REWARDS: 0, L.ROLE_IS_TERMINAL: 0, L.ROLE_CAMERA: 3}
 FIXED_ROLE_NAMES = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
                     L.ROLE_IS_TERMINAL: "is_terminal"}
-#: Frames larger than this are rejected as forged (a 16k x 16k x 16 image is 4 GiB).
-MAX_FRAME_NBYTES = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -111,8 +109,8 @@ def columns_from_records(records: np.ndarray, strings: list[str], path, base_off
         if role == L.ROLE_CAMERA and (0 in shape or shape[2] > 4):
             raise bad("shape", "a camera frame (H>0, W>0, 1<=C<=4)", shape)
         column = Column(name, role, dtype, shape, codec)
-        if column.frame_nbytes > MAX_FRAME_NBYTES:  # Python ints: no overflow
-            raise bad("shape", f"a frame of at most {MAX_FRAME_NBYTES} bytes", shape)
+        if column.frame_nbytes > L.MAX_FRAME_NBYTES:  # Python ints: no overflow
+            raise bad("shape", f"a frame of at most {L.MAX_FRAME_NBYTES} bytes", shape)
         if int(rec["frame_nbytes"]) != column.frame_nbytes:
             raise bad("frame_nbytes", f"{column.frame_nbytes} (itemsize x shape)", int(rec["frame_nbytes"]))
         seen_names.add(name)

@@ -44,6 +44,7 @@ from ..errors import (
     UnsupportedVersionError,
 )
 from ..format import success as success_code
+from ..format.totals import check_frame_total
 from ..query import Queryable, from_records
 from . import kdb_layout as L
 from .image_codecs import decode_image
@@ -113,7 +114,7 @@ class KdbDatabase(Queryable):
     def _check_index(self):
         idx, p = self._index, self._path
         if len(idx) == 0:
-            self._check_num_frames(0)
+            self._check_num_frames(np.zeros(0, np.int64))
             return
         lo, hi = L.HEADER_SIZE, int(self._header["index_offset"])
         entry_at = hi + L.INDEX_ENTRY_SIZE * np.arange(len(idx))
@@ -154,13 +155,10 @@ class KdbDatabase(Queryable):
                 p, int(starts[order[j + 1]]), f"episode {b}'s section to start at or after byte {int(ends[order[j]])}",
                 f"it starts at {int(starts[order[j + 1]])}, inside episode {a}'s",
             )
-        self._check_num_frames(int(nf.sum()))
+        self._check_num_frames(nf)
 
-    def _check_num_frames(self, total):
-        if int(self._header["num_frames"]) != total:
-            raise CorruptFieldError(
-                self._path, 16, f"num_frames = sum over the index = {total}", int(self._header["num_frames"])
-            )
+    def _check_num_frames(self, frames):
+        check_frame_total(self._path, 16, self._header["num_frames"], frames, "header num_frames")
 
     def _entry(self, position):
         i = operator.index(position)

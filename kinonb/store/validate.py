@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..format import layout as L
+from ..format.totals import check_frame_total
 from .recovery import find_last_commit
 from ..errors import ChecksumError, CorruptFieldError, FormatError, WriterLockedError
 from .reader import Database
@@ -69,11 +70,8 @@ def _check_index(db: Database, report: Report) -> None:
     index = db._index
     index.ensure_all()
     report.episodes = index.n
-    frames = int(index.episodes["num_frames"].sum()) if index.n else 0
-    report.frames = frames
-    if frames != db.num_frames():
-        raise CorruptFieldError(db._path, None, f"footer num_frames equal to the sum over episodes ({frames})",
-                                db.num_frames())
+    report.frames = check_frame_total(db._path, None, db.num_frames(), index.episodes["num_frames"],
+                                      "footer num_frames")
     for p in range(index.n):
         index.attrs(p)
 

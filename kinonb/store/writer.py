@@ -281,7 +281,7 @@ class Writer:
             return c, existing, arr
         codec = self._camera_codec if role == L.ROLE_CAMERA else L.CODEC_RAW
         col = Column(name, role, target, shape, codec)
-        if col.frame_nbytes > (1 << 32):
+        if col.frame_nbytes > L.MAX_FRAME_NBYTES:
             raise SchemaError(f"{name}: frames of {col.frame_nbytes} bytes exceed the 4 GiB limit")
         return None, col, arr
 
