@@ -1,124 +1,25 @@
-"""A test kit for code that writes or reads .knb files: hypothesis strategies, equality checks, forgery.
+"""A test kit for code that writes or reads .knb files. Requires hypothesis (the ``dev`` extra).
 
-Requires hypothesis (the ``dev`` extra).
+One concept per module; this face re-exports their public names:
+
+* :mod:`.strategies`: hypothesis strategies (``file_schemas``, ``episodes``);
+* :mod:`.equality`: bit-for-bit checks (``assert_episode_equal``, ``same_bits``, ``assert_same``);
+* :mod:`.forge`: forged commits with valid checksums (``forge_commit``);
+* :mod:`.proto`: ``tf.train.Example`` and TFRecord encoders for RLDS test sources;
+* :mod:`.images`: encoded image payloads for test sources (``png``; needs Pillow);
+* :mod:`.stateful`: the writer/reader state machine (``KnbMachine``).
+
+kinonb itself never imports this package.
 """
 
-from __future__ import annotations
+from .equality import assert_episode_equal, assert_same, same_bits
+from .forge import forge_commit
+from .images import png
+from .proto import encode_example, encode_feature, encode_record, field, varint_bytes
+from .stateful import KnbMachine
+from .strategies import FLOATS, TEXT, episodes, file_schemas
 
-import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-
-from ..format import layout as L
-from ..format.header import encode_trailer
-from ..store.recovery import find_last_commit
-from ..format.footer import Footer, decode_footer, encode_footer
-
-FLOATS = st.floats(width=32, allow_nan=True, allow_infinity=True)
-TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
-
-
-@st.composite
-def file_schemas(draw, max_dim: int = 32):
-    """Per-file choices that every episode of the file shares: dims, which columns exist, camera shapes."""
-    cameras = draw(st.dictionaries(st.sampled_from(["top", "wrist", "side"]),
-                                   st.tuples(st.integers(1, 12), st.integers(1, 12), st.sampled_from([1, 3, 4])),
-                                   max_size=2))
-    return {
-        "action_dim": draw(st.integers(0, max_dim)),
-        "state_dim": draw(st.none() | st.integers(0, max_dim)),
-        "rewards": draw(st.booleans()),
-        "is_terminal": draw(st.booleans()),
-        "cameras": cameras,
-        "extra": draw(st.none() | st.sampled_from(["<f8", "<i4", "|u1", "|b1", "<f2", "<u8"])),
-        "compression": draw(st.sampled_from([None, "lz4"])),
-    }
-
-
-@st.composite
-def episodes(draw, schema: dict, max_frames: int = 500):
-    """Keyword arguments for Writer.add_episode that fit ``schema``; optional columns may be left out."""
-    t = draw(st.integers(1, max_frames) if draw(st.booleans()) else st.integers(1, 8))
-    arrays = lambda dt, shape: draw(hnp.arrays(np.dtype(dt), shape, elements=FLOATS if dt == "<f4" else None))  # noqa: E731
-    ep = {"actions": arrays("<f4", (t, schema["action_dim"]))}
-    if schema["state_dim"] is not None and draw(st.booleans()):
-        ep["states"] = arrays("<f4", (t, schema["state_dim"]))
-    if schema["rewards"]:
-        ep["rewards"] = arrays("<f4", (t,))
-    if schema["is_terminal"]:
-        ep["is_terminal"] = arrays("|b1", (t,))
-    images = {}
-    for name, (h, w, c) in schema["cameras"].items():
-        if draw(st.booleans()):
-            # Mostly-flat frames keep lz4 honest (compressible) while staying cheap to generate.
-            base = draw(st.integers(0, 255))
-            frames = np.full((t, h, w, c), base, np.uint8)
-            frames.reshape(-1)[:: max(1, frames.size // 7 or 1)] = draw(st.integers(0, 255))
-            images[name] = frames
-    if images:
-        ep["images"] = images
-    if schema["extra"] and draw(st.booleans()):
-        ep["columns"] = {"extra": arrays(schema["extra"], (t, 2))}
-    ep["task"] = draw(TEXT)
-    ep["embodiment"] = draw(st.sampled_from(["", "franka", "ur5", "pusht", "機械"]))
-    ep["fps"] = draw(st.sampled_from([0.0, 10.0, 29.97, 50.0]))
-    ep["success"] = draw(st.sampled_from([None, True, False]))
-    ep["total_reward"] = draw(st.none() | st.floats(-1e6, 1e6))
-    ep["attrs"] = draw(st.dictionaries(st.sampled_from(["operator", "seed", "ok"]),
-                                       st.text(max_size=5) | st.integers(-5, 5) | st.booleans(), max_size=2))
-    return ep
-
-
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
-
-
-def assert_episode_equal(got: dict, written: dict, *, with_images: bool = True) -> None:
-    """``got`` (from read_episode) equals the add_episode kwargs ``written``, bit for bit."""
-    for key, dt in (("actions", "<f4"), ("states", "<f4"), ("rewards", "<f4"), ("is_terminal", "|b1")):
-        if key in written:
-            want = np.asarray(written[key]).astype(dt)
-            assert same_bits(got[key], want), key
-        else:
-            assert got[key] is None, key
-    for name, arr in (written.get("columns") or {}).items():
-        assert same_bits(got[name], np.asarray(arr)), name
-    if with_images:
-        assert set(got["images"]) == set(written.get("images") or {})
-        for name, frames in (written.get("images") or {}).items():
-            assert same_bits(got["images"][name], frames), name
-    else:
-        assert "images" not in got
-    meta = got["meta"]
-    assert meta["task"] == written.get("task", "")
-    assert meta["embodiment"] == written.get("embodiment", "")
-    assert meta["success"] == written.get("success")
-    want_reward = written.get("total_reward")
-    assert meta["total_reward"] == (None if want_reward is None else float(want_reward))
-    assert meta["attrs"] == (written.get("attrs") or {})
-    assert meta["num_frames"] == len(written["actions"])
-
-
-def forge_commit(path, mutate) -> None:
-    """Append a commit whose footer is the last one after ``mutate(footer)``, with every checksum valid.
-
-    For hostile-input tests: it proves the reader's structural checks, not just its checksums.
-    """
-    import os
-
-    fd = os.open(path, os.O_RDWR)
-    try:
-        commit, _ = find_last_commit(fd, path)
-        buf = np.memmap(path, np.uint8, mode="r", shape=(commit.end,)).view(np.ndarray)
-        f = decode_footer(buf, path, commit.footer_offset, commit.footer_length)
-        forged = Footer(columns=list(f.columns), strings=list(f.strings), episodes=np.array(f.episodes),
-                        blocks=np.array(f.blocks), attrs_heap=bytes(f.attrs_heap), stats=np.array(f.stats),
-                        num_frames=f.num_frames)
-        mutate(forged)
-        pieces, length, crc = encode_footer(forged)
-        at = L.align_up(commit.end)
-        data = b"".join(pieces) + encode_trailer(at, length, commit.seq + 1, len(forged.episodes), crc)
-        os.pwrite(fd, data, at)
-    finally:
-        os.close(fd)
+__all__ = [
+    "FLOATS", "TEXT", "KnbMachine", "assert_episode_equal", "assert_same", "encode_example", "encode_feature",
+    "encode_record", "episodes", "field", "file_schemas", "forge_commit", "png", "same_bits", "varint_bytes",
+]

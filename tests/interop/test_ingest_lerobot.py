@@ -1,6 +1,5 @@
 """LeRobot v2.1 / v3.0 ingest: every array equals what pyarrow reads, exactly; video cameras are reported."""
 
-import io
 import json
 import sys
 
@@ -10,6 +9,8 @@ import pytest
 import kinonb
 from kinonb.interop.ingest import IngestWarning, MissingExtraError, SourceLayoutError
 from kinonb.interop.ingest.lerobot import column_to_numpy, ingest_lerobot
+from kinonb.testing import assert_same as same
+from kinonb.testing import png
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -17,12 +18,6 @@ pq = pytest.importorskip("pyarrow.parquet")
 pytestmark = pytest.mark.filterwarnings("ignore::kinonb.interop.ingest.IngestWarning")
 
 BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
-
-
-def same(got, want):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape, want.dtype, want.shape)
-    assert np.array_equal(got, want)
 
 
 def native(table, name):
@@ -100,14 +95,6 @@ def test_overrides_and_key_map(datasets_dir, tmp_path):
     same(ep["t"], native(table, "timestamp"))
     assert "timestamp" not in ep and (ep["meta"]["embodiment"], ep["meta"]["task"], ep["meta"]["fps"]) == \
         ("so101", "pick", 15.0)
-
-
-def png(arr):
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def write_v21(root, n=3):

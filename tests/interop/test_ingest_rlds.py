@@ -12,9 +12,12 @@ import pytest
 import kinonb
 from kinonb.errors import ChecksumError, CorruptFieldError, TruncatedFileError
 from kinonb.interop.ingest import SourceLayoutError
-from kinonb.interop.ingest.example_proto import _field, _varint_bytes, encode_example, encode_feature, parse_example
+from kinonb.interop.ingest.example_proto import parse_example
 from kinonb.interop.ingest.rlds import ingest_rlds, list_shards
-from kinonb.interop.ingest.tfrecord import crc32c_table, encode_record, iter_records, masked_crc32c
+from kinonb.interop.ingest.tfrecord import crc32c_table, iter_records, masked_crc32c
+from kinonb.testing import assert_same as same
+from kinonb.testing import png
+from kinonb.testing.proto import encode_example, encode_feature, encode_record, field, varint_bytes
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -27,12 +30,6 @@ def bridge(datasets_dir):
     if not path.is_dir():
         pytest.skip(f"{path} is absent")
     return path
-
-
-def same(got, want):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape, want.dtype, want.shape)
-    assert np.array_equal(got, want)
 
 
 # ---- CRC-32C and the framing ----------------------------------------------------------------------------
@@ -98,20 +95,20 @@ def test_example_round_trip_and_wire_details():
     same(parsed["i"].value, np.array([-1, 0, 2**40], np.int64))  # a 10-byte varint is a negative int64
     assert parsed["b"].value == [b"x", b"", b"yz"]
     # unpacked floats (wire type 5) and an unknown field are accepted
-    flist = _field(2, b"".join(_varint_bytes(1 << 3 | 5) + struct.pack("<f", v) for v in (1.0, 2.0)))
-    entry = _field(1, _field(1, b"u") + _field(2, flist)) + _varint_bytes(9 << 3) + _varint_bytes(7)
-    same(parse_example(_field(1, entry))[0]["u"].value, np.array([1.0, 2.0], np.float32))
+    flist = field(2, b"".join(varint_bytes(1 << 3 | 5) + struct.pack("<f", v) for v in (1.0, 2.0)))
+    entry = field(1, field(1, b"u") + field(2, flist)) + varint_bytes(9 << 3) + varint_bytes(7)
+    same(parse_example(field(1, entry))[0]["u"].value, np.array([1.0, 2.0], np.float32))
     with pytest.raises(CorruptFieldError, match=r"at byte 0: expected field 1 of 65 bytes inside its message, found 62 bytes left"):
         parse_example(encode_example(features)[:-3])
     with pytest.raises(CorruptFieldError, match="wire type 0, 1, 2 or 5"):
-        parse_example(_varint_bytes(1 << 3 | 3))
+        parse_example(varint_bytes(1 << 3 | 3))
 
 
 def sequence_example(context: dict, steps: dict) -> bytes:
-    lists = b"".join(_field(1, _field(1, k.encode()) + _field(2, b"".join(_field(1, encode_feature(v)) for v in vals)))
+    lists = b"".join(field(1, field(1, k.encode()) + field(2, b"".join(field(1, encode_feature(v)) for v in vals)))
                      for k, vals in steps.items())
-    ctx = b"".join(_field(1, _field(1, k.encode()) + _field(2, encode_feature(v))) for k, v in context.items())
-    return _field(1, ctx) + _field(2, lists)
+    ctx = b"".join(field(1, field(1, k.encode()) + field(2, encode_feature(v))) for k, v in context.items())
+    return field(1, ctx) + field(2, lists)
 
 
 # ---- the Bridge sample ---------------------------------------------------------------------------------------
@@ -174,12 +171,6 @@ def test_bridge_split_and_max_episodes(bridge, tmp_path):
     assert db.read_meta(0)["embodiment"] == "widowx" and db.read_meta(0)["fps"] == 5.0
     with pytest.raises(SourceLayoutError, match=r"shards <name>-test.tfrecord"):
         ingest_rlds(bridge, tmp_path / "p.knb", split="test")
-
-
-def png(arr):
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def test_synthetic_rlds_without_features_json(tmp_path):

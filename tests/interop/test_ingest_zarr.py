@@ -8,18 +8,13 @@ import pytest
 import kinonb
 from kinonb.interop.ingest import MissingExtraError, SourceLayoutError
 from kinonb.interop.ingest.zarr_replay import ingest_zarr, to_uint8_image
+from kinonb.testing import assert_same as same
 
 zarr = pytest.importorskip("zarr")
 
 pytestmark = pytest.mark.filterwarnings("ignore::kinonb.interop.ingest.IngestWarning")
 
 EPISODES = 12  # of 206: keeps the test fast (the img array dominates)
-
-
-def same(got, want):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape, want.dtype, want.shape)
-    assert np.array_equal(got, want)
 
 
 @pytest.fixture(scope="module")

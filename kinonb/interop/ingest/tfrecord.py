@@ -76,12 +76,6 @@ def masked_crc32c(data) -> int:
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
-def encode_record(data: bytes) -> bytes:
-    """One framed TFRecord (for writing test files)."""
-    head = struct.pack("<Q", len(data))
-    return head + _FOOT.pack(masked_crc32c(head)) + bytes(data) + _FOOT.pack(masked_crc32c(data))
-
-
 def iter_records(path, *, verify: bool = True):
     """Yield ``(offset, data)`` for every record of a TFRecord file, checking both CRCs when ``verify``."""
     path = os.fspath(path)
