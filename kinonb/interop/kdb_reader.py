@@ -36,6 +36,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import (
+    InvalidArgumentError,
+    PositionError,
+    UnknownKeyError,
     BadMagicError,
     CorruptFieldError,
     OffsetError,
@@ -50,6 +53,9 @@ from . import kdb_layout as L
 from .image_codecs import decode_image
 
 
+LOWDIM_KEYS = ("actions", "states", "rewards", "is_terminal")
+
+
 class _ImageRecord(NamedTuple):
     name: str
     width: int
@@ -62,7 +68,12 @@ class _ImageRecord(NamedTuple):
 
 
 class KdbDatabase(Queryable):
-    """A read-only kinodb ``.kdb`` v0.1 file, with kinodb's ``Database`` methods."""
+    """A read-only kinodb ``.kdb`` v0.1 file, with kinodb's ``Database`` methods; implements
+    :class:`kinonb.protocol.EpisodeReader` (not ``SampleSource``: its frames are interleaved records)."""
+
+    format_name = "kdb"
+    #: A .kdb file has no commits, so nothing after its data is ever ignored.
+    ignored_bytes = 0
 
     def __init__(self, path):
         self._path = os.fspath(path)
@@ -163,7 +174,7 @@ class KdbDatabase(Queryable):
     def _entry(self, position):
         i = operator.index(position)
         if not 0 <= i < len(self._index):
-            raise IndexError(f"{self._path}: no episode at position {i} (file has {len(self._index)})")
+            raise PositionError(f"{self._path}: no episode at position {i} (file has {len(self._index)})")
         return i, self._index[i]
 
     # ---- kinodb Database API ----------------------------------------------------------------------
@@ -236,6 +247,51 @@ class KdbDatabase(Queryable):
         columns["embodiment"] = (t.embodiment_id, list(t.strings))
         columns["cameras"] = dict(t.cameras)
         return columns
+
+    # ---- beyond kinodb: the rest of kinonb.protocol.EpisodeReader --------------------------------------
+
+    def schema(self) -> list[dict]:
+        """The column schema, from episode 0 (kinodb's layout is fixed; cameras from frame 0's record heads)."""
+        if len(self) == 0:
+            return []
+        i, e = self._entry(0)
+        cols = [{"name": name, "role": name, "dtype": dtype, "shape": shape, "codec": "raw"}
+                for name, dtype, shape in (("actions", "float32", [int(e["action_dim"])]),
+                                           ("states", "float32", [int(e["state_dim"])]),
+                                           ("rewards", "float32", []), ("is_terminal", "bool", []))]
+        heads = self._image_records(i, e, max_frames=1)
+        for r in heads[0] if heads else []:
+            cols.append({"name": r.name, "role": "camera", "dtype": "uint8", "shape": [r.height, r.width, r.channels],
+                         "codec": "kdb"})
+        return cols
+
+    def column_names(self) -> list[str]:
+        return [c["name"] for c in self.schema()]
+
+    def camera_names(self) -> list[str]:
+        return [c["name"] for c in self.schema() if c["role"] == "camera"]
+
+    def episode_lengths(self, episodes=None) -> np.ndarray:
+        lengths = self._index["num_frames"].astype(np.int64)
+        return lengths if episodes is None else lengths[episodes]
+
+    def frames(self, position, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames ``[start, stop)`` of ``key`` (a low-dim key or a camera) of one episode; of the image section
+        only that camera's pixels are decoded."""
+        i, e = self._entry(position)
+        if key in LOWDIM_KEYS:
+            values = self._lowdim(i, e)[key]
+        else:
+            images = self._images(i, e, only=key)
+            if key not in images:
+                raise UnknownKeyError(f"{self._path}: episode {i} has no column {key!r}")
+            values = images[key]
+        start, stop, _ = slice(start, stop).indices(len(values))
+        return values[start:stop]
+
+    def sample_index(self, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None):
+        raise InvalidArgumentError(f"{self._path}: windows need a .knb file, this is a kinodb .kdb file; convert it "
+                                   f"with `kinonb ingest {self._path} -o OUT.knb` (whole episodes work on .kdb as is)")
 
     # ---- sections ---------------------------------------------------------------------------------
 
@@ -333,7 +389,7 @@ class KdbDatabase(Queryable):
         except UnicodeDecodeError as err:
             raise CorruptFieldError(self._path, pos + err.start, f"utf-8 {what}", repr(err.object[err.start:err.end]))
 
-    def _images(self, i, e) -> dict:
+    def _images(self, i, e, only: str | None = None) -> dict:
         frames = self._image_records(i, e)
         first = {r.name: r for r in frames[0]} if frames else {}
         if frames and len(first) != len(frames[0]):
@@ -355,6 +411,8 @@ class KdbDatabase(Queryable):
                         self._path, r.offset, f"camera {r.name!r} HxWxC {(r0.height, r0.width, r0.channels)} "
                         f"in frame {t}, as in frame 0", (r.height, r.width, r.channels),
                     )
+                if only is not None and r.name != only:
+                    continue
                 pixels = self._pixels(r, t)
                 if t == 0:  # allocate only once frame 0's payload has confirmed the announced size
                     out[r.name] = np.empty((len(frames),) + pixels.shape, np.uint8)

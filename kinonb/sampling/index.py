@@ -14,14 +14,14 @@ import operator
 
 import numpy as np
 
+from ..errors import CorruptFieldError, InvalidArgumentError, PositionError
 from ..format import layout as L
-from ..errors import CorruptFieldError
 from ..kernels import build_sample_index, gather_windows, resize_frames
-from ..kernels.lz4 import decode_frames
-from ..kernels.resize import MODES
 from ..kernels.jit import kernel
-
-LAYOUTS = ("HWC", "CHW")
+from ..kernels.lz4 import decode_frames
+from ..protocol import ColumnBlocks, SampleSource
+from .images import ImageOptions
+from .outputs import output_array
 
 
 @kernel
@@ -38,51 +38,30 @@ def _locate(ids, sample_ep, sample_t, ep_out, t_out):
 
 
 class _Key:
-    """What reading one key needs: the column, its window, and per-episode starts into a typed view."""
+    """What reading one key needs: its window and where its frames live (checked by the reader)."""
 
-    def __init__(self, db, name: str, offsets: np.ndarray, episodes: np.ndarray, lengths: np.ndarray):
-        c = db._column_index(name) if name in db._col_by_name else None
-        if c is None:
-            raise ValueError(f"windows: unknown key {name!r}; columns: {db.column_names()}")
-        col = db._columns[c]
-        present = (db._index.blocks[episodes, c]["flags"] & L.BLOCK_PRESENT) != 0
-        if not present.all():
-            missing = int(episodes[np.flatnonzero(~present)[0]])
-            raise ValueError(f"windows: key {name!r} is absent from episode {missing}; filter episodes with "
-                             f"episodes=db.query(...) to those that have it")
+    def __init__(self, name: str, offsets: np.ndarray, blocks: ColumnBlocks, lengths: np.ndarray):
+        col = blocks.column
         self.name = name
         self.column = col
         self.offsets = offsets
+        self.blocks = blocks
         self.is_camera = col.role == L.ROLE_CAMERA
         self.row_elems = int(np.prod(col.shape, dtype=np.int64))
         self.ep_len = lengths
-        byte_starts = db._index.blocks[episodes, c]["offset"].astype(np.int64)
-        if col.codec == L.CODEC_LZ4_FRAMES:
-            self._lz4_tables(db, c, episodes, byte_starts)
-        else:
-            self.flat = db._flat(col.dtype)
-            self.ep_start = byte_starts // col.dtype.itemsize
-            self.byte_starts = byte_starts
-
-    def _lz4_tables(self, db, c, episodes, byte_starts):
-        """One array of every frame's (offset, length) in the file, for the episodes of the index."""
-        tables = [db._index.lz4_table(db._buf, int(p), c) for p in episodes]
-        self.frame_base = np.zeros(len(episodes), np.int64)
-        if len(episodes) > 1:
-            np.cumsum([len(t) - 1 for t in tables[:-1]], out=self.frame_base[1:])
-        starts = [t[:-1].astype(np.int64) + off for t, off in zip(tables, byte_starts.tolist())]
-        ends = [t[1:].astype(np.int64) + off for t, off in zip(tables, byte_starts.tolist())]
-        self.frame_offset = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-        self.frame_length = (np.concatenate(ends) if ends else np.zeros(0, np.int64)) - self.frame_offset
-        self.flat = None
+        self.byte_starts = blocks.starts
+        if not blocks.compressed:
+            self.flat = blocks.buffer.view(col.dtype)
+            self.ep_start = blocks.starts // col.dtype.itemsize
 
 
 class SampleIndex:
     """Use :meth:`kinonb.Database.sample_index`."""
 
-    def __init__(self, db, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None):
+    def __init__(self, db: SampleSource, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None,
+                 pad_after=None):
         if not isinstance(windows, dict) or not windows:
-            raise ValueError("windows must be a non-empty dict {key: offsets}, e.g. {'actions': range(16)}")
+            raise InvalidArgumentError("windows must be a non-empty dict {key: offsets}, e.g. {'actions': range(16)}")
         self.db = db
         n = db.num_episodes()
         if episodes is None:
@@ -90,23 +69,18 @@ class SampleIndex:
         else:
             eps = np.asarray(episodes)
             if eps.ndim != 1 or not (eps.dtype.kind in "iu" or eps.size == 0):
-                raise ValueError(f"episodes must be a 1-D list of episode positions, got {eps.dtype} {eps.shape}")
+                raise InvalidArgumentError(f"episodes must be a 1-D list of episode positions, got {eps.dtype} "
+                                           f"{eps.shape}")
             eps = eps.astype(np.int64)
             if eps.size and (eps.min() < 0 or eps.max() >= n):
-                raise IndexError(f"episodes: positions must lie in [0, {n}), found {eps.min()}..{eps.max()}")
-        db._index.ensure_many(eps)
+                raise PositionError(f"episodes: positions must lie in [0, {n}), found {eps.min()}..{eps.max()}")
+        lengths = db.episode_lengths(eps)
         self.episodes = eps
         self._all_episodes = episodes is None
-        lengths = db._index.episodes["num_frames"][eps].astype(np.int64)
-        total = int(lengths.sum())
-        if total > len(db._buf):
-            # Only zero-width columns let an episode claim more frames than the file has bytes.
-            raise CorruptFieldError(db._path, None, f"at most {len(db._buf)} frames (one per byte of the file) "
-                                    "to index", f"{total} frames")
         offsets = {k: _offsets(k, v) for k, v in windows.items()}
         lo = min(int(o.min()) for o in offsets.values())
         hi = max(int(o.max()) for o in offsets.values())
-        self.keys = {k: _Key(db, k, o, eps, lengths) for k, o in offsets.items()}
+        self.keys = {k: _Key(k, o, db.column_blocks(k, eps), lengths) for k, o in offsets.items()}
         self.pad = pad
         self._ep, self._t = build_sample_index(lengths, lo, hi, pad, pad_before, pad_after)
 
@@ -118,7 +92,7 @@ class SampleIndex:
         n = len(self)
         j = operator.index(i)
         if not -n <= j < n:
-            raise IndexError(f"sample {i} out of range for {n} samples")
+            raise PositionError(f"sample {i} out of range for {n} samples")
         return int(self.episodes[self._ep[j]]), int(self._t[j])
 
     @property
@@ -131,36 +105,36 @@ class SampleIndex:
         return self._t
 
     def read(self, sample_ids, *, image_size=None, layout: str = "HWC", normalize: bool = False,
-             mode: str = "bilinear", keys=None, out: dict | None = None) -> dict:
+             mode: str = "bilinear", keys=None, out: dict | None = None, image: ImageOptions | None = None) -> dict:
         """Read a batch: per key an array ``(B, W, ...)`` and ``{key}_is_pad`` ``(B, W)``.
 
         Cameras come as uint8 ``(B, W, H, W, C)``, or resized to ``image_size`` (a pair, or a dict per camera),
-        channels first with ``layout="CHW"``, float32 in [0, 1] with ``normalize``. ``out`` may hold
-        preallocated arrays per key (reused across batches).
+        channels first with ``layout="CHW"``, float32 in [0, 1] with ``normalize``; ``image`` passes those four
+        options parsed once (:class:`kinonb.sampling.ImageOptions`) instead. ``out`` may hold preallocated
+        arrays per key (reused across batches).
         """
         ids = _sample_ids(sample_ids)
         sample_ep = np.empty(len(ids), np.int64)
         sample_t = np.empty(len(ids), np.int64)
         bad = _locate(ids, self._ep, self._t, sample_ep, sample_t)
         if bad >= 0:
-            raise IndexError(f"sample_ids must lie in [0, {len(self)}), found {ids[bad]} at position {bad}")
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise PositionError(f"sample_ids must lie in [0, {len(self)}), found {ids[bad]} at position {bad}")
+        if image is None:
+            image = ImageOptions(image_size, mode, layout, normalize)
         names = list(self.keys) if keys is None else list(keys)
         for k in names:
             if k not in self.keys:
-                raise ValueError(f"keys: {k!r} is not a key of this index ({list(self.keys)})")
-        sizes = _image_sizes(image_size, self.keys) if image_size is not None else {}
+                raise InvalidArgumentError(f"keys: {k!r} is not a key of this index ({list(self.keys)})")
+        cameras = [k for k, key in self.keys.items() if key.is_camera]
+        sizes = image.sizes(cameras)
         out = out or {}
         batch = {}
         for name in names:
             key = self.keys[name]
             given = out.get(name)
             if key.is_camera:
-                batch[name], batch[f"{name}_is_pad"] = self._read_camera(
-                    key, sample_ep, sample_t, sizes.get(name), layout == "CHW", bool(normalize), mode, given)
+                batch[name], batch[f"{name}_is_pad"] = self._read_camera(key, sample_ep, sample_t, sizes.get(name),
+                                                                         image, given)
             else:
                 batch[name], batch[f"{name}_is_pad"] = self._read_lowdim(key, sample_ep, sample_t, given)
         batch["episode"] = sample_ep if self._all_episodes else self.episodes[sample_ep]
@@ -170,13 +144,13 @@ class SampleIndex:
     # -- per key ---------------------------------------------------------------------------------------------
     def _read_lowdim(self, key: _Key, sample_ep, sample_t, given):
         b, w = len(sample_ep), len(key.offsets)
-        result = _output(given, (b, w, *key.column.shape), key.column.dtype, key.name)
+        result = output_array(given, (b, w, *key.column.shape), key.column.dtype, f"out[{key.name!r}]")
         is_pad = np.empty((b, w), np.bool_)
         gather_windows(key.flat, key.ep_start, key.ep_len, key.row_elems, sample_ep, sample_t, key.offsets,
                        result.reshape(b, w, key.row_elems), is_pad)
         return result, is_pad
 
-    def _read_camera(self, key: _Key, sample_ep, sample_t, size, chw, normalize, mode, given):
+    def _read_camera(self, key: _Key, sample_ep, sample_t, size, image: ImageOptions, given):
         h, w_, c = key.column.shape
         b, w = len(sample_ep), len(key.offsets)
         frame = sample_t[:, None] + key.offsets[None, :]
@@ -184,22 +158,23 @@ class SampleIndex:
         is_pad = (frame < 0) | (frame > last)
         np.clip(frame, 0, last, out=frame)
         nbytes = key.column.frame_nbytes
-        if key.flat is None:  # lz4: decode only the requested frames
-            g = (key.frame_base[sample_ep][:, None] + frame).reshape(-1)
+        blocks = key.blocks
+        if blocks.compressed:  # decode only the requested frames
+            g = (blocks.frame_base[sample_ep][:, None] + frame).reshape(-1)
             src = np.empty(b * w * nbytes, np.uint8)
             try:
-                decode_frames(self.db._buf, key.frame_offset[g], key.frame_length[g], nbytes, src)
+                decode_frames(blocks.buffer, blocks.frame_offset[g], blocks.frame_length[g], nbytes, src)
             except ValueError as e:
-                raise CorruptFieldError(self.db._path, None, f"lz4 frames of camera {key.name!r}", str(e)) from None
+                raise CorruptFieldError(self.db.path(), None, f"lz4 frames of camera {key.name!r}", str(e)) from None
             starts = np.arange(b * w, dtype=np.int64) * nbytes
         else:
-            src = self.db._buf
+            src = blocks.buffer
             starts = (key.byte_starts[sample_ep][:, None] + frame * nbytes).reshape(-1)
-        plain = size is None and not chw and not normalize
+        plain = size is None and not image.chw and not image.normalize
         oh, ow = (h, w_) if size is None else size
-        shape = (b, w, c, oh, ow) if chw else (b, w, oh, ow, c)
-        result = _output(given, shape, np.float32 if normalize else np.uint8, key.name)
-        if plain and key.flat is None:
+        shape = (b, w, c, oh, ow) if image.chw else (b, w, oh, ow, c)
+        result = output_array(given, shape, np.float32 if image.normalize else np.uint8, f"out[{key.name!r}]")
+        if plain and blocks.compressed:
             result.reshape(-1)[:] = src
         elif plain:
             flat_out = result.reshape(b, w, nbytes)
@@ -207,7 +182,8 @@ class SampleIndex:
             gather_windows(src, key.byte_starts, key.ep_len, nbytes, sample_ep, sample_t, key.offsets,
                            flat_out, pad_scratch)
         else:
-            resize_frames(src, starts, h, w_, c, result.reshape(b * w, *shape[2:]), mode, chw, normalize)
+            resize_frames(src, starts, h, w_, c, result.reshape(b * w, *shape[2:]), image.mode, image.chw,
+                          image.normalize)
         return result, is_pad
 
 
@@ -215,13 +191,13 @@ def _offsets(key, value) -> np.ndarray:
     try:
         arr = np.asarray(list(value) if isinstance(value, range) else value)
     except TypeError:
-        raise ValueError(f"windows[{key!r}] must be a list of int offsets, got {value!r}") from None
+        raise InvalidArgumentError(f"windows[{key!r}] must be a list of int offsets, got {value!r}") from None
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1 or arr.size == 0 or not (arr.dtype.kind in "iu"):
-        raise ValueError(f"windows[{key!r}] must be a non-empty list of int offsets, got {value!r}")
+        raise InvalidArgumentError(f"windows[{key!r}] must be a non-empty list of int offsets, got {value!r}")
     if np.abs(arr.astype(np.int64)).max() > 1 << 40:
-        raise ValueError(f"windows[{key!r}]: offsets beyond +-2**40 frames")
+        raise InvalidArgumentError(f"windows[{key!r}]: offsets beyond +-2**40 frames")
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -233,42 +209,7 @@ def _sample_ids(sample_ids) -> np.ndarray:
     if ids.ndim == 0:
         ids = ids.reshape(1)
     if ids.ndim != 1 or not (ids.dtype.kind in "iu" or ids.size == 0):
-        raise ValueError(f"sample_ids must be a 1-D array of ints, got {ids.dtype} {ids.shape}")
+        raise InvalidArgumentError(f"sample_ids must be a 1-D array of ints, got {ids.dtype} {ids.shape}")
     if ids.dtype.kind == "u" and ids.size and ids.max() >= 1 << 63:
-        raise IndexError(f"sample_ids: {ids.max()} is out of range")
+        raise PositionError(f"sample_ids: {ids.max()} is out of range")
     return np.ascontiguousarray(ids, dtype=np.int64)
-
-
-def _pair(size, label) -> tuple[int, int]:
-    try:
-        oh, ow = size
-        oh, ow = operator.index(oh), operator.index(ow)
-    except (TypeError, ValueError):
-        raise ValueError(f"{label} must be a pair of positive ints (height, width), got {size!r}") from None
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f"{label} must be a pair of positive ints (height, width), got {size!r}")
-    return oh, ow
-
-
-def _image_sizes(image_size, keys: dict) -> dict:
-    cameras = [k for k, key in keys.items() if key.is_camera]
-    if image_size is None:
-        return {}
-    if isinstance(image_size, dict):
-        for k in image_size:
-            if k not in keys or not keys[k].is_camera:
-                raise ValueError(f"image_size: {k!r} is not a camera key of this index (cameras: {cameras})")
-        return {k: _pair(v, f"image_size[{k!r}]") for k, v in image_size.items()}
-    pair = _pair(image_size, "image_size")
-    return {k: pair for k in cameras}
-
-
-def _output(given, shape, dtype, name) -> np.ndarray:
-    if given is None:
-        return np.empty(shape, dtype)
-    if not isinstance(given, np.ndarray) or given.shape != tuple(shape) or given.dtype != np.dtype(dtype):
-        found = (given.shape, given.dtype) if isinstance(given, np.ndarray) else type(given).__name__
-        raise ValueError(f"out[{name!r}] must be a {np.dtype(dtype)} array of shape {tuple(shape)}, got {found}")
-    if not (given.flags.c_contiguous and given.flags.writeable):
-        raise ValueError(f"out[{name!r}] must be C-contiguous and writeable")
-    return given

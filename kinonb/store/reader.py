@@ -18,10 +18,18 @@ from ..format import stats as S
 from ..format import success as success_code
 from .recovery import Commit, find_last_commit
 from .episode_index import EpisodeIndex
-from ..errors import CorruptFieldError, TornTailWarning
+from ..errors import (
+    ArgumentTypeError,
+    CorruptFieldError,
+    InvalidArgumentError,
+    PositionError,
+    TornTailWarning,
+    UnknownKeyError,
+)
 from ..format.footer import decode_footer
 from ..query import MetaTable, Queryable, attr_lookup
 from ..kernels.lz4 import decode_frames
+from ..protocol import ColumnBlocks
 
 #: madvise() hint per ``access`` mode (None: leave the kernel's default read-ahead).
 ACCESS_ADVICE = {
@@ -40,11 +48,14 @@ FIXED_KEYS = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS
 
 
 class Database(Queryable):
-    """A .knb file opened for reading. Use :func:`kinonb.open`."""
+    """A .knb file opened for reading. Use :func:`kinonb.open`. Implements :class:`kinonb.protocol.EpisodeReader`
+    and :class:`kinonb.protocol.SampleSource`."""
+
+    format_name = "knb"
 
     def __init__(self, path, *, access: str = "normal"):
         if access not in ACCESS_ADVICE:
-            raise ValueError(f"access must be one of {sorted(ACCESS_ADVICE)}, got {access!r}")
+            raise InvalidArgumentError(f"access must be one of {sorted(ACCESS_ADVICE)}, got {access!r}")
         self._path = Path(os.fspath(path))
         self._access = access
         self._load()
@@ -77,7 +88,6 @@ class Database(Queryable):
         self._cameras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_CAMERA]
         self._extras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_EXTRA]
         self._meta_table = None
-        self._flats = {}
         if commit.ignored_bytes:
             warnings.warn(f"{self._path}: ignored {commit.ignored_bytes} bytes after the last intact commit "
                           f"(a torn or aborted append); `kinonb validate --repair` removes them",
@@ -210,7 +220,7 @@ class Database(Queryable):
         c = self._column_index(key)
         t = int(self._index.episodes[p]["num_frames"])
         if not self._has(p, c):
-            raise KeyError(f"episode {p} has no column {key!r}")
+            raise UnknownKeyError(f"episode {p} has no column {key!r}")
         start, stop, step = slice(start, stop).indices(t)
         if self._columns[c].codec == L.CODEC_LZ4_FRAMES:
             return self._decode_camera(p, c, range(start, max(start, stop)))
@@ -225,14 +235,6 @@ class Database(Queryable):
         from ..sampling.index import SampleIndex
 
         return SampleIndex(self, windows, pad=pad, episodes=episodes, pad_before=pad_before, pad_after=pad_after)
-
-    def _flat(self, dtype) -> np.ndarray:
-        """The whole mapped commit as one typed 1-D view (its length is a multiple of 64 bytes)."""
-        dtype = np.dtype(dtype)
-        view = self._flats.get(dtype)
-        if view is None:
-            view = self._flats[dtype] = self._buf.view(dtype)
-        return view
 
     def meta_table(self):
         """The episode metadata as numpy columns, the table KQL evaluates (built once per snapshot)."""
@@ -269,9 +271,48 @@ class Database(Queryable):
             attrs=attr_lookup(index.n, index.attrs),
         )
 
-    def episode_lengths(self) -> np.ndarray:
-        self._index.ensure_all()
-        return self._index.episodes["num_frames"].astype(np.int64)
+    def episode_lengths(self, episodes=None) -> np.ndarray:
+        """Frame counts (int64) of ``episodes`` (positions, checked by the caller; None: every episode).
+
+        Their sum never exceeds the file's size: only zero-width columns let an episode claim more frames than
+        it has bytes, and whoever sizes an allocation by frame counts is bounded by the file this way.
+        """
+        if episodes is None:
+            self._index.ensure_all()
+            lengths = self._index.episodes["num_frames"].astype(np.int64)
+        else:
+            self._index.ensure_many(episodes)
+            lengths = self._index.episodes["num_frames"][episodes].astype(np.int64)
+        total = int(lengths.sum())
+        if total > len(self._buf):
+            raise CorruptFieldError(self._path, None, f"at most {len(self._buf)} frames (one per byte of the file)",
+                                    f"{total} frames")
+        return lengths
+
+    def column_blocks(self, key: str, episodes: np.ndarray) -> ColumnBlocks:
+        """Where column ``key`` lives for ``episodes`` (checked positions): see :class:`kinonb.protocol.ColumnBlocks`."""
+        if key not in self._col_by_name:
+            raise InvalidArgumentError(f"unknown key {key!r} in {self._path}; columns: {self.column_names()}")
+        c = self._col_by_name[key]
+        col = self._columns[c]
+        blocks = self._index.blocks[episodes, c]
+        present = (blocks["flags"] & L.BLOCK_PRESENT) != 0
+        if not present.all():
+            missing = int(episodes[np.flatnonzero(~present)[0]])
+            raise InvalidArgumentError(f"key {key!r} is absent from episode {missing}; filter episodes with "
+                                       f"episodes=db.query(...) to those that have it")
+        starts = blocks["offset"].astype(np.int64)
+        if col.codec != L.CODEC_LZ4_FRAMES:
+            return ColumnBlocks(col, self._buf, starts)
+        tables = [self._index.lz4_table(self._buf, int(p), c) for p in episodes]
+        frame_base = np.zeros(len(episodes), np.int64)
+        if len(episodes) > 1:
+            np.cumsum([len(t) - 1 for t in tables[:-1]], out=frame_base[1:])
+        begin = [t[:-1].astype(np.int64) + off for t, off in zip(tables, starts.tolist())]
+        end = [t[1:].astype(np.int64) + off for t, off in zip(tables, starts.tolist())]
+        frame_offset = np.concatenate(begin) if begin else np.zeros(0, np.int64)
+        frame_length = (np.concatenate(end) if end else np.zeros(0, np.int64)) - frame_offset
+        return ColumnBlocks(col, self._buf, starts, frame_offset, frame_length, frame_base)
 
     # -- internals -----------------------------------------------------------------------------------------
     def _position(self, i) -> int:
@@ -279,13 +320,13 @@ class Database(Queryable):
         try:
             p = int(i)
         except (TypeError, ValueError):
-            raise TypeError(f"episode position must be an integer, got {type(i).__name__}") from None
+            raise ArgumentTypeError(f"episode position must be an integer, got {type(i).__name__}") from None
         if p != i:
-            raise TypeError(f"episode position must be an integer, got {i!r}")
+            raise ArgumentTypeError(f"episode position must be an integer, got {i!r}")
         if p < 0:
             p += n
         if not 0 <= p < n:
-            raise IndexError(f"episode position {i} out of range for {n} episodes in {self._path}")
+            raise PositionError(f"episode position {i} out of range for {n} episodes in {self._path}")
         self._index.ensure(p)
         return p
 
@@ -293,7 +334,7 @@ class Database(Queryable):
         try:
             return self._col_by_name[key]
         except KeyError:
-            raise KeyError(f"no column {key!r} in {self._path}; columns: {self.column_names()}") from None
+            raise UnknownKeyError(f"no column {key!r} in {self._path}; columns: {self.column_names()}") from None
 
     def _has(self, p: int, c: int) -> bool:
         return bool(self._index.blocks[p, c]["flags"] & L.BLOCK_PRESENT)

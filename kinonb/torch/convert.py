@@ -1,9 +1,8 @@
 """Every conversion the torch layer makes, each in exactly one function.
 
 - :func:`to_tensor` / :func:`tensors`: numpy -> ``torch.Tensor`` (zero-copy when the array is writeable).
-- :class:`ImageFormat`: resize, channels-first and scaling to [0, 1]. For windows it is the keyword set handed
-  to ``SampleIndex.read`` (the batched kernel does the work); for whole episodes it calls :func:`kinonb.resize`.
-  Both end in the same compiled resize kernel.
+- :class:`ImageFormat`: resize, channels-first and scaling to [0, 1] with kinodb's defaults (the options are
+  parsed by :class:`kinonb.sampling.ImageOptions`).
 - :func:`episode_sample`: a ``read_episode`` dict -> a kinodb sample (``action``, ``state``, ``reward``,
   ``image``, ``task``, ``embodiment``, ``success``, ``episode_id``).
 - :func:`window_batch`: a ``SampleIndex.read`` batch plus ``episode_id`` and ``task`` per sample.
@@ -16,16 +15,13 @@ Nothing here reads a file; the datasets read, and call these to shape what they 
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from ..sampling.images import ImageOptions
 from ..sampling.resize import resize
-from ..kernels.resize import MODES
-
-LAYOUTS = ("CHW", "HWC")
 
 # read_episode key -> kinodb sample key
 KINODB_KEYS = {"actions": "action", "states": "state", "rewards": "reward"}
@@ -53,56 +49,22 @@ def tensors(sample: dict, enabled: bool = True) -> dict:
 
 
 # -- images ----------------------------------------------------------------------------------------------------
-def _pair(size, label):
-    try:
-        oh, ow = size
-        oh, ow = operator.index(oh), operator.index(ow)
-    except (TypeError, ValueError):
-        raise ValueError(f"{label} must be a pair of positive ints (height, width), got {size!r}") from None
-    if oh <= 0 or ow <= 0 or isinstance(size[0], bool) or isinstance(size[1], bool):
-        raise ValueError(f"{label} must be a pair of positive ints (height, width), got {size!r}")
-    return oh, ow
-
-
 @dataclass(frozen=True)
-class ImageFormat:
-    """How camera frames reach the model: ``size`` (None, ``(h, w)`` or ``{camera: (h, w)}``), ``mode``
-    (``"nearest"``, ``"bilinear"``, ``"area"``), ``layout`` (``"CHW"`` or ``"HWC"``), ``normalize``
-    (float32 in [0, 1], else uint8). The default is kinodb's: nearest, CHW, float32 in [0, 1]."""
+class ImageFormat(ImageOptions):
+    """:class:`kinonb.sampling.ImageOptions` (parsed there) with kinodb's defaults: nearest, CHW, float32 in
+    [0, 1]. Windows hand it to ``SampleIndex.read`` (the batched kernel does the work); whole episodes go
+    through :meth:`frames`. Both end in the same compiled resize kernel."""
 
     size: object = None
     mode: str = "nearest"
     layout: str = "CHW"
     normalize: bool = True
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"resize_mode must be one of {MODES}, got {self.mode!r}")
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
-        if isinstance(self.size, dict):
-            object.__setattr__(self, "size", {k: _pair(v, f"image_size[{k!r}]") for k, v in self.size.items()})
-        elif self.size is not None:
-            object.__setattr__(self, "size", _pair(self.size, "image_size"))
-
-    def size_of(self, camera: str):
-        return self.size.get(camera) if isinstance(self.size, dict) else self.size
-
-    def read_options(self, cameras, all_cameras) -> dict:
-        """Keywords for ``SampleIndex.read`` over the cameras ``cameras`` (those in windows; ``all_cameras``:
-        the file's): the kernel resizes, transposes and scales in one pass."""
-        size = self.size
-        if isinstance(size, dict):
-            unknown = sorted(set(size) - set(all_cameras))
-            if unknown:
-                raise ValueError(f"image_size names {unknown}, which are not cameras (cameras: {sorted(all_cameras)})")
-            size = {k: v for k, v in size.items() if k in cameras}
-        return {"image_size": size or None, "layout": self.layout, "normalize": self.normalize, "mode": self.mode}
+    mode_label: str = field(default="resize_mode", repr=False, compare=False)
 
     def frames(self, frames: np.ndarray, camera: str) -> np.ndarray:
         """Whole-episode frames ``(T, H, W, C)`` uint8 -> this format (``(T, C, h, w)`` float32 by default)."""
         size = self.size_of(camera)
-        if size is None and self.layout == "HWC" and not self.normalize:
+        if size is None and self.plain:
             return frames
         return resize(frames, size or frames.shape[1:3], self.mode, layout=self.layout, normalize=self.normalize)
 

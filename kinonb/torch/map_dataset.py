@@ -24,7 +24,7 @@ class _Opened(NamedTuple):
     db: object
     positions: np.ndarray  # episode positions in the file that pass the filter
     index: object  # SampleIndex (window mode) or None
-    read_options: dict
+    image: object  # ImageOptions for the cameras read (window mode)
     episode_ids: np.ndarray  # stored episode id per file position (window mode)
     tasks: np.ndarray  # task string per file position (window mode)
 
@@ -79,20 +79,17 @@ class Source:
         positions = (db.query_positions(self.kql_filter) if self.kql_filter else np.arange(n, dtype=np.int64))
         positions = np.asarray(positions, np.int64)
         if not self.windowed:
-            return _Opened(os.getpid(), db, positions, None, {}, None, None)
-        if not hasattr(db, "sample_index"):
-            raise ValueError(f"{self.path}: windows need a .knb file, this is a kinodb .kdb file; convert it with "
-                             f"`kinonb ingest {self.path} -o OUT.knb` (whole episodes work on .kdb as is)")
+            return _Opened(os.getpid(), db, positions, None, self.image, None, None)
         cameras = set(db.camera_names())
         windows = {k: v for k, v in self.windows.items() if not (self.actions_only and k in cameras)}
         if not windows:
             raise ValueError(f"actions_only=True leaves no key of windows {list(self.windows)} to read")
         index = db.sample_index(windows, pad=self.pad, episodes=positions, pad_before=self.pad_before,
                                 pad_after=self.pad_after)
-        options = self.image.read_options(cameras & set(windows), cameras)
+        image = self.image.restricted(cameras & set(windows), cameras)
         table = db.meta_table()
         tasks = np.asarray(list(table.strings), dtype=object)[table.task_id] if n else np.zeros(0, object)
-        return _Opened(os.getpid(), db, positions, index, options, table.episode_id, tasks)
+        return _Opened(os.getpid(), db, positions, index, image, table.episode_id, tasks)
 
     # -- the sample space ------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -129,7 +126,7 @@ class Source:
     def read(self, ids) -> dict:
         """Window mode: samples ``ids`` as one batch, one compiled call per key."""
         st = self._opened()
-        batch = st.index.read(ids, **st.read_options)
+        batch = st.index.read(ids, image=st.image)
         return convert.window_batch(batch, st.episode_ids, st.tasks)
 
     def episode(self, i: int) -> dict:
@@ -142,14 +139,9 @@ class Source:
         db = st.db
         if self.actions_only:
             return convert.episode_sample(db.read_episode_actions_only(p))
-        if hasattr(db, "frames"):  # .knb: decode the chosen camera only
-            ep = db.read_episode_actions_only(p)
-            camera = self._camera(ep["meta"]["cameras"], p)
-            frames = db.frames(p, camera) if camera is not None else None
-        else:
-            ep = db.read_episode(p)
-            camera = self._camera(list(ep["images"]), p)
-            frames = ep["images"][camera] if camera is not None else None
+        ep = db.read_episode_actions_only(p)
+        camera = self._camera(ep["meta"]["cameras"], p)
+        frames = db.frames(p, camera) if camera is not None else None  # decodes the chosen camera only
         return convert.episode_sample(ep, camera, frames, self.image)
 
     def _camera(self, cameras: list, p: int):
