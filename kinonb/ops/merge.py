@@ -1,4 +1,4 @@
-"""Combining files: ``merge`` several .knb / .kdb files into one .knb, and ``mixture`` plans for weighted sampling.
+"""Combining files: ``merge`` several .knb / .kdb files into one .knb (mixture plans: :mod:`kinonb.ops.mixture`).
 
 Merge copies the episodes of each input in order (inputs in the order given, episodes in file order), keeping
 only those a KQL ``filter`` selects. Episode ids are **renumbered** 0..N-1 in output order by default, because
@@ -10,12 +10,9 @@ temporary file and renamed into place when complete.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from ..errors import SchemaError
 
@@ -105,59 +102,3 @@ def merge(inputs, out, *, filter: str | None = None, keep_ids: bool = False,  # 
     write_episodes(out, episodes(), report, compression=compression, overwrite=overwrite, progress=progress,
                    total=total)
     return report
-
-
-# ---- mixtures -----------------------------------------------------------------------------------------------
-
-
-def parse_source(text: str) -> tuple[str, float]:
-    """``"path:weight"`` -> (path, weight); a bare path has weight 1. Raises ValueError on a bad weight."""
-    path, sep, weight = text.rpartition(":")
-    if not sep or not path or "/" in weight or os.sep in weight:
-        return text, 1.0
-    try:
-        w = float(weight)
-    except ValueError:
-        raise ValueError(f"--source {text!r}: weight {weight!r} is not a number (expected PATH:WEIGHT)") from None
-    if not math.isfinite(w) or w < 0:
-        raise ValueError(f"--source {text!r}: weight must be finite and >= 0, got {w}")
-    return path, w
-
-
-def mixture(sources) -> list[dict]:
-    """Normalise relative weights over ``[(path, weight), ...]``; one dict per source with its episode counts.
-
-    As kinodb's ``from_mixture``: weights are relative, each source is drawn with probability weight / sum.
-    """
-    from ..interop.opener import open as open_db
-
-    sources = list(sources)
-    if not sources:
-        raise ValueError("a mixture needs at least one source")
-    total = sum(w for _, w in sources)
-    if total <= 0:
-        raise ValueError("mixture weights sum to 0; give at least one source a positive weight")
-    plan = []
-    for path, w in sources:
-        db = open_db(path)
-        if w > 0 and len(db) == 0:
-            raise ValueError(f"{path} has no episodes but weight {w:g}")
-        plan.append({"path": str(path), "weight": float(w), "share": w / total, "episodes": len(db),
-                     "frames": db.num_frames()})
-    return plan
-
-
-def sample_mixture(plan: list[dict], n: int, seed: int | None = None):
-    """Draw ``n`` (source, episode position) pairs: the source by share, the episode uniformly within it.
-
-    Uses ``numpy.random.default_rng(seed)``; returns ``(pairs (n, 2) int64, counts per source)``.
-    """
-    if n < 0:
-        raise ValueError(f"sample size must be >= 0, got {n}")
-    rng = np.random.default_rng(seed)
-    shares = np.array([s["share"] for s in plan], np.float64)
-    src = rng.choice(len(plan), size=n, p=shares / shares.sum())
-    sizes = np.array([max(s["episodes"], 1) for s in plan], np.int64)
-    eps = rng.integers(0, sizes[src]) if n else np.zeros(0, np.int64)
-    pairs = np.stack([src.astype(np.int64), eps.astype(np.int64)], axis=1) if n else np.zeros((0, 2), np.int64)
-    return pairs, np.bincount(src, minlength=len(plan)).astype(np.int64)

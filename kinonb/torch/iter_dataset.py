@@ -1,6 +1,6 @@
 """``KinoIterDataset``: a stream of samples, or of whole batches, split across DDP ranks and DataLoader workers.
 
-The order of an epoch is a function of ``(seed, epoch)`` (:mod:`kinonb.torch.sharding`), the same on every
+The order of an epoch is a function of ``(seed, epoch)`` (:mod:`kinonb.sampling.order`), the same on every
 rank; rank ``r`` reads its share of it (its *rank stream*); workers take consecutive blocks of the rank stream
 in turn, so the DataLoader hands out the rank stream in order with any number of workers.
 
@@ -16,7 +16,6 @@ reach persistent workers too.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 
@@ -24,12 +23,28 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from ..sampling import order
+from ..sampling.mixture import check_weights, schedule
 from . import convert, sharding
 from .collate import pad_collate
 from .map_dataset import Source
 
 STATE_FORMAT = "kinonb.torch.iter/1"
 READ_AHEAD = 64  # samples read per kernel call when yielding single samples
+
+
+def _filters(db_paths, kql_filter, kql_filters) -> list:
+    """One KQL filter (or None) per source of a mixture: ``kql_filters`` as ``{path: kql}`` or a list in the
+    order of ``db_paths``; ``kql_filter`` for the sources it does not name."""
+    if isinstance(kql_filters, (list, tuple)):  # one per source, in the order of db_paths
+        if len(kql_filters) != len(db_paths):
+            raise ValueError(f"kql_filters has {len(kql_filters)} entries for {len(db_paths)} sources")
+        kql_filters = dict(zip(db_paths, kql_filters))
+    kql_filters = dict(kql_filters or {})
+    unknown = set(kql_filters) - set(db_paths)
+    if unknown:
+        raise ValueError(f"kql_filters names paths that are not sources: {sorted(map(str, unknown))}")
+    return [kql_filters.get(path, kql_filter) for path in db_paths]
 
 
 def _sources(db_paths, kql_filter, kql_filters):
@@ -40,27 +55,9 @@ def _sources(db_paths, kql_filter, kql_filters):
         return [(str(db_paths), db_paths, 1.0, kql_filter)], False
     if not isinstance(db_paths, Mapping) or not db_paths:
         raise TypeError(f"db_paths must be a path or a non-empty dict {{path: weight}}, got {type(db_paths).__name__}")
-    if isinstance(kql_filters, (list, tuple)):  # one per source, in the order of db_paths
-        if len(kql_filters) != len(db_paths):
-            raise ValueError(f"kql_filters has {len(kql_filters)} entries for {len(db_paths)} sources")
-        kql_filters = dict(zip(db_paths, kql_filters))
-    kql_filters = dict(kql_filters or {})
-    unknown = set(kql_filters) - set(db_paths)
-    if unknown:
-        raise ValueError(f"kql_filters names paths that are not sources: {sorted(map(str, unknown))}")
-    out = []
-    for path, weight in db_paths.items():
-        try:
-            w = float(weight)
-        except (TypeError, ValueError):
-            raise TypeError(f"weight of {path!r} must be a number, got {weight!r}") from None
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"weight of {path!r} must be finite and >= 0, got {weight!r}")
-        kql = kql_filters.get(path, kql_filter)
-        out.append((str(path), path, w, kql))
-    if sum(w for _, _, w, _ in out) <= 0:
-        raise ValueError("at least one source weight must be > 0")
-    return out, True
+    kqls = _filters(db_paths, kql_filter, kql_filters)
+    weights = check_weights(db_paths.values(), list(db_paths))
+    return [(str(p), p, float(w), kql) for p, w, kql in zip(db_paths, weights, kqls)], True
 
 
 class KinoIterDataset(IterableDataset):
@@ -93,10 +90,10 @@ class KinoIterDataset(IterableDataset):
                         for name, path, _, kql in specs]
         self.weights = np.array([w for _, _, w, _ in specs], np.float64)
         self.shuffle = bool(shuffle)
-        self.seed = sharding._int("seed", seed)
+        self.seed = order.check_int("seed", seed)
         self.to_tensor = bool(to_tensor)
         if batch_size is not None:
-            batch_size = sharding._int("batch_size", batch_size, 1)
+            batch_size = order.check_int("batch_size", batch_size, 1)
             if windows is None:
                 raise ValueError("batch_size (batches assembled in the worker) needs windows: whole episodes "
                                  "differ in length; batch them with the DataLoader and a collate_fn instead")
@@ -105,13 +102,13 @@ class KinoIterDataset(IterableDataset):
                              "use DataLoader(drop_last=True)")
         self.batch_size = batch_size
         self.drop_last = bool(drop_last)
-        self.block_size = sharding._int("block_size", block_size, 1)
-        if equalize not in sharding.EQUALIZE:
-            raise ValueError(f"equalize must be one of {sharding.EQUALIZE}, got {equalize!r}")
+        self.block_size = order.check_int("block_size", block_size, 1)
+        if equalize not in order.EQUALIZE:
+            raise ValueError(f"equalize must be one of {order.EQUALIZE}, got {equalize!r}")
         self.equalize = equalize
         self.rank, self.world_size = sharding.resolve_world(rank, world_size)
         self.replacement = bool(replacement)
-        self.num_samples = None if num_samples is None else sharding._int("num_samples", num_samples)
+        self.num_samples = None if num_samples is None else order.check_int("num_samples", num_samples)
         if not self.is_mixture and num_samples is not None:
             raise ValueError("num_samples applies to mixtures ({path: weight}); one file's epoch is all its samples")
         # [epoch, start position in the rank stream]: shared with (persistent) workers.
@@ -128,16 +125,14 @@ class KinoIterDataset(IterableDataset):
         """Global sample ids of one epoch (source ``s``'s sample ``j`` is ``offset[s] + j``)."""
         sizes = self._sizes()
         if not self.is_mixture:
-            return sharding.permutation(int(sizes[0]), self.seed, epoch, self.shuffle)
-        from .mixture import schedule
-
+            return order.permutation(int(sizes[0]), self.seed, epoch, self.shuffle)
         return schedule(sizes, self.weights, self.seed, epoch, replacement=self.replacement,
                         num_samples=self.num_samples, shuffle=self.shuffle, names=[s.name for s in self.sources])
 
     def _stream(self, epoch: int) -> np.ndarray:
         """This rank's ids for ``epoch``, cut to whole batches when ``drop_last``."""
         if self._cache is None or self._cache[0] != epoch:
-            stream = sharding.rank_stream(self._order(epoch), self.rank, self.world_size, self.equalize)
+            stream = order.rank_stream(self._order(epoch), self.rank, self.world_size, self.equalize)
             if self.batch_size and self.drop_last:
                 stream = stream[: len(stream) - len(stream) % self.batch_size]
             self._cache = (epoch, stream)
@@ -158,7 +153,7 @@ class KinoIterDataset(IterableDataset):
     # -- epochs and resume -----------------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
         """Use epoch ``epoch``'s order from the next pass on (a restored position is kept for its own epoch)."""
-        epoch = sharding._int("epoch", epoch)
+        epoch = order.check_int("epoch", epoch)
         if epoch != int(self._shared[0]):
             self._shared[0] = epoch
             self._shared[1] = 0
@@ -172,7 +167,7 @@ class KinoIterDataset(IterableDataset):
         """
         epoch, start = int(self._shared[0]), int(self._shared[1])
         n = len(self._stream(epoch))
-        taken = self._consumed if samples_consumed is None else sharding._int("samples_consumed", samples_consumed)
+        taken = self._consumed if samples_consumed is None else order.check_int("samples_consumed", samples_consumed)
         if start + taken > n:
             raise ValueError(f"samples_consumed={taken} from position {start} runs past this rank's {n} samples")
         return {"format": STATE_FORMAT, "seed": self.seed, "epoch": epoch, "samples_consumed": start + taken,
@@ -190,12 +185,12 @@ class KinoIterDataset(IterableDataset):
             if state.get(key) != value:
                 raise ValueError(f"state was saved with {key}={state.get(key)!r}, this dataset has {key}={value!r}; "
                                  f"an exact resume needs the same seed, sources, rank and world size")
-        epoch = sharding._int("epoch", state["epoch"])
+        epoch = order.check_int("epoch", state["epoch"])
         n = len(self._stream(epoch))
         if state.get("num_samples") != n:
             raise ValueError(f"state was saved with {state.get('num_samples')} samples per rank, this dataset has "
                              f"{n} (the files, filters, windows, mixture or batching changed)")
-        position = sharding._int("samples_consumed", state.get("samples_consumed"))
+        position = order.check_int("samples_consumed", state.get("samples_consumed"))
         if position > n:
             raise ValueError(f"samples_consumed={position} lies past this rank's {n} samples")
         self._shared[0] = epoch
@@ -207,8 +202,8 @@ class KinoIterDataset(IterableDataset):
         epoch, start = int(self._shared[0]), int(self._shared[1])
         stream = self._stream(epoch)
         worker_id, num_workers = sharding.worker()
-        pos = sharding.worker_positions(len(stream), min(start, len(stream)), self.batch_size or self.block_size,
-                                        worker_id, num_workers)
+        pos = order.worker_positions(len(stream), min(start, len(stream)), self.batch_size or self.block_size,
+                                     worker_id, num_workers)
         ids = stream[pos]
         self._consumed = 0
         if self.batch_size:

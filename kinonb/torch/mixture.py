@@ -6,8 +6,9 @@ Weights are relative (they need not sum to 1); source ``s`` is drawn with probab
 ``kql_filter`` applies to the sources not named there). Every sample carries
 ``source``, the source's path as given.
 
-One epoch is one *schedule* of sample ids, a function of ``(seed, epoch)`` alone, then split across ranks and
-workers like any :class:`~kinonb.torch.KinoIterDataset` order:
+One epoch is one *schedule* of sample ids (:func:`kinonb.sampling.mixture.schedule`, torch-free, the same draw
+``kinonb mix --sample`` previews), a function of ``(seed, epoch)`` alone, then split across ranks and workers like
+any :class:`~kinonb.torch.KinoIterDataset` order:
 
 - ``replacement=True`` (default, like kinodb's cycling mixtures): ``N = num_samples`` draws (default: the total
   number of samples over the weighted sources). Each draw picks a source with probability ``p_s``, then a
@@ -28,60 +29,7 @@ those widths) pads them.
 
 from __future__ import annotations
 
-import numpy as np
-
-from . import sharding
 from .iter_dataset import KinoIterDataset
-
-
-def _counts(p: np.ndarray, n: int) -> np.ndarray:
-    """Integers ``c`` with ``sum(c) == n`` closest to ``p * n`` (largest remainders, ties to the first source)."""
-    exact = p * n
-    c = np.floor(exact).astype(np.int64)
-    short = n - int(c.sum())
-    if short:
-        c[np.argsort(-(exact - c), kind="stable")[:short]] += 1
-    return c
-
-
-def schedule(sizes, weights, seed: int, epoch: int, *, replacement: bool = True, num_samples=None,
-             shuffle: bool = True, names=None) -> np.ndarray:
-    """The global sample ids of one epoch of a mixture (source ``s``'s sample ``j`` is ``sum(sizes[:s]) + j``)."""
-    sizes = np.asarray(sizes, np.int64)
-    weights = np.asarray(weights, np.float64)
-    names = names or [str(i) for i in range(len(sizes))]
-    p = weights / weights.sum()
-    active = p > 0
-    for s in np.flatnonzero(active & (sizes == 0)):
-        raise ValueError(f"mixture source {names[s]} has weight {weights[s]} but no sample (check its filter)")
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    rng = sharding.rng(seed, epoch)
-    if replacement:
-        n = int(sizes[active].sum()) if num_samples is None else int(num_samples)
-        labels = rng.choice(len(sizes), size=n, p=p)
-        out = np.empty(n, np.int64)
-        for s in np.flatnonzero(active):
-            sel = np.flatnonzero(labels == s)
-            local = rng.integers(0, sizes[s], len(sel)) if shuffle else np.arange(len(sel)) % sizes[s]
-            out[sel] = offsets[s] + local
-        return out
-    with np.errstate(over="ignore", divide="ignore"):  # a tiny weight never limits the epoch: inf
-        cap = int(min(np.floor(sizes[active] / p[active])))
-    # floor(n_s / p_s) can overshoot by float rounding; step down until every count fits
-    while cap > 0 and (_counts(p, cap) > sizes).any():
-        cap -= 1
-    if num_samples is not None and int(num_samples) > cap:
-        raise ValueError(f"num_samples={num_samples} is more than a mixture without replacement can give: "
-                         f"{cap} (a source would run out); use replacement=True or a smaller num_samples")
-    n = cap if num_samples is None else int(num_samples)
-    counts = _counts(p, n)
-    labels = np.repeat(np.arange(len(sizes)), counts)
-    rng.shuffle(labels)
-    out = np.empty(n, np.int64)
-    for s in np.flatnonzero(counts):
-        picks = rng.permutation(sizes[s])[: counts[s]] if shuffle else np.arange(counts[s])
-        out[labels == s] = offsets[s] + picks
-    return out
 
 
 class MixtureDataset(KinoIterDataset):

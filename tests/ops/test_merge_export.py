@@ -9,7 +9,8 @@ from kinonb.example import synthetic_episode
 from kinonb.ops.export import export, export_kdb
 from kinonb.interop.ingest import IngestWarning
 from kinonb.interop import KdbDatabase
-from kinonb.ops.merge import merge, mixture, parse_source, sample_mixture
+from kinonb.ops.merge import merge
+from kinonb.ops.mixture import mixture, parse_source, sample_mixture
 
 pytestmark = pytest.mark.filterwarnings("ignore::kinonb.interop.ingest.IngestWarning")
 
