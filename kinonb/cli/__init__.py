@@ -353,7 +353,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_mix(args) -> int:
-    from ..ops.merge import mixture, parse_source, sample_mixture
+    from ..ops.mixture import mixture, parse_source, sample_mixture
 
     try:
         sources = [parse_source(s) for s in args.source]
