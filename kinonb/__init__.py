@@ -24,7 +24,8 @@ from .store.writer import Writer, append, create
 from .interop.opener import open
 from .sampling.resize import resize
 from .sampling.index import SampleIndex
-from .store.validate import Report, repair, validate
+from .store.report import Report
+from .store.validate import repair, validate
 
 __all__ = [
     "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "Report", "Database", "Writer", "TornTailWarning",

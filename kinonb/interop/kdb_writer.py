@@ -17,20 +17,21 @@ The file is written to ``<path>.tmp`` and renamed into place once complete.
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
 from ..errors import SchemaError
 from ..format import success as success_code
+from ..store.atomic import atomic_output
 from . import kdb_layout as L
 
 _U16_MAX = 0xFFFF
 _U32_MAX = 0xFFFFFFFF
 
 
-def write_kdb(path, episodes, *, created_timestamp: int | None = None, keep_episode_ids: bool = False) -> int:
+def write_kdb(path, episodes, *, created_timestamp: int | None = None, keep_episode_ids: bool = False,
+              overwrite: bool = True) -> int:
     """Write ``episodes`` (dicts shaped like ``KdbDatabase.read_episode`` output) to a ``.kdb`` file.
 
     Each episode needs ``actions`` (T, A); ``states`` (T, S), ``rewards`` (T,), ``is_terminal`` (T,) and
@@ -38,12 +39,12 @@ def write_kdb(path, episodes, *, created_timestamp: int | None = None, keep_epis
     the writer uses embodiment, task, fps, success (None/bool) and total_reward (None/float).
     Floats are stored as f32. Episode ids are positions, as kinodb assigns them, unless
     ``keep_episode_ids`` is set (then ``meta["episode_id"]`` is stored). Returns the number of episodes.
+    The file appears atomically (:func:`kinonb.store.atomic.atomic_output`); ``overwrite=False`` keeps an
+    existing ``path``.
     """
-    path = os.fspath(path)
-    tmp = path + ".tmp"
     entries = []
     total_frames = 0
-    try:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as f:
             f.write(bytes(L.HEADER_SIZE))
             pos = L.HEADER_SIZE
@@ -77,11 +78,6 @@ def write_kdb(path, episodes, *, created_timestamp: int | None = None, keep_epis
             header["created_timestamp"] = int(time.time()) if created_timestamp is None else created_timestamp
             f.seek(0)
             f.write(header.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return len(entries)
 
 

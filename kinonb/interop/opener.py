@@ -1,36 +1,55 @@
-"""``kinonb.open``: pick the reader for a file by its magic bytes."""
+"""``kinonb.open``: pick the reader for a file by its magic bytes (and ``validate_any``, the checker)."""
 
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 
+from ..errors import BadMagicError, MissingFileError, TruncatedFileError
 from ..format import layout as L
-from ..errors import BadMagicError, TruncatedFileError
+from ..store.reader import Database
+from ..store.report import Report
+from ..store.validate import validate
+from .kdb_layout import MAGIC as KDB_MAGIC
+from .kdb_reader import KdbDatabase
+from .kdb_validate import validate_kdb
 
-KDB_MAGIC = b"KINO"
+
+def file_format(path) -> str:
+    """``"knb"`` or ``"kdb"`` from the first bytes of ``path``; FormatError for anything else."""
+    path = os.fspath(path)
+    try:
+        with builtins.open(path, "rb") as f:
+            magic = f.read(8)
+    except FileNotFoundError:
+        raise MissingFileError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
+    if magic == L.HEADER_MAGIC:
+        return "knb"
+    if len(magic) < 8 and L.HEADER_MAGIC.startswith(magic):
+        raise TruncatedFileError(path, 0, f"a {L.HEADER.itemsize}-byte header", f"a {len(magic)}-byte file",
+                                 "file seems not fully written")
+    if magic[:4] == KDB_MAGIC:
+        return "kdb"
+    raise BadMagicError(path, 0, f"a .knb ({L.HEADER_MAGIC!r}) or kinodb .kdb ({KDB_MAGIC!r}) magic", magic,
+                        "not a kinonb or kinodb file")
 
 
 def open(path, *, access: str = "normal"):  # noqa: A001  (kinodb's name for it)
-    """Open a .knb file, or a kinodb .kdb v0.1 file, for reading.
+    """Open a .knb file, or a kinodb .kdb v0.1 file, for reading (a :class:`kinonb.protocol.EpisodeReader`).
 
     ``access`` is a hint to the kernel for a .knb file's memory map: ``"normal"`` (read-ahead around each page
     fault), ``"random"`` (no read-ahead: far faster for sparse reads from a cold page cache, e.g. actions-only
     windows in a file with images), or ``"sequential"``. It changes speed only, never results.
     """
     path = os.fspath(path)
-    with builtins.open(path, "rb") as f:
-        magic = f.read(8)
-    if magic == L.HEADER_MAGIC:
-        from ..store.reader import Database
-
+    if file_format(path) == "knb":
         return Database(path, access=access)
-    if len(magic) < 8 and L.HEADER_MAGIC.startswith(magic):
-        raise TruncatedFileError(path, 0, f"a {L.HEADER.itemsize}-byte header", f"a {len(magic)}-byte file",
-                                 "file seems not fully written")
-    if magic[:4] == KDB_MAGIC:
-        from .kdb_reader import KdbDatabase
+    return KdbDatabase(path)
 
-        return KdbDatabase(path)
-    raise BadMagicError(path, 0, f"a .knb ({L.HEADER_MAGIC!r}) or kinodb .kdb ({KDB_MAGIC!r}) magic", magic,
-                        "not a kinonb or kinodb file")
+
+def validate_any(path, *, deep: bool = False, progress=None) -> Report:
+    """:func:`kinonb.validate` for a .knb file, :func:`validate_kdb` for a .kdb file."""
+    if file_format(path) == "kdb":
+        return validate_kdb(path, deep=deep, progress=progress)
+    return validate(path, deep=deep, progress=progress)

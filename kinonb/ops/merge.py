@@ -11,71 +11,33 @@ temporary file and renamed into place when complete.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SchemaError
-
-
-@dataclass
-class MergeReport:
-    output: str
-    inputs: list = field(default_factory=list)  # one dict per input: path, episodes, selected
-    episodes: int = 0
-    frames: int = 0
-    cameras: list = field(default_factory=list)
-    columns: list = field(default_factory=list)
-    renumbered: bool = True
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-def episode_kwargs(ep: dict, *, keep_id: bool = True) -> dict:
-    """Writer.add_episode keyword arguments that reproduce an episode returned by ``read_episode``."""
-    meta = ep["meta"]
-    kw = {
-        "actions": ep["actions"],
-        "states": ep.get("states"),
-        "rewards": ep.get("rewards"),
-        "is_terminal": ep.get("is_terminal"),
-        "images": ep.get("images") or None,
-        "columns": {name: ep[name] for name in meta.get("columns", [])} or None,
-        "task": meta["task"],
-        "embodiment": meta["embodiment"],
-        "fps": meta["fps"],
-        "success": meta["success"],
-        "total_reward": meta["total_reward"],
-        "attrs": meta.get("attrs") or None,
-    }
-    if keep_id:
-        kw["episode_id"] = meta["episode_id"]
-    return kw
+from ..errors import InvalidArgumentError, SchemaError
+from ..interop.opener import open as open_db
+from ..store.report import Report
+from ..store.transfer import episode_kwargs, write_episodes
 
 
 def _uses_lz4(db) -> bool:
-    schema = getattr(db, "schema", None)
-    return bool(schema) and any(c["codec"] == "lz4" for c in schema())
+    return any(c["codec"] == "lz4" for c in db.schema())
 
 
 def merge(inputs, out, *, filter: str | None = None, keep_ids: bool = False,  # noqa: A002
-          compression: str | None = None, overwrite: bool = False, progress=None) -> MergeReport:
+          compression: str | None = None, overwrite: bool = False, progress=None) -> Report:
     """Merge ``inputs`` (.knb or .kdb paths) into the new .knb file ``out``; see the module docstring.
 
     ``compression``: "lz4" or "none"; None picks lz4 when any input stores a camera with lz4.
     """
-    from ..interop.ingest import write_episodes
-    from ..interop.opener import open as open_db
-
     inputs = [Path(os.fspath(p)) for p in inputs]
     if not inputs:
-        raise ValueError("merge needs at least one input file")
+        raise InvalidArgumentError("merge needs at least one input file")
     out = Path(os.fspath(out))
     for p in inputs:
         if out.exists() and p.exists() and os.path.samefile(p, out):
-            raise ValueError(f"output {out} is also an input; write the merge to a new file")
+            raise InvalidArgumentError(f"output {out} is also an input; write the merge to a new file")
     dbs = [open_db(p) for p in inputs]
-    report = MergeReport(str(out), renumbered=not keep_ids)
+    report = Report("merge", output=str(out), inputs=[], renumbered=not keep_ids)
     plan = []
     for p, db in zip(inputs, dbs):
         positions = db.query(filter) if filter else list(range(len(db)))

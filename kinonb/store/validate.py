@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,27 +12,9 @@ import numpy as np
 from ..format import layout as L
 from ..format.totals import check_frame_total
 from .recovery import find_last_commit
+from .report import Report
 from ..errors import ChecksumError, CorruptFieldError, FormatError, WriterLockedError
 from .reader import Database
-
-
-@dataclass
-class Report:
-    path: str
-    ok: bool = True
-    episodes: int = 0
-    frames: int = 0
-    commits: int = 0
-    ignored_bytes: int = 0
-    deep: bool = False
-    blocks_checked: int = 0
-    nan_count: dict = field(default_factory=dict)
-    inf_count: dict = field(default_factory=dict)
-    errors: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def validate(path, *, deep: bool = False, progress=None) -> Report:
@@ -40,16 +22,14 @@ def validate(path, *, deep: bool = False, progress=None) -> Report:
 
     Problems are collected in the report (``ok`` False) instead of raised.
     """
-    report = Report(str(path), deep=deep)
+    report = Report("validate", path=str(path), ok=True, deep=deep, commits=0, ignored_bytes=0, blocks_checked=0,
+                    nan_count={}, inf_count={})
     try:
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             db = Database(path)
     except (FormatError, OSError) as e:
-        report.ok = False
-        report.errors.append(str(e))
+        report.fail(e)
         return report
     report.ignored_bytes = db.ignored_bytes
     report.commits = db.commit_seq
@@ -61,8 +41,7 @@ def validate(path, *, deep: bool = False, progress=None) -> Report:
         if deep:
             _check_blocks(db, report, progress)
     except FormatError as e:
-        report.ok = False
-        report.errors.append(str(e))
+        report.fail(e)
     return report
 
 

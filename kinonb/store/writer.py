@@ -20,9 +20,18 @@ from ..format import layout as L
 from ..format import stats as S
 from ..format import success as success_code
 from ..format.header import encode_header, encode_trailer
+from .atomic import publish, refuse_if_locked, temporary_path
 from .recovery import find_last_commit
 from .episode_index import EpisodeIndex
-from ..errors import SchemaError, TornTailError, UnsupportedVersionError, WriteFailedError, WriterLockedError
+from ..errors import (
+    OutputExistsError,
+    SchemaError,
+    TornTailError,
+    UnsupportedVersionError,
+    WriteFailedError,
+    WriterClosedError,
+    WriterLockedError,
+)
 from ..format.footer import Footer, decode_footer, encode_footer
 from ..format.frame_codec import encode_frames
 from ..format.schema import ROLE_DTYPES, Column
@@ -38,10 +47,10 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
     """
     path = Path(os.fspath(path))
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; use kinonb.append() to add to it, or overwrite=True")
+        raise OutputExistsError(f"{path} exists; use kinonb.append() to add to it, or overwrite=True")
     if path.exists():
-        _refuse_if_locked(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+        refuse_if_locked(path)
+    tmp = temporary_path(path, "creating")
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
@@ -58,13 +67,7 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
             done += os.pwrite(fd, data[done:], done)
         if sync:
             os.fsync(fd)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if `path` appeared meanwhile: never clobber
-            os.unlink(tmp)
-        if sync:
-            _fsync_dir(path.parent)
+        publish(tmp, path, overwrite=overwrite, sync=sync)
     except BaseException:
         os.close(fd)
         if tmp.exists():
@@ -86,27 +89,8 @@ def append(path, *, compression: str | None = None, sync: bool = True, repair: b
 
 def _remove_stale_temporary(tmp: Path) -> None:
     """Unlink a temporary file of create() unless a create still holds its lock (then it is not stale)."""
-    _refuse_if_locked(tmp, "is being created by this process already")
+    refuse_if_locked(tmp, "is being created by this process already")
     tmp.unlink()
-
-
-def _refuse_if_locked(path: Path, why: str = "is locked by another writer; not overwriting it") -> None:
-    """Raise WriterLockedError if a writer holds the lock of ``path`` (probing takes and drops it)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise WriterLockedError(f"{path} {why}") from None
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class Writer:
@@ -461,7 +445,7 @@ class Writer:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ValueError(f"writer for {self.path} is closed")
+            raise WriterClosedError(f"writer for {self.path} is closed")
         if self._failed is not None:
             raise WriteFailedError(f"writer for {self.path} failed earlier ({self._failed}); reopen with "
                                    "kinonb.append() to continue from the last commit")

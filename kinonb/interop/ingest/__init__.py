@@ -10,7 +10,7 @@ One module per source format, each importing its third-party reader only when it
 ``[zarr]``), :mod:`~kinonb.ingest.rlds` (RLDS TFRecords, no TensorFlow, ``[rlds]``: nothing extra) and
 :mod:`~kinonb.ingest.kdb` (kinodb ``.kdb`` files, no extra).
 
-Every ingest function has the signature ``ingest_<format>(src, out, **options) -> IngestReport`` with the common
+Every ingest function has the signature ``ingest_<format>(src, out, **options) -> Report`` with the common
 options below; the output is written to a temporary file beside ``out`` and renamed into place only when
 complete, so a failed ingest never leaves a half-written ``out``.
 
@@ -25,7 +25,7 @@ Common options:
     progress                a callable wrapping an iterable (e.g. ``tqdm.tqdm``), or None
 
 Nothing is dropped silently: whatever a source holds that kinonb does not store is listed in
-``IngestReport.skipped`` and announced with an :class:`IngestWarning`.
+the report's ``skipped`` and announced with an :class:`IngestWarning`.
 """
 
 from __future__ import annotations
@@ -33,46 +33,17 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import IngestWarning, MissingExtraError, SourceLayoutError
+from ...errors import IngestWarning, MissingExtraError, SourceLayoutError  # noqa: F401  (their public home is kinonb.errors)
+from ...store.report import Report
+from ...store.transfer import write_episodes  # noqa: F401  (used by every format module)
+from ..kdb_layout import MAGIC as KDB_MAGIC
 
 FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds")
 ROLES = ("actions", "states", "rewards", "is_terminal")
-
-
-@dataclass
-class IngestReport:
-    source: str
-    output: str
-    format: str
-    episodes: int = 0
-    frames: int = 0
-    cameras: list = field(default_factory=list)
-    columns: list = field(default_factory=list)
-    #: "what: why" for everything in the source that is not in the output.
-    skipped: list = field(default_factory=list)
-    #: mapping decisions worth knowing (where each role came from, lossy casts, defaults).
-    notes: list = field(default_factory=list)
-
-    def skip(self, what: str, why: str) -> None:
-        """Record and announce, once per ``what``, something the ingest leaves out."""
-        if any(line.startswith(f"{what}: ") for line in self.skipped):
-            return
-        line = f"{what}: {why}"
-        self.skipped.append(line)
-        warnings.warn(f"{self.source}: skipped {line}", IngestWarning, stacklevel=3)
-
-    def note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def require(module: str, extra: str, what: str):
@@ -91,7 +62,7 @@ def detect_format(src) -> str:
     if p.is_file():
         with open(p, "rb") as f:
             head = f.read(8)
-        if head[:4] == b"KINO":
+        if head[:4] == KDB_MAGIC:
             return "kdb"
         if head == b"\x89HDF\r\n\x1a\n" or p.suffix.lower() in (".hdf5", ".h5", ".he5"):
             return "hdf5"
@@ -112,7 +83,7 @@ def detect_format(src) -> str:
                             "RLDS directory (*.tfrecord*)", "none of these", "pass --format explicitly")
 
 
-def ingest(src, out, *, format: str | None = None, **options) -> IngestReport:  # noqa: A002
+def ingest(src, out, *, format: str | None = None, **options) -> Report:  # noqa: A002
     """Convert ``src`` into the .knb file ``out``; ``format`` is one of FORMATS (None: detect_format)."""
     fmt = format or detect_format(src)
     if fmt not in FORMATS:
@@ -122,19 +93,6 @@ def ingest(src, out, *, format: str | None = None, **options) -> IngestReport:  
 
 
 # ---- shared by the format modules ------------------------------------------------------------------------
-
-
-class Sized:
-    """An iterable with a length, so that a progress callable (tqdm) knows the total."""
-
-    def __init__(self, iterable, n: int):
-        self._iterable, self._n = iterable, n
-
-    def __iter__(self):
-        return iter(self._iterable)
-
-    def __len__(self):
-        return self._n
 
 
 def check_options(*, fps=None, max_episodes=None, compression=None, key_map=None) -> dict:
@@ -156,55 +114,7 @@ def renames(key_map: dict) -> dict:
     return {key: name for name, key in key_map.items() if name not in ROLES}
 
 
-def write_episodes(out, episodes, report: IngestReport, *, compression=None, overwrite=False, progress=None,
-                   total: int | None = None, embodiment=None, task=None, fps=None) -> IngestReport:
-    """Write ``episodes`` (an iterable of Writer.add_episode kwargs) to ``out`` atomically; fill ``report``.
-
-    An episode dict may carry ``source`` (where it came from, e.g. "a.knb episode 3"): it labels a SchemaError.
-
-    ``embodiment`` / ``task`` / ``fps`` (when not None) override each episode's own values.
-    """
-    from ...errors import SchemaError
-    from ...store.writer import create
-
-    out = Path(os.fspath(out))
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.ingesting")
-    if progress is not None and total is not None:
-        episodes = progress(Sized(episodes, total))
-    elif progress is not None:
-        episodes = progress(episodes)
-    cameras, columns = {}, {}
-    try:
-        with create(tmp, compression=None if compression == "none" else compression, overwrite=True) as w:
-            for ep in episodes:
-                if embodiment is not None:
-                    ep["embodiment"] = embodiment
-                if task is not None:
-                    ep["task"] = task
-                if fps is not None:
-                    ep["fps"] = float(fps)
-                where = ep.pop("source", None)
-                try:
-                    w.add_episode(**ep)
-                except SchemaError as e:
-                    label = where or f"source episode {report.episodes}"
-                    raise SchemaError(f"{label}: {e}") from e
-                report.episodes += 1
-                report.frames += len(ep["actions"])
-                cameras.update(dict.fromkeys(ep.get("images") or {}))
-                columns.update(dict.fromkeys(ep.get("columns") or {}))
-        os.replace(tmp, out)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
-    report.cameras, report.columns = list(cameras), list(columns)
-    return report
-
-
-def as_float32(name: str, arr, report: IngestReport) -> np.ndarray:
+def as_float32(name: str, arr, report: Report) -> np.ndarray:
     """Cast a role array to float32; note in the report when that rounds any value."""
     arr = np.asarray(arr)
     out = arr.astype(np.float32)

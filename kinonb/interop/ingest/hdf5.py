@@ -43,7 +43,7 @@ import re
 import numpy as np
 
 from . import (
-    IngestReport,
+    Report,
     SourceLayoutError,
     as_float32,
     check_options,
@@ -62,11 +62,11 @@ LARGE_ATTR = 16 * 1024
 
 def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
                 key_map=None, filter_key=None, keep_large_attrs=False, overwrite=False,
-                progress=None) -> IngestReport:
+                progress=None) -> Report:
     """Convert a robomimic / LIBERO / robosuite HDF5 file to .knb (see the module docstring for the mapping)."""
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     h5py = require("h5py", "hdf5", "HDF5 ingest")
-    report = IngestReport(str(src), str(out), "hdf5")
+    report = Report("ingest", source=str(src), output=str(out), format="hdf5")
     if not os.path.isfile(src):
         if not os.path.exists(src):
             raise FileNotFoundError(f"{src}: no such file")
@@ -164,7 +164,7 @@ def _json_attr(data, key):
         return None
 
 
-def _source_meta(data, report: IngestReport) -> dict:
+def _source_meta(data, report: Report) -> dict:
     """Task, embodiment and fps from the data group's attributes (robomimic env_args, LIBERO problem_info,
     robosuite env / env_info); the data group's attributes themselves go into every episode's attrs."""
     env_args = _json_attr(data, "env_args") or {}
@@ -210,7 +210,7 @@ def _get(demo, path, name, src_label):
     return np.asarray(demo[path][()])
 
 
-def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: IngestReport) -> dict:
+def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: Report) -> dict:
     src = report.source
     raw_mode = "obs" not in demo
     consumed = set()

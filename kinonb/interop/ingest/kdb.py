@@ -8,20 +8,20 @@ stores a reward per frame, so rewards are always present. embodiment / task / fp
 
 from __future__ import annotations
 
-from . import IngestReport, check_options, write_episodes
+from ...errors import InvalidArgumentError
+from ...store.transfer import episode_kwargs
+from ..kdb_reader import KdbDatabase
+from . import Report, check_options, write_episodes
 
 
 def ingest_kdb(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-               key_map=None, overwrite=False, progress=None) -> IngestReport:
+               key_map=None, overwrite=False, progress=None) -> Report:
     """Convert a kinodb ``.kdb`` file to .knb."""
-    from .. import KdbDatabase
-    from ...ops.merge import episode_kwargs
-
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     if key_map:
-        raise ValueError(f"key_map does not apply to .kdb files (their keys are fixed), got {key_map}")
+        raise InvalidArgumentError(f"key_map does not apply to .kdb files (their keys are fixed), got {key_map}")
     db = KdbDatabase(src)
-    report = IngestReport(str(src), str(out), "kdb")
+    report = Report("ingest", source=str(src), output=str(out), format="kdb")
     n = len(db) if max_episodes is None else min(len(db), int(max_episodes))
     episodes = (dict(episode_kwargs(db.read_episode(i), keep_id=True), source=f"episode {i}") for i in range(n))
     return write_episodes(out, episodes, report, compression=compression, overwrite=overwrite, progress=progress,

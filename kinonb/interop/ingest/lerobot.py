@@ -12,7 +12,7 @@ ingested in ascending ``episode_index``, which becomes the episode id.
     next.success           -> success = its last value (also kept as a column)
     features of dtype image-> cameras (PNG/JPEG bytes in the parquet, decoded to uint8 (T, H, W, C))
     features of dtype video-> skipped and reported: kinonb does not decode video (an IngestWarning and an entry in
-                              IngestReport.skipped, per camera)
+                              Report.skipped, per camera)
     other numeric columns  -> extra columns under their own names (timestamp, frame_index, index, ...)
     episode tasks          -> task (the first); all of them in attrs["tasks"] when an episode has several
     robot_type, fps        -> embodiment, fps;  info.splits -> attrs["split"]
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import (
-    IngestReport,
+    Report,
     SourceLayoutError,
     as_float32,
     check_options,
@@ -42,7 +42,7 @@ SUPPORTED = ("v2.0", "v2.1", "v3.0")
 
 
 def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-                   key_map=None, overwrite=False, progress=None) -> IngestReport:
+                   key_map=None, overwrite=False, progress=None) -> Report:
     """Convert a LeRobot v2.x / v3.0 dataset directory to .knb (see the module docstring for the mapping)."""
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     pq = require("pyarrow.parquet", "lerobot", "LeRobot ingest")
@@ -58,7 +58,7 @@ def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episod
     version = str(info.get("codebase_version", "?"))
     if version not in SUPPORTED:
         raise SourceLayoutError(info_path, f"codebase_version in {SUPPORTED}", repr(version))
-    report = IngestReport(str(src), str(out), "lerobot")
+    report = Report("ingest", source=str(src), output=str(out), format="lerobot")
     report.note(f"LeRobot {version}")
     features = info.get("features") or {}
     roles = {role: key_map.get(role, default) for role, default in ROLE_KEYS.items()}
@@ -199,7 +199,7 @@ def column_to_numpy(column, shape=None) -> np.ndarray:
     return out
 
 
-def _image_frames(column, feat: dict, key: str, report: IngestReport) -> np.ndarray:
+def _image_frames(column, feat: dict, key: str, report: Report) -> np.ndarray:
     from ..image_codecs import decode_image
 
     shape = [int(x) for x in feat.get("shape", [])]
@@ -224,7 +224,7 @@ def _image_frames(column, feat: dict, key: str, report: IngestReport) -> np.ndar
     return out
 
 
-def _episode(table, row, features, roles, rename, tasks, splits, info, report: IngestReport) -> dict:
+def _episode(table, row, features, roles, rename, tasks, splits, info, report: Report) -> dict:
     ep_index = int(row["episode_index"])
     names = table.column_names
     arrays = {}

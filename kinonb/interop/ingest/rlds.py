@@ -36,7 +36,7 @@ import numpy as np
 
 from ...errors import CorruptFieldError
 from . import (
-    IngestReport,
+    Report,
     SourceLayoutError,
     as_float32,
     check_options,
@@ -57,14 +57,14 @@ _NUMPY = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "
 
 
 def ingest_rlds(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-                key_map=None, split=None, verify_crc=True, overwrite=False, progress=None) -> IngestReport:
+                key_map=None, split=None, verify_crc=True, overwrite=False, progress=None) -> Report:
     """Convert an RLDS TFRecord dataset directory to .knb (see the module docstring for the mapping).
 
     ``split`` reads one split only (e.g. "train"); ``verify_crc=False`` skips the TFRecord checksums.
     """
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     root = find_version_dir(src)
-    report = IngestReport(str(src), str(out), "rlds")
+    report = Report("ingest", source=str(src), output=str(out), format="rlds")
     specs = read_features(root)
     shards = list_shards(root, split)
     if not shards:

@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from . import (
-    IngestReport,
+    Report,
     SourceLayoutError,
     as_float32,
     check_options,
@@ -55,11 +55,11 @@ def open_group(src):
 
 
 def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-                key_map=None, overwrite=False, progress=None) -> IngestReport:
+                key_map=None, overwrite=False, progress=None) -> Report:
     """Convert a diffusion_policy zarr replay buffer to .knb (see the module docstring for the mapping)."""
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     root = open_group(src)
-    report = IngestReport(str(src), str(out), "zarr")
+    report = Report("ingest", source=str(src), output=str(out), format="zarr")
     groups = sorted(k for k in root.group_keys()) if hasattr(root, "group_keys") else []
     if "data" not in groups or "meta" not in groups:
         raise SourceLayoutError(src, "a replay buffer: groups data/ and meta/ (diffusion_policy ReplayBuffer)",

@@ -1,0 +1,82 @@
+"""Copying episodes into a new .knb file: what merge, export and every ingest share.
+
+``write_episodes`` writes an iterable of :meth:`Writer.add_episode` keyword dicts to a new file atomically;
+``episode_kwargs`` turns what a reader's ``read_episode`` returns back into such a dict.
+"""
+
+from __future__ import annotations
+
+from ..errors import SchemaError
+from .atomic import atomic_output
+from .report import Report
+from .writer import create
+
+
+def episode_kwargs(ep: dict, *, keep_id: bool = True) -> dict:
+    """Writer.add_episode keyword arguments that reproduce an episode returned by ``read_episode``."""
+    meta = ep["meta"]
+    kw = {
+        "actions": ep["actions"],
+        "states": ep.get("states"),
+        "rewards": ep.get("rewards"),
+        "is_terminal": ep.get("is_terminal"),
+        "images": ep.get("images") or None,
+        "columns": {name: ep[name] for name in meta.get("columns", [])} or None,
+        "task": meta["task"],
+        "embodiment": meta["embodiment"],
+        "fps": meta["fps"],
+        "success": meta["success"],
+        "total_reward": meta["total_reward"],
+        "attrs": meta.get("attrs") or None,
+    }
+    if keep_id:
+        kw["episode_id"] = meta["episode_id"]
+    return kw
+
+
+class Sized:
+    """An iterable with a length, so that a progress callable (tqdm) knows the total."""
+
+    def __init__(self, iterable, n: int):
+        self._iterable, self._n = iterable, n
+
+    def __iter__(self):
+        return iter(self._iterable)
+
+    def __len__(self):
+        return self._n
+
+
+def with_progress(iterable, progress, total: int | None = None):
+    """``progress(iterable)`` (e.g. ``tqdm.tqdm``), told the total when known; ``iterable`` without one."""
+    if progress is None:
+        return iterable
+    return progress(Sized(iterable, total) if total is not None else iterable)
+
+
+def write_episodes(out, episodes, report: Report, *, compression=None, overwrite=False, progress=None,
+                   total: int | None = None, embodiment=None, task=None, fps=None) -> Report:
+    """Write ``episodes`` (an iterable of Writer.add_episode kwargs) to the new file ``out``; fill ``report``.
+
+    An episode dict may carry ``source`` (where it came from, e.g. "a.knb episode 3"): it labels a SchemaError.
+    ``embodiment`` / ``task`` / ``fps`` (when not None) override each episode's own values.
+    """
+    overrides = {k: v for k, v in (("embodiment", embodiment), ("task", task),
+                                   ("fps", None if fps is None else float(fps))) if v is not None}
+    cameras, columns = {}, {}
+    with atomic_output(out, overwrite=overwrite, purpose="ingesting") as tmp:
+        with create(tmp, compression=None if compression == "none" else compression, overwrite=True,
+                    sync=False) as w:
+            for ep in with_progress(episodes, progress, total):
+                ep.update(overrides)
+                where = ep.pop("source", None)
+                try:
+                    w.add_episode(**ep)
+                except SchemaError as e:
+                    raise SchemaError(f"{where or f'source episode {report.episodes}'}: {e}") from e
+                report.episodes += 1
+                report.frames += len(ep["actions"])
+                cameras.update(dict.fromkeys(ep.get("images") or {}))
+                columns.update(dict.fromkeys(ep.get("columns") or {}))
+    report.cameras, report.columns = list(cameras), list(columns)
+    return report
