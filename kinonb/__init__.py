@@ -12,20 +12,20 @@ from .errors import (
     OverlapError,
     QueryError,
     SchemaError,
-    TornTailWarning,
     TornTailError,
+    TornTailWarning,
     TruncatedFileError,
     UnsupportedVersionError,
     WriteFailedError,
     WriterLockedError,
 )
-from .store.reader import Database
-from .store.writer import Writer, append, create
 from .interop.opener import open
-from .sampling.resize import resize
 from .sampling.index import SampleIndex
+from .sampling.resize import resize
+from .store.reader import Database
 from .store.report import Report
 from .store.validate import repair, validate
+from .store.writer import Writer, append, create
 
 __all__ = [
     "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "Report", "Database", "Writer", "TornTailWarning",

@@ -170,3 +170,7 @@ class TornTailWarning(KinonbWarning):
 
 class IngestWarning(KinonbWarning):
     """Something in a source was not stored (it is also listed in the report's ``skipped``)."""
+
+
+class ImageDecodeError(KinonbError, ValueError):
+    """An image payload (JPEG / PNG) does not decode to the size and channels its record announces."""

@@ -12,8 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import (
+    BadMagicError,
+    ChecksumError,
+    CorruptFieldError,
+    OffsetError,
+    OverlapError,
+)
 from . import layout as L
-from ..errors import BadMagicError, ChecksumError, CorruptFieldError, OffsetError, OverlapError
 from .schema import Column, columns_from_records
 
 FOOTER_PREFIX = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * len(L.SECTION_NAMES)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BadMagicError, ChecksumError, CorruptFieldError, TruncatedFileError, UnsupportedVersionError
+from ..errors import (
+    BadMagicError,
+    ChecksumError,
+    CorruptFieldError,
+    TruncatedFileError,
+    UnsupportedVersionError,
+)
 from . import layout as L
 
 

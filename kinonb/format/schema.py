@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import layout as L
 from ..errors import CorruptFieldError
+from . import layout as L
 
 #: The dtype each fixed role is stored as; extra columns keep the caller's dtype.
 ROLE_DTYPES = {

@@ -10,6 +10,8 @@ import io
 
 import numpy as np
 
+from ..errors import ImageDecodeError
+
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -45,19 +47,19 @@ def decode_image(data, width: int, height: int, channels: int) -> np.ndarray:
     """
     kind = sniff(data)
     if kind is None:
-        raise ValueError(f"payload is neither JPEG nor PNG (starts with {bytes(data[:8])!r})")
+        raise ImageDecodeError(f"payload is neither JPEG nor PNG (starts with {bytes(data[:8])!r})")
     mode = _MODES.get(int(channels))
     if mode is None:
-        raise ValueError(f"cannot decode {kind} to {channels} channels (supported: 1, 3, 4)")
+        raise ImageDecodeError(f"cannot decode {kind} to {channels} channels (supported: 1, 3, 4)")
     Image = _pillow()
     try:
         with Image.open(io.BytesIO(bytes(data)), formats=[kind.upper()]) as im:
             if im.size != (int(width), int(height)):
-                raise ValueError(f"{kind} payload is {im.size[0]}x{im.size[1]}, header says {width}x{height}")
+                raise ImageDecodeError(f"{kind} payload is {im.size[0]}x{im.size[1]}, header says {width}x{height}")
             im.load()
             out = np.asarray(im.convert(mode) if im.mode != mode else im, dtype=np.uint8)
     except ValueError:
         raise
     except Exception as e:  # Pillow raises OSError/SyntaxError/struct.error on corrupt payloads
-        raise ValueError(f"corrupt {kind} payload: {e}") from e
+        raise ImageDecodeError(f"corrupt {kind} payload: {e}") from e
     return out.reshape(int(height), int(width), int(channels))

@@ -36,14 +36,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import (
-    InvalidArgumentError,
-    PositionError,
-    UnknownKeyError,
     BadMagicError,
     CorruptFieldError,
+    InvalidArgumentError,
     OffsetError,
     OverlapError,
+    PositionError,
     TruncatedFileError,
+    UnknownKeyError,
     UnsupportedVersionError,
 )
 from ..format import success as success_code
@@ -51,7 +51,6 @@ from ..format.totals import check_frame_total
 from ..query import Queryable, from_records
 from . import kdb_layout as L
 from .image_codecs import decode_image
-
 
 LOWDIM_KEYS = ("actions", "states", "rewards", "is_terminal")
 

@@ -18,6 +18,7 @@ import operator
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from .jit import kernel, prange
 
 # Codes of decode_block: OK, or a negative error code that decode_frames reports with ERRORS.
@@ -166,29 +167,29 @@ def decode_frames(src, offsets, lengths, frame_nbytes, out=None):
     """
     src = np.asarray(src)
     if src.dtype != np.uint8 or src.ndim != 1:
-        raise ValueError(f"src must be a 1-D uint8 array, got shape {src.shape} dtype {src.dtype}")
+        raise InvalidArgumentError(f"src must be a 1-D uint8 array, got shape {src.shape} dtype {src.dtype}")
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     lengths = np.ascontiguousarray(lengths, dtype=np.int64)
     if offsets.ndim != 1 or lengths.shape != offsets.shape:
-        raise ValueError(f"offsets and lengths must be 1-D of one length, got {offsets.shape} and {lengths.shape}")
+        raise InvalidArgumentError(f"offsets and lengths must be 1-D of one length, got {offsets.shape} and {lengths.shape}")
     try:
         nbytes = operator.index(frame_nbytes)
     except TypeError:
         nbytes = -1
     if isinstance(frame_nbytes, bool) or nbytes < 0:
-        raise ValueError(f"frame_nbytes must be an int >= 0, got {frame_nbytes!r}")
+        raise InvalidArgumentError(f"frame_nbytes must be an int >= 0, got {frame_nbytes!r}")
     frame_nbytes = nbytes
     total = offsets.shape[0] * frame_nbytes
     if out is None:
         out = np.empty(total, np.uint8)
     elif out.dtype != np.uint8 or out.shape != (total,) or not out.flags.writeable:
-        raise ValueError(f"out must be a writeable uint8 array of shape ({total},), got {out.shape} {out.dtype}")
+        raise InvalidArgumentError(f"out must be a writeable uint8 array of shape ({total},), got {out.shape} {out.dtype}")
     parallel = offsets.shape[0] > 1 and total >= PARALLEL_MIN_BYTES
     fn = lz4_decode_frames_parallel if parallel else lz4_decode_frames
     bad = fn(src, offsets, lengths, frame_nbytes, out)
     if bad >= 0:
         code = decode_block(src, offsets[bad], lengths[bad], out, bad * frame_nbytes, frame_nbytes)
-        raise ValueError(
+        raise InvalidArgumentError(
             f"lz4 frame {bad} (bytes {offsets[bad]}..{offsets[bad] + lengths[bad]}, expected {frame_nbytes} "
             f"bytes out) is corrupt: {ERRORS.get(code, f'error {code}')}"
         )

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from .jit import JIT_ENABLED, kernel, prange
 
 MODES = ("nearest", "bilinear", "area")
@@ -52,7 +53,7 @@ def axis_table(n_in: int, n_out: int, mode: str) -> tuple[np.ndarray, np.ndarray
         index = np.minimum(start[:, None] + k, end[:, None] - 1)
         weight = np.where(k < count[:, None], 1.0 / count[:, None], 0.0)
     else:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise InvalidArgumentError(f"mode must be one of {MODES}, got {mode!r}")
     return index, weight
 
 
@@ -203,7 +204,7 @@ def resize_frames(src_flat_u8, frame_starts, H, W, C, out, mode, chw, normalize)
     """
     OH, OW = (out.shape[2], out.shape[3]) if chw else (out.shape[1], out.shape[2])
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise InvalidArgumentError(f"mode must be one of {MODES}, got {mode!r}")
     if OH == H and OW == W:
         mode = "nearest"  # every mode is the identity at the same size
     iy, wy, ix, wx = tables(H, W, C, OH, OW, mode, bool(chw))

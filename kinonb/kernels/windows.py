@@ -29,6 +29,7 @@ import operator
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from .jit import kernel
 
 # Offsets and lengths are bounded so that no sum in the kernel can overflow int64.
@@ -71,9 +72,9 @@ def _int(name, value, minimum=-_LIMIT):
     try:
         v = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}") from None
+        raise InvalidArgumentError(f"{name} must be an int, got {type(value).__name__}") from None
     if isinstance(value, bool) or not minimum <= v <= _LIMIT:
-        raise ValueError(f"{name} must be an int in [{minimum}, 2**62], got {value!r}")
+        raise InvalidArgumentError(f"{name} must be an int in [{minimum}, 2**62], got {value!r}")
     return v
 
 
@@ -86,21 +87,21 @@ def build_sample_index(lengths, offsets_lo, offsets_hi, pad="edge", pad_before=N
     """
     lens = np.asarray(lengths)
     if lens.ndim != 1 or not (lens.dtype.kind in "iu" or lens.size == 0):
-        raise ValueError(f"lengths must be a 1-D integer array, got shape {lens.shape} dtype {lens.dtype}")
+        raise InvalidArgumentError(f"lengths must be a 1-D integer array, got shape {lens.shape} dtype {lens.dtype}")
     lens = lens.astype(np.int64, copy=False)
     if lens.size and (lens.min() < 0 or lens.max() > _LIMIT):
-        raise ValueError(f"lengths must lie in [0, 2**62], found {lens.min()}..{lens.max()}")
+        raise InvalidArgumentError(f"lengths must lie in [0, 2**62], found {lens.min()}..{lens.max()}")
     lo = _int("offsets_lo", offsets_lo)
     hi = _int("offsets_hi", offsets_hi)
     if lo > hi:
-        raise ValueError(f"offsets_lo ({lo}) must be <= offsets_hi ({hi})")
+        raise InvalidArgumentError(f"offsets_lo ({lo}) must be <= offsets_hi ({hi})")
     if pad == "none":
         if pad_before is not None or pad_after is not None:
-            raise ValueError('pad_before/pad_after apply to pad="edge" only; pad="none" allows no padding')
+            raise InvalidArgumentError('pad_before/pad_after apply to pad="edge" only; pad="none" allows no padding')
         before = after = 0
     elif pad == "edge":
         before = _UNLIMITED if pad_before is None else _int("pad_before", pad_before, 0)
         after = _UNLIMITED if pad_after is None else _int("pad_after", pad_after, 0)
     else:
-        raise ValueError(f'pad must be "edge" or "none", got {pad!r}')
+        raise InvalidArgumentError(f'pad must be "edge" or "none", got {pad!r}')
     return sample_index_kernel(np.ascontiguousarray(lens), lo, hi, before, after)

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from ..sampling.mixture import check_weights, schedule
 from ..sampling.order import check_int
 
@@ -30,11 +31,11 @@ def parse_source(text: str) -> tuple[str, float]:
     try:
         w = float(weight)
     except ValueError:
-        raise ValueError(f"--source {text!r}: weight {weight!r} is not a number (expected PATH:WEIGHT)") from None
+        raise InvalidArgumentError(f"--source {text!r}: weight {weight!r} is not a number (expected PATH:WEIGHT)") from None
     try:
         check_weights([w], [path], need_positive=False)  # one PATH:0 is fine; mixture() needs one > 0
     except ValueError as e:
-        raise ValueError(f"--source {text!r}: {e}") from None
+        raise InvalidArgumentError(f"--source {text!r}: {e}") from None
     return path, w
 
 
@@ -53,7 +54,7 @@ def mixture(sources) -> list[dict]:
     for (path, _), w in zip(sources, weights):
         db = open_db(path)
         if w > 0 and len(db) == 0:
-            raise ValueError(f"{path} has no episodes but weight {w:g}")
+            raise InvalidArgumentError(f"{path} has no episodes but weight {w:g}")
         plan.append({"path": str(path), "weight": float(w), "share": float(w / total), "episodes": len(db),
                      "frames": db.num_frames()})
     return plan

@@ -11,8 +11,19 @@ import operator
 
 import numpy as np
 
-from .parser import ATTRS_PREFIX, BOOL, CAMERAS, NUMBER, ORDERING, TEXT, And, Condition, Node, Not
 from ..format import success as success_code
+from .parser import (
+    ATTRS_PREFIX,
+    BOOL,
+    CAMERAS,
+    NUMBER,
+    ORDERING,
+    TEXT,
+    And,
+    Condition,
+    Node,
+    Not,
+)
 from .table import MISSING, MetaTable
 
 TOLERANCE = 1e-6  # numeric = and != (kinodb: |a - b| < 1e-6)

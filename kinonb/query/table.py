@@ -10,6 +10,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from ..format import success as success_code
 
 
@@ -55,10 +56,10 @@ class MetaTable:
         n = len(self.episode_id)
         for f in fields(self):
             if f.name not in ("strings", "cameras", "attrs") and len(getattr(self, f.name)) != n:
-                raise ValueError(f"MetaTable.{f.name} has {len(getattr(self, f.name))} entries, expected {n}")
+                raise InvalidArgumentError(f"MetaTable.{f.name} has {len(getattr(self, f.name))} entries, expected {n}")
         for name, present in self.cameras.items():
             if len(present) != n:
-                raise ValueError(f"MetaTable.cameras[{name!r}] has {len(present)} entries, expected {n}")
+                raise InvalidArgumentError(f"MetaTable.cameras[{name!r}] has {len(present)} entries, expected {n}")
 
     def __len__(self) -> int:
         return len(self.episode_id)

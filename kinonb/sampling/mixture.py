@@ -23,6 +23,7 @@ import numbers
 
 import numpy as np
 
+from ..errors import ArgumentTypeError, InvalidArgumentError
 from .order import rng as epoch_rng
 
 
@@ -40,16 +41,16 @@ def check_weights(weights, names=None, *, need_positive: bool = True) -> np.ndar
     """
     weights = list(weights)
     if not weights:
-        raise ValueError("a mixture needs at least one source")
+        raise InvalidArgumentError("a mixture needs at least one source")
     out = np.empty(len(weights), np.float64)
     for i, w in enumerate(weights):
         if isinstance(w, (bool, np.bool_)) or not isinstance(w, numbers.Real):
-            raise TypeError(f"weight of {_label(names, i)} must be a number, got {w!r}")
+            raise ArgumentTypeError(f"weight of {_label(names, i)} must be a number, got {w!r}")
         out[i] = float(w)
         if not math.isfinite(out[i]) or out[i] < 0:
-            raise ValueError(f"weight of {_label(names, i)} must be finite and >= 0, got {w!r}")
+            raise InvalidArgumentError(f"weight of {_label(names, i)} must be finite and >= 0, got {w!r}")
     if need_positive and out.sum() <= 0:
-        raise ValueError("mixture weights sum to 0; give at least one source a weight > 0")
+        raise InvalidArgumentError("mixture weights sum to 0; give at least one source a weight > 0")
     return out
 
 
@@ -90,7 +91,7 @@ def _without_replacement(rng, sizes, offsets, p, num_samples, shuffle) -> np.nda
     """Exact per-source counts, each a seeded subset of the source, in shuffled turns."""
     cap = _largest_epoch(sizes, p)
     if num_samples is not None and int(num_samples) > cap:
-        raise ValueError(f"num_samples={num_samples} is more than a mixture without replacement can give: "
+        raise InvalidArgumentError(f"num_samples={num_samples} is more than a mixture without replacement can give: "
                          f"{cap} (a source would run out); use replacement=True or a smaller num_samples")
     n = cap if num_samples is None else int(num_samples)
     counts = _counts(p, n)
@@ -113,10 +114,10 @@ def schedule(sizes, weights, seed: int, epoch: int, *, replacement: bool = True,
     names = list(names) if names is not None else [str(i) for i in range(len(sizes))]
     weights = check_weights(weights, names)
     if len(weights) != len(sizes):
-        raise ValueError(f"{len(weights)} weights for {len(sizes)} sources")
+        raise InvalidArgumentError(f"{len(weights)} weights for {len(sizes)} sources")
     p = weights / weights.sum()
     for s in np.flatnonzero((p > 0) & (sizes == 0)):
-        raise ValueError(f"mixture source {names[s]} has weight {weights[s]} but no sample (check its filter)")
+        raise InvalidArgumentError(f"mixture source {names[s]} has weight {weights[s]} but no sample (check its filter)")
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     rng = epoch_rng(seed, epoch)
     if replacement:

@@ -25,6 +25,8 @@ import os
 
 import numpy as np
 
+from ..errors import ArgumentTypeError, InvalidArgumentError
+
 EQUALIZE = ("wrap", "drop")
 
 
@@ -33,9 +35,9 @@ def check_int(name: str, value, minimum: int = 0) -> int:
     try:
         v = operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+        raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}") from None
     if isinstance(value, bool) or v < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be an int >= {minimum}, got {value!r}")
     return v
 
 
@@ -43,12 +45,12 @@ def check_world(rank=None, world_size=None) -> tuple[int, int] | None:
     """Validated ``(rank, world_size)`` from arguments, or None when neither is given (half of a pair is an
     error: a rank without its world size cannot place its stream)."""
     if (rank is None) != (world_size is None):
-        raise ValueError(f"give both rank and world_size or neither, got rank={rank!r} world_size={world_size!r}")
+        raise InvalidArgumentError(f"give both rank and world_size or neither, got rank={rank!r} world_size={world_size!r}")
     if rank is None:
         return None
     rank, world_size = check_int("rank", rank), check_int("world_size", world_size, 1)
     if rank >= world_size:
-        raise ValueError(f"rank must lie in [0, world_size={world_size}), got {rank}")
+        raise InvalidArgumentError(f"rank must lie in [0, world_size={world_size}), got {rank}")
     return rank, world_size
 
 
@@ -82,7 +84,7 @@ def permutation(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
 def equalize(order: np.ndarray, world_size: int, policy: str) -> np.ndarray:
     """``order`` cut (``"drop"``) or extended from its start (``"wrap"``) to a multiple of ``world_size``."""
     if policy not in EQUALIZE:
-        raise ValueError(f"equalize must be one of {EQUALIZE}, got {policy!r}")
+        raise InvalidArgumentError(f"equalize must be one of {EQUALIZE}, got {policy!r}")
     n = len(order)
     extra = n % world_size
     if extra == 0 or n == 0:

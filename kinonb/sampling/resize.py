@@ -10,7 +10,6 @@ from .images import check_layout, check_mode, size_pair
 from .outputs import output_array
 
 
-
 def resize(frames, size, mode="bilinear", *, layout="HWC", normalize=False, out=None):
     """Resize ``frames``, uint8 ``(N, H, W, C)`` or ``(H, W, C)``, to ``size = (OH, OW)``.
 

@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
-from ..format import layout as L
 from ..errors import ChecksumError, CorruptFieldError, OffsetError, OverlapError
+from ..format import layout as L
 from ..format.footer import Footer, chunk_checksums
 from ..format.frame_codec import frame_table_problem
 

@@ -13,11 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..format import layout as L
-from ..format import stats as S
-from ..format import success as success_code
-from .recovery import Commit, find_last_commit
-from .episode_index import EpisodeIndex
 from ..errors import (
     ArgumentTypeError,
     CorruptFieldError,
@@ -26,10 +21,15 @@ from ..errors import (
     TornTailWarning,
     UnknownKeyError,
 )
+from ..format import layout as L
+from ..format import stats as S
+from ..format import success as success_code
 from ..format.footer import decode_footer
-from ..query import MetaTable, Queryable, attr_lookup
 from ..kernels.lz4 import decode_frames
 from ..protocol import ColumnBlocks
+from ..query import MetaTable, Queryable, attr_lookup
+from .episode_index import EpisodeIndex
+from .recovery import Commit, find_last_commit
 
 #: madvise() hint per ``access`` mode (None: leave the kernel's default read-ahead).
 ACCESS_ADVICE = {

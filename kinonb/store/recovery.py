@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..format import layout as L
 from ..errors import (
     NoCommitError,
 )
+from ..format import layout as L
 from ..format.footer import FOOTER_PREFIX, prefix_length, read_footer_prefix
 from ..format.header import check_header
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ChecksumError, CorruptFieldError, FormatError, WriterLockedError
 from ..format import layout as L
 from ..format.totals import check_frame_total
+from .reader import Database
 from .recovery import find_last_commit
 from .report import Report
-from ..errors import ChecksumError, CorruptFieldError, FormatError, WriterLockedError
-from .reader import Database
 
 
 def validate(path, *, deep: bool = False, progress=None) -> Report:

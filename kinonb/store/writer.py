@@ -16,14 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..format import layout as L
-from ..format import stats as S
-from ..format import success as success_code
-from ..format.header import encode_header, encode_trailer
-from .atomic import publish, refuse_if_locked, temporary_path
-from .recovery import find_last_commit
-from .episode_index import EpisodeIndex
 from ..errors import (
+    InvalidArgumentError,
     OutputExistsError,
     SchemaError,
     TornTailError,
@@ -32,9 +26,16 @@ from ..errors import (
     WriterClosedError,
     WriterLockedError,
 )
+from ..format import layout as L
+from ..format import stats as S
+from ..format import success as success_code
 from ..format.footer import Footer, decode_footer, encode_footer
 from ..format.frame_codec import encode_frames
+from ..format.header import encode_header, encode_trailer
 from ..format.schema import ROLE_DTYPES, Column
+from .atomic import publish, refuse_if_locked, temporary_path
+from .episode_index import EpisodeIndex
+from .recovery import find_last_commit
 
 STAGE_LIMIT = 1 << 20
 RESERVED_NAMES = ("actions", "states", "rewards", "is_terminal", "images", "meta")
@@ -100,7 +101,7 @@ class Writer:
     def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool, repair: bool = False):
         if compression not in (None, "none", "lz4"):
             os.close(fd)
-            raise ValueError(f"compression must be None or 'lz4', got {compression!r}")
+            raise InvalidArgumentError(f"compression must be None or 'lz4', got {compression!r}")
         self.path = path
         self._fd = fd
         self._sync = sync

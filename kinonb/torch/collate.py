@@ -14,8 +14,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data._utils.collate import collate, default_collate, default_collate_fn_map
+from torch.utils.data._utils.collate import (
+    collate,
+    default_collate,
+    default_collate_fn_map,
+)
 
+from ..errors import InvalidArgumentError, PositionError
 from .convert import dim_mask, pad_dim, strings, to_tensor
 
 
@@ -54,7 +59,7 @@ class Rows(Sequence):
         if isinstance(i, slice):
             return [Row(self.batch, j) for j in range(*i.indices(self._n))]
         if not -self._n <= i < self._n:
-            raise IndexError(f"row {i} out of range for a batch of {self._n}")
+            raise PositionError(f"row {i} out of range for a batch of {self._n}")
         return Row(self.batch, i % self._n)
 
 
@@ -94,7 +99,7 @@ def pad_collate(batch, *, dims: dict | None = None):
         if isinstance(first, (np.ndarray, torch.Tensor)):
             values = [to_tensor(v) for v in values]
             if len({tuple(v.shape[:-1]) for v in values}) > 1 or len({v.ndim for v in values}) > 1:
-                raise ValueError(f"pad_collate: samples of {key!r} differ in more than their last axis "
+                raise InvalidArgumentError(f"pad_collate: samples of {key!r} differ in more than their last axis "
                                  f"({sorted({tuple(v.shape) for v in values})}); whole episodes of different "
                                  f"lengths need batch_size=1 (or windows)")
             if key in dims or len({tuple(v.shape) for v in values}) > 1:

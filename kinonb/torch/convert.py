@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors import InvalidArgumentError
 from ..sampling.images import ImageOptions
 from ..sampling.resize import resize
 
@@ -124,7 +125,7 @@ def pad_dim(value, width: int):
     if d == width:
         return value
     if d > width:
-        raise ValueError(f"cannot pad a last axis of {d} down to {width}")
+        raise InvalidArgumentError(f"cannot pad a last axis of {d} down to {width}")
     if isinstance(value, torch.Tensor):
         out = value.new_zeros((*value.shape[:-1], width))
     else:
@@ -160,7 +161,7 @@ def merge_parts(parts: list, rows: list, dims: dict) -> dict:
             out[f"{key}_dim_mask"] = dim_mask(sizes[order], dims[key], as_tensor=False)
         shapes = {v.shape[1:] for v in values}
         if len(shapes) > 1:
-            raise ValueError(f"sources give {key!r} different shapes {sorted(shapes)}; "
+            raise InvalidArgumentError(f"sources give {key!r} different shapes {sorted(shapes)}; "
                              f"set image_size for cameras, or use matching windows")
         out[key] = np.concatenate(values)[order]
     return out

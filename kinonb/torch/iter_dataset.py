@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..sampling import order
 from ..sampling.mixture import check_weights, schedule
 from . import convert, sharding
@@ -38,12 +39,12 @@ def _filters(db_paths, kql_filter, kql_filters) -> list:
     order of ``db_paths``; ``kql_filter`` for the sources it does not name."""
     if isinstance(kql_filters, (list, tuple)):  # one per source, in the order of db_paths
         if len(kql_filters) != len(db_paths):
-            raise ValueError(f"kql_filters has {len(kql_filters)} entries for {len(db_paths)} sources")
+            raise InvalidArgumentError(f"kql_filters has {len(kql_filters)} entries for {len(db_paths)} sources")
         kql_filters = dict(zip(db_paths, kql_filters))
     kql_filters = dict(kql_filters or {})
     unknown = set(kql_filters) - set(db_paths)
     if unknown:
-        raise ValueError(f"kql_filters names paths that are not sources: {sorted(map(str, unknown))}")
+        raise InvalidArgumentError(f"kql_filters names paths that are not sources: {sorted(map(str, unknown))}")
     return [kql_filters.get(path, kql_filter) for path in db_paths]
 
 
@@ -51,10 +52,10 @@ def _sources(db_paths, kql_filter, kql_filters):
     """[(name, path, weight, kql)] and whether the dataset is a mixture (given as {path: weight})."""
     if isinstance(db_paths, (str, os.PathLike)):
         if kql_filters:
-            raise ValueError("kql_filters ({path: kql}) applies to mixtures; use kql_filter for one file")
+            raise InvalidArgumentError("kql_filters ({path: kql}) applies to mixtures; use kql_filter for one file")
         return [(str(db_paths), db_paths, 1.0, kql_filter)], False
     if not isinstance(db_paths, Mapping) or not db_paths:
-        raise TypeError(f"db_paths must be a path or a non-empty dict {{path: weight}}, got {type(db_paths).__name__}")
+        raise ArgumentTypeError(f"db_paths must be a path or a non-empty dict {{path: weight}}, got {type(db_paths).__name__}")
     kqls = _filters(db_paths, kql_filter, kql_filters)
     weights = check_weights(db_paths.values(), list(db_paths))
     return [(str(p), p, float(w), kql) for p, w, kql in zip(db_paths, weights, kqls)], True
@@ -95,22 +96,22 @@ class KinoIterDataset(IterableDataset):
         if batch_size is not None:
             batch_size = order.check_int("batch_size", batch_size, 1)
             if windows is None:
-                raise ValueError("batch_size (batches assembled in the worker) needs windows: whole episodes "
+                raise InvalidArgumentError("batch_size (batches assembled in the worker) needs windows: whole episodes "
                                  "differ in length; batch them with the DataLoader and a collate_fn instead")
         if drop_last and batch_size is None:
-            raise ValueError("drop_last applies to batches assembled here (batch_size=); for DataLoader batches "
+            raise InvalidArgumentError("drop_last applies to batches assembled here (batch_size=); for DataLoader batches "
                              "use DataLoader(drop_last=True)")
         self.batch_size = batch_size
         self.drop_last = bool(drop_last)
         self.block_size = order.check_int("block_size", block_size, 1)
         if equalize not in order.EQUALIZE:
-            raise ValueError(f"equalize must be one of {order.EQUALIZE}, got {equalize!r}")
+            raise InvalidArgumentError(f"equalize must be one of {order.EQUALIZE}, got {equalize!r}")
         self.equalize = equalize
         self.rank, self.world_size = sharding.resolve_world(rank, world_size)
         self.replacement = bool(replacement)
         self.num_samples = None if num_samples is None else order.check_int("num_samples", num_samples)
         if not self.is_mixture and num_samples is not None:
-            raise ValueError("num_samples applies to mixtures ({path: weight}); one file's epoch is all its samples")
+            raise InvalidArgumentError("num_samples applies to mixtures ({path: weight}); one file's epoch is all its samples")
         # [epoch, start position in the rank stream]: shared with (persistent) workers.
         self._shared = torch.zeros(2, dtype=torch.int64).share_memory_()
         self._consumed = 0  # samples handed out by the current pass in this process
@@ -169,7 +170,7 @@ class KinoIterDataset(IterableDataset):
         n = len(self._stream(epoch))
         taken = self._consumed if samples_consumed is None else order.check_int("samples_consumed", samples_consumed)
         if start + taken > n:
-            raise ValueError(f"samples_consumed={taken} from position {start} runs past this rank's {n} samples")
+            raise InvalidArgumentError(f"samples_consumed={taken} from position {start} runs past this rank's {n} samples")
         return {"format": STATE_FORMAT, "seed": self.seed, "epoch": epoch, "samples_consumed": start + taken,
                 "num_samples": n, "rank": self.rank, "world_size": self.world_size,
                 "sources": [s.name for s in self.sources]}
@@ -177,22 +178,22 @@ class KinoIterDataset(IterableDataset):
     def load_state_dict(self, state: dict) -> None:
         """Resume: every later pass over ``state["epoch"]`` starts at ``state["samples_consumed"]``."""
         if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
-            raise ValueError(f"not a {STATE_FORMAT} state: {state!r:.200}")
+            raise InvalidArgumentError(f"not a {STATE_FORMAT} state: {state!r:.200}")
         mine = {"seed": self.seed, "rank": self.rank, "world_size": self.world_size,
                 "num_sources": len(self.sources)}
         state = {**state, "num_sources": len(state.get("sources", ()))}
         for key, value in mine.items():
             if state.get(key) != value:
-                raise ValueError(f"state was saved with {key}={state.get(key)!r}, this dataset has {key}={value!r}; "
+                raise InvalidArgumentError(f"state was saved with {key}={state.get(key)!r}, this dataset has {key}={value!r}; "
                                  f"an exact resume needs the same seed, sources, rank and world size")
         epoch = order.check_int("epoch", state["epoch"])
         n = len(self._stream(epoch))
         if state.get("num_samples") != n:
-            raise ValueError(f"state was saved with {state.get('num_samples')} samples per rank, this dataset has "
+            raise InvalidArgumentError(f"state was saved with {state.get('num_samples')} samples per rank, this dataset has "
                              f"{n} (the files, filters, windows, mixture or batching changed)")
         position = order.check_int("samples_consumed", state.get("samples_consumed"))
         if position > n:
-            raise ValueError(f"samples_consumed={position} lies past this rank's {n} samples")
+            raise InvalidArgumentError(f"samples_consumed={position} lies past this rank's {n} samples")
         self._shared[0] = epoch
         self._shared[1] = position
         self._consumed = 0

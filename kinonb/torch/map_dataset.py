@@ -14,6 +14,12 @@ from typing import NamedTuple
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    PositionError,
+    UnknownKeyError,
+)
 from ..interop import opener
 from . import convert
 from .collate import Rows
@@ -40,16 +46,16 @@ class Source:
         self.path = os.fspath(path)
         self.name = str(path) if name is None else str(name)
         if kql_filter is not None and not isinstance(kql_filter, str):
-            raise TypeError(f"kql_filter must be a KQL string or None, got {type(kql_filter).__name__}")
+            raise ArgumentTypeError(f"kql_filter must be a KQL string or None, got {type(kql_filter).__name__}")
         self.kql_filter = kql_filter or None
         if windows is not None:
             if not isinstance(windows, dict) or not windows:
-                raise ValueError("windows must be a non-empty dict {key: offsets}, e.g. {'actions': range(16)}")
+                raise InvalidArgumentError("windows must be a non-empty dict {key: offsets}, e.g. {'actions': range(16)}")
             if image_key is not None:
-                raise ValueError("image_key picks the camera of whole-episode samples; with windows, name the "
+                raise InvalidArgumentError("image_key picks the camera of whole-episode samples; with windows, name the "
                                  "camera as a key of windows instead, e.g. windows={..., 'front': [0]}")
         elif (pad, pad_before, pad_after) != ("edge", None, None):
-            raise ValueError("pad, pad_before and pad_after apply to windows; whole episodes are never padded")
+            raise InvalidArgumentError("pad, pad_before and pad_after apply to windows; whole episodes are never padded")
         self.windows = None if windows is None else dict(windows)
         self.pad, self.pad_before, self.pad_after = pad, pad_before, pad_after
         self.image_key = image_key
@@ -83,7 +89,7 @@ class Source:
         cameras = set(db.camera_names())
         windows = {k: v for k, v in self.windows.items() if not (self.actions_only and k in cameras)}
         if not windows:
-            raise ValueError(f"actions_only=True leaves no key of windows {list(self.windows)} to read")
+            raise InvalidArgumentError(f"actions_only=True leaves no key of windows {list(self.windows)} to read")
         index = db.sample_index(windows, pad=self.pad, episodes=positions, pad_before=self.pad_before,
                                 pad_after=self.pad_after)
         image = self.image.restricted(cameras & set(windows), cameras)
@@ -134,7 +140,7 @@ class Source:
         st = self._opened()
         n = len(st.positions)
         if not -n <= i < n:
-            raise IndexError(f"sample {i} out of range for {n} episodes of {self.path}")
+            raise PositionError(f"sample {i} out of range for {n} episodes of {self.path}")
         p = int(st.positions[i])
         db = st.db
         if self.actions_only:
@@ -148,7 +154,7 @@ class Source:
         if self.image_key is None:
             return cameras[0] if cameras else None
         if self.image_key not in cameras:
-            raise KeyError(f"{self.path}: episode {p} has no camera {self.image_key!r} (it has {cameras})")
+            raise UnknownKeyError(f"{self.path}: episode {p} has no camera {self.image_key!r} (it has {cameras})")
         return self.image_key
 
 

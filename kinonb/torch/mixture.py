@@ -29,6 +29,7 @@ those widths) pads them.
 
 from __future__ import annotations
 
+from ..errors import ArgumentTypeError
 from .iter_dataset import KinoIterDataset
 
 
@@ -38,7 +39,7 @@ class MixtureDataset(KinoIterDataset):
     def __init__(self, sources: dict, seed: int = 42, *, kql_filters=None,
                  replacement: bool = True, num_samples: int | None = None, **kwargs):
         if not isinstance(sources, dict) or not sources:
-            raise TypeError("a mixture needs a non-empty dict {path: weight}")
+            raise ArgumentTypeError("a mixture needs a non-empty dict {path: weight}")
         super().__init__(sources, seed=seed, kql_filters=kql_filters, replacement=replacement,
                          num_samples=num_samples, **kwargs)
 

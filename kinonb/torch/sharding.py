@@ -7,6 +7,7 @@ live in :mod:`kinonb.sampling.order`, whose docstring explains them; their names
 
 from __future__ import annotations
 
+from ..errors import InvalidArgumentError
 from ..sampling.order import (  # noqa: F401  (re-exported)
     EQUALIZE,
     check_int,
@@ -37,7 +38,7 @@ def resolve_world(rank=None, world_size=None) -> tuple[int, int]:
         return resolve_local_world(rank, world_size)
     found = (dist.get_rank(), dist.get_world_size())
     if given is not None and given != found:
-        raise ValueError(f"rank={given[0]}, world_size={given[1]} contradict torch.distributed's "
+        raise InvalidArgumentError(f"rank={given[0]}, world_size={given[1]} contradict torch.distributed's "
                          f"rank={found[0]}, world_size={found[1]}")
     return found
 

@@ -30,6 +30,7 @@ the report's ``skipped`` and announced with an :class:`IngestWarning`.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import math
 import os
@@ -37,13 +38,25 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import IngestWarning, MissingExtraError, SourceLayoutError  # noqa: F401  (their public home is kinonb.errors)
+from ...errors import (  # noqa: F401  (IngestWarning, MissingExtraError, SourceLayoutError: also importable from here)
+    IngestWarning,
+    InvalidArgumentError,
+    MissingFileError,
+    MissingExtraError,
+    SourceLayoutError,
+)
 from ...store.report import Report
 from ...store.transfer import write_episodes  # noqa: F401  (used by every format module)
 from ..kdb_layout import MAGIC as KDB_MAGIC
 
 FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds")
 ROLES = ("actions", "states", "rewards", "is_terminal")
+
+
+def require_exists(path) -> None:
+    """MissingFileError unless the source ``path`` exists."""
+    if not os.path.exists(path):
+        raise MissingFileError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(path))
 
 
 def require(module: str, extra: str, what: str):
@@ -77,8 +90,8 @@ def detect_format(src) -> str:
             return "zarr"
         if list(p.glob("*.tfrecord*")) or list(p.glob("*/*.tfrecord*")):
             return "rlds"
-    elif not p.exists():
-        raise FileNotFoundError(f"{p}: no such file or directory")
+    else:
+        require_exists(p)
     raise SourceLayoutError(p, "a .kdb or HDF5 file, a LeRobot directory (meta/info.json), a zarr group or an "
                             "RLDS directory (*.tfrecord*)", "none of these", "pass --format explicitly")
 
@@ -87,7 +100,7 @@ def ingest(src, out, *, format: str | None = None, **options) -> Report:  # noqa
     """Convert ``src`` into the .knb file ``out``; ``format`` is one of FORMATS (None: detect_format)."""
     fmt = format or detect_format(src)
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise InvalidArgumentError(f"format must be one of {FORMATS}, got {fmt!r}")
     module = importlib.import_module(f".{'zarr_replay' if fmt == 'zarr' else fmt}", __name__)
     return getattr(module, f"ingest_{fmt}")(src, out, **options)
 
@@ -97,15 +110,15 @@ def ingest(src, out, *, format: str | None = None, **options) -> Report:  # noqa
 
 def check_options(*, fps=None, max_episodes=None, compression=None, key_map=None) -> dict:
     if fps is not None and (not math.isfinite(float(fps)) or float(fps) < 0):
-        raise ValueError(f"fps must be finite and >= 0, got {fps}")
+        raise InvalidArgumentError(f"fps must be finite and >= 0, got {fps}")
     if max_episodes is not None and int(max_episodes) < 0:
-        raise ValueError(f"max_episodes must be >= 0, got {max_episodes}")
+        raise InvalidArgumentError(f"max_episodes must be >= 0, got {max_episodes}")
     if compression not in (None, "none", "lz4"):
-        raise ValueError(f"compression must be None or 'lz4', got {compression!r}")
+        raise InvalidArgumentError(f"compression must be None or 'lz4', got {compression!r}")
     key_map = dict(key_map or {})
     for name, key in key_map.items():
         if not isinstance(name, str) or not name or not isinstance(key, str) or not key:
-            raise ValueError(f"key_map entries must be non-empty name -> source key strings, got {name!r}: {key!r}")
+            raise InvalidArgumentError(f"key_map entries must be non-empty name -> source key strings, got {name!r}: {key!r}")
     return key_map
 
 

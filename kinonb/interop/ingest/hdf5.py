@@ -51,6 +51,7 @@ from . import (
     last_frame_terminal,
     renames,
     require,
+    require_exists,
     storable_column,
     total_reward,
     write_episodes,
@@ -68,8 +69,7 @@ def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
     h5py = require("h5py", "hdf5", "HDF5 ingest")
     report = Report("ingest", source=str(src), output=str(out), format="hdf5")
     if not os.path.isfile(src):
-        if not os.path.exists(src):
-            raise FileNotFoundError(f"{src}: no such file")
+        require_exists(src)
         raise SourceLayoutError(src, "an HDF5 file", "a directory")
     try:
         f = h5py.File(src, "r")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import InvalidArgumentError
 from . import (
     Report,
     SourceLayoutError,
@@ -175,7 +176,7 @@ def column_to_numpy(column, shape=None) -> np.ndarray:
 
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if arr.null_count:
-        raise ValueError(f"{arr.null_count} null values")
+        raise InvalidArgumentError(f"{arr.null_count} null values")
     t = len(arr)
     dims = []
     while pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or pa.types.is_fixed_size_list(arr.type):
@@ -185,11 +186,11 @@ def column_to_numpy(column, shape=None) -> np.ndarray:
         else:
             lengths = np.diff(np.asarray(arr.offsets))
             if len(lengths) and (lengths != lengths[0]).any():
-                raise ValueError(f"lists of different lengths {sorted(set(lengths.tolist()))[:5]}")
+                raise InvalidArgumentError(f"lists of different lengths {sorted(set(lengths.tolist()))[:5]}")
             n = int(lengths[0]) if len(lengths) else 0
             arr = arr.flatten()
         if arr.null_count:
-            raise ValueError(f"{arr.null_count} null list items")
+            raise InvalidArgumentError(f"{arr.null_count} null list items")
         dims.append(n)
     values = arr.to_numpy(zero_copy_only=False)
     out = np.asarray(values).reshape((t, *dims))

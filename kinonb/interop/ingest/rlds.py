@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import CorruptFieldError
+from ...errors import CorruptFieldError, InvalidArgumentError
 from . import (
     Report,
     SourceLayoutError,
@@ -42,6 +42,7 @@ from . import (
     check_options,
     last_frame_terminal,
     renames,
+    require_exists,
     total_reward,
     write_episodes,
 )
@@ -98,8 +99,8 @@ def find_version_dir(src) -> Path:
     p = Path(src)
     if p.is_file():
         return p.parent
-    if not p.is_dir():
-        raise FileNotFoundError(f"{p}: no such file or directory")
+    require_exists(p)
+
     def holds_dataset(d):
         return (d / "features.json").is_file() or any(SHARD.match(f.name) for f in d.iterdir())
 
@@ -194,7 +195,7 @@ def _values(feature):
         return feature.kind, feature.value if feature.value is not None else []
     kinds = {f.kind for f in feature if f.kind != "empty"}
     if len(kinds) > 1:
-        raise ValueError(f"mixed feature kinds {sorted(kinds)}")
+        raise InvalidArgumentError(f"mixed feature kinds {sorted(kinds)}")
     kind = kinds.pop() if kinds else "empty"
     if kind == "bytes":
         return kind, [v for f in feature for v in (f.value or [])]

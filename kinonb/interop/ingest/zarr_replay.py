@@ -30,6 +30,7 @@ from . import (
     last_frame_terminal,
     renames,
     require,
+    require_exists,
     storable_column,
     total_reward,
     write_episodes,
@@ -43,8 +44,7 @@ def open_group(src):
     """Open a zarr group read-only: a directory store (v2 or v3) or a ``.zip`` store."""
     zarr = require("zarr", "zarr", "zarr ingest")
     path = os.fspath(src)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file or directory")
+    require_exists(path)
     try:
         if path.endswith(".zip"):
             return zarr.open_group(zarr.storage.ZipStore(path, mode="r"), mode="r")
