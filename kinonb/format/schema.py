@@ -19,8 +19,22 @@ ROLE_DTYPES = {
 }
 #: Per-frame ndim each fixed role must have (extra columns: any up to MAX_NDIM).
 ROLE_NDIM = {L.ROLE_ACTIONS: 1, L.ROLE_STATES: 1, L.ROLE_REWARDS: 0, L.ROLE_IS_TERMINAL: 0, L.ROLE_CAMERA: 3}
-FIXED_ROLE_NAMES = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
-                    L.ROLE_IS_TERMINAL: "is_terminal"}
+#: The fixed roles and the one name each is stored and read under.
+FIXED_ROLE_NAMES = {role: L.ROLE_NAMES[role] for role in (L.ROLE_ACTIONS, L.ROLE_STATES, L.ROLE_REWARDS,
+                                                          L.ROLE_IS_TERMINAL)}
+#: The read_episode keys of the fixed roles, in role order.
+FIXED_ROLE_KEYS = tuple(FIXED_ROLE_NAMES.values())
+#: Names no camera or extra column may take: the fixed roles and read_episode's own keys.
+RESERVED_NAMES = (*FIXED_ROLE_KEYS, "images", "meta")
+#: Longest column or camera name, in utf-8 bytes.
+MAX_NAME_BYTES = 1024
+
+
+def storable_dtype(dt) -> np.dtype | None:
+    """The little-endian dtype an extra column of dtype ``dt`` is stored as, or None when none is allowed."""
+    dt = np.dtype(dt)
+    le = dt.newbyteorder("<") if dt.byteorder == ">" else dt
+    return le if le.str.encode() in L.ALLOWED_DTYPES else None
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,11 @@ from ..errors import (
     UnsupportedVersionError,
 )
 from ..format import success as success_code
+from ..format.schema import FIXED_ROLE_KEYS
 from ..format.totals import check_frame_total
 from ..query import Queryable, from_records
 from . import kdb_layout as L
 from .image_codecs import decode_image
-
-LOWDIM_KEYS = ("actions", "states", "rewards", "is_terminal")
 
 
 class _ImageRecord(NamedTuple):
@@ -278,7 +277,7 @@ class KdbDatabase(Queryable):
         """Frames ``[start, stop)`` of ``key`` (a low-dim key or a camera) of one episode; of the image section
         only that camera's pixels are decoded."""
         i, e = self._entry(position)
-        if key in LOWDIM_KEYS:
+        if key in FIXED_ROLE_KEYS:
             values = self._lowdim(i, e)[key]
         else:
             images = self._images(i, e, only=key)

@@ -25,6 +25,7 @@ from ..format import layout as L
 from ..format import stats as S
 from ..format import success as success_code
 from ..format.footer import decode_footer
+from ..format.schema import FIXED_ROLE_NAMES
 from ..kernels.lz4 import decode_frames
 from ..protocol import ColumnBlocks
 from ..query import MetaTable, Queryable, attr_lookup
@@ -43,8 +44,6 @@ def _reopen(path, access):
     return Database(path, access=access)
 
 
-FIXED_KEYS = {L.ROLE_ACTIONS: "actions", L.ROLE_STATES: "states", L.ROLE_REWARDS: "rewards",
-              L.ROLE_IS_TERMINAL: "is_terminal"}
 
 
 class Database(Queryable):
@@ -84,7 +83,7 @@ class Database(Queryable):
         self._index = EpisodeIndex(self._path, footer, commit.footer_offset)
         self._columns = footer.columns
         self._col_by_name = {c.name: i for i, c in enumerate(self._columns)}
-        self._role_col = {c.role: i for i, c in enumerate(self._columns) if c.role in FIXED_KEYS}
+        self._role_col = {c.role: i for i, c in enumerate(self._columns) if c.role in FIXED_ROLE_NAMES}
         self._cameras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_CAMERA]
         self._extras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_EXTRA]
         self._meta_table = None
@@ -183,7 +182,7 @@ class Database(Queryable):
 
     def _actions_only(self, p: int, row: list) -> dict:
         ep = {"meta": self._meta(p, row)}
-        for role, key in FIXED_KEYS.items():
+        for role, key in FIXED_ROLE_NAMES.items():
             c = self._role_col.get(role)
             ep[key] = self._column(p, c, row[c]) if c is not None and row[c][3] & L.BLOCK_PRESENT else None
         for c in self._extras:

@@ -8,8 +8,6 @@ One writer at a time holds an exclusive ``flock`` on the file.
 from __future__ import annotations
 
 import fcntl
-import json
-import math
 import os
 import warnings
 from pathlib import Path
@@ -19,7 +17,6 @@ import numpy as np
 from ..errors import (
     InvalidArgumentError,
     OutputExistsError,
-    SchemaError,
     TornTailError,
     UnsupportedVersionError,
     WriteFailedError,
@@ -32,13 +29,20 @@ from ..format import success as success_code
 from ..format.footer import Footer, decode_footer, encode_footer
 from ..format.frame_codec import encode_frames
 from ..format.header import encode_header, encode_trailer
-from ..format.schema import ROLE_DTYPES, Column
+from ..format.schema import Column
 from .atomic import publish, refuse_if_locked, temporary_path
 from .episode_index import EpisodeIndex
+from .episode_input import (
+    as_bytes,
+    attrs_blob,
+    check_episode_meta,
+    episode_columns,
+    nonneg_int,
+    prepare_column,
+)
 from .recovery import find_last_commit
 
 STAGE_LIMIT = 1 << 20
-RESERVED_NAMES = ("actions", "states", "rewards", "is_terminal", "images", "meta")
 
 
 def create(path, *, compression: str | None = None, overwrite: bool = False, sync: bool = True) -> "Writer":
@@ -182,29 +186,14 @@ class Writer:
                     episode_id: int | None = None) -> int:
         """Write one episode's blocks (not yet committed). Returns its position in the file."""
         self._check_open()
-        actions = np.asarray(actions)
-        if actions.ndim != 2:
-            raise SchemaError(f"actions: expected a (T, action_dim) array, got shape {actions.shape}"
-                              + (" (use actions.reshape(-1, 1) for 1-d actions)" if actions.ndim == 1 else ""))
-        t = actions.shape[0]
-        if t == 0:
-            raise SchemaError("empty episode: actions has 0 frames; every episode needs at least one frame")
-        if t > L.MAX_FRAMES:  # possible with zero-width columns; the reader would refuse the whole file
-            raise SchemaError(f"episode of {t} frames: at most {L.MAX_FRAMES} frames per episode")
-        given = [("actions", L.ROLE_ACTIONS, actions, 1)]
-        for name, role, value, ndim in (("states", L.ROLE_STATES, states, 1), ("rewards", L.ROLE_REWARDS, rewards, 0),
-                                        ("is_terminal", L.ROLE_IS_TERMINAL, is_terminal, 0)):
-            if value is not None:
-                given.append((name, role, value, ndim))
-        for name, frames in (images or {}).items():
-            given.append((self._check_name(name, "camera"), L.ROLE_CAMERA, frames, 3))
-        for name, value in (columns or {}).items():
-            given.append((self._check_name(name, "column"), L.ROLE_EXTRA, value, None))
-        names = [g[0] for g in given]
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise SchemaError(f"{dup}: given twice (a camera and an extra column cannot share a name)")
-        prepared = [self._prepare(name, role, value, ndim, t) for name, role, value, ndim in given]
+        t, given = episode_columns(actions, states, rewards, is_terminal, images, columns)
+        ids = self._column_ids()
+        prepared = []
+        for name, role, value in given:
+            c = ids.get(name)
+            col, arr = prepare_column(name, role, value, t, self._columns[c] if c is not None else None,
+                                      self._camera_codec)
+            prepared.append((c, col, arr))
         meta = self._episode_record(t, task, embodiment, fps, success, total_reward, attrs, episode_id)
 
         # Everything is validated: from here on only I/O can fail.
@@ -217,7 +206,7 @@ class Writer:
         row: dict[int, tuple[int, int, int]] = {}
         try:
             for c, col, arr in sorted(prepared, key=lambda x: x[0]):
-                pieces = encode_frames(arr) if col.codec == L.CODEC_LZ4_FRAMES else [_as_bytes(arr)]
+                pieces = encode_frames(arr) if col.codec == L.CODEC_LZ4_FRAMES else [as_bytes(arr)]
                 row[c] = self._write_block(pieces)
                 self._stats[c] = S.merge(self._stats[c], S.of_array(arr))
         except OSError as e:
@@ -229,60 +218,14 @@ class Writer:
         self._next_id = max(self._next_id, int(meta["episode_id"]) + 1)
         return self.num_episodes - 1
 
-    def _check_name(self, name, kind: str) -> str:
-        if not isinstance(name, str) or not name:
-            raise SchemaError(f"{kind} names must be non-empty strings, got {name!r}")
-        if name in RESERVED_NAMES:
-            raise SchemaError(f"{kind} name {name!r} is reserved")
-        if len(name.encode("utf-8")) > 1024:
-            raise SchemaError(f"{kind} name longer than 1024 bytes: {name[:40]!r}...")
-        return name
-
-    def _prepare(self, name: str, role: int, value, ndim, t: int):
-        """Check and convert one column of an episode; return (column index, Column, contiguous array)."""
-        arr = np.asarray(value)
-        if arr.ndim == 0 or arr.shape[0] != t:
-            raise SchemaError(f"{name}: expected {t} frames (the episode's length, from actions), "
-                              f"got shape {arr.shape}")
-        if ndim is not None and arr.ndim - 1 != ndim:
-            want = {0: "(T,)", 1: f"(T, {name[:-1] if name.endswith('s') else name}_dim)", 3: "(T, H, W, C)"}[ndim]
-            raise SchemaError(f"{name}: expected shape {want}, got {arr.shape}")
-        if arr.ndim - 1 > L.MAX_NDIM:
-            raise SchemaError(f"{name}: at most {L.MAX_NDIM} dimensions per frame, got shape {arr.shape}")
-        c = self._column_ids().get(name)
-        existing = self._columns[c] if c is not None else None
-        if existing is not None and existing.role != role:
-            raise SchemaError(f"{name}: already a {L.ROLE_NAMES[existing.role]} column in this file, "
-                              f"not a {L.ROLE_NAMES[role]}")
-        target = ROLE_DTYPES.get(role) or (existing.dtype if existing else _extra_dtype(name, arr.dtype))
-        arr = np.ascontiguousarray(_convert(name, arr, target))
-        if role == L.ROLE_CAMERA and (0 in arr.shape[1:3] or not 1 <= arr.shape[3] <= 4):
-            raise SchemaError(f"{name}: camera frames must be (H, W, C) with H, W > 0 and 1 <= C <= 4, "
-                              f"got {arr.shape[1:]}")
-        shape = tuple(int(d) for d in arr.shape[1:])
-        if existing is not None:
-            if existing.shape != shape:
-                raise SchemaError(f"{name}: per-frame shape {shape} does not match the file's {existing.shape}")
-            return c, existing, arr
-        codec = self._camera_codec if role == L.ROLE_CAMERA else L.CODEC_RAW
-        col = Column(name, role, target, shape, codec)
-        if col.frame_nbytes > L.MAX_FRAME_NBYTES:
-            raise SchemaError(f"{name}: frames of {col.frame_nbytes} bytes exceed the 4 GiB limit")
-        return None, col, arr
-
     def _column_ids(self) -> dict[str, int]:
         return {col.name: i for i, col in enumerate(self._columns)}
 
     def _episode_record(self, t, task, embodiment, fps, success, total_reward, attrs, episode_id) -> np.ndarray:
-        for label, s in (("task", task), ("embodiment", embodiment)):
-            if not isinstance(s, str):
-                raise SchemaError(f"{label} must be a str, got {type(s).__name__}")
-        fps = float(fps)
-        if not math.isfinite(fps) or fps < 0:
-            raise SchemaError(f"fps must be finite and >= 0, got {fps}")
-        blob = _attrs_blob(attrs)
+        fps = check_episode_meta(task, embodiment, fps)
+        blob = attrs_blob(attrs)
         rec = np.zeros((), L.EPISODE)
-        rec["episode_id"] = self._next_id if episode_id is None else _nonneg_int("episode_id", episode_id)
+        rec["episode_id"] = self._next_id if episode_id is None else nonneg_int("episode_id", episode_id)
         rec["num_frames"] = t
         rec["fps"] = fps
         rec["task_id"] = self._intern(task)
@@ -466,56 +409,3 @@ class Writer:
                      f"power loss; commit {self._seq} and everything before it are durable")
         raise WriteFailedError(e.errno, f"{self.path}: writing failed at byte {self._pos} ({e.strerror or e}); "
                                f"{state}") from e
-
-
-def _attrs_blob(attrs) -> bytes:
-    if not attrs:
-        return b""
-    if not isinstance(attrs, dict) or not all(isinstance(k, str) for k in attrs):
-        raise SchemaError("attrs must be a dict with str keys")
-    try:
-        return json.dumps(attrs, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as e:
-        raise SchemaError(f"attrs must be JSON-serialisable (no NaN): {e}") from None
-
-
-def _as_bytes(arr: np.ndarray):
-    return memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b""
-
-
-def _nonneg_int(label: str, v) -> int:
-    if isinstance(v, (bool, np.bool_)) or int(v) != v or int(v) < 0 or int(v) >= 1 << 63:
-        raise SchemaError(f"{label} must be an integer in [0, 2**63), got {v!r}")
-    return int(v)
-
-
-def _extra_dtype(name: str, dt: np.dtype) -> np.dtype:
-    le = dt.newbyteorder("<") if dt.byteorder == ">" else dt
-    if le.str.encode() not in L.ALLOWED_DTYPES:
-        raise SchemaError(f"{name}: dtype {dt} is not storable; use bool, int8..64, uint8..64 or float16/32/64")
-    return le
-
-
-def _convert(name: str, arr: np.ndarray, target: np.dtype) -> np.ndarray:
-    """Convert to the column's dtype when no information is lost by kind; otherwise raise naming the column."""
-    src = arr.dtype
-    if src == target:
-        return arr
-    if target.kind == "f" and src.kind in "biuf":
-        return arr.astype(target)
-    if target.kind in "bui" and src.kind in "biu":
-        info_ok = src.kind == "b" or (arr.size == 0) or _fits(arr, target)
-        if info_ok:
-            return arr.astype(target)
-        raise SchemaError(f"{name}: values of dtype {src} do not fit the column's dtype {target}")
-    if target.kind == "b" and src.kind in "f" and np.isin(arr, (0.0, 1.0)).all():
-        return arr.astype(target)
-    hint = " (convert images with .astype(np.uint8))" if target == np.uint8 and src.kind == "f" else ""
-    raise SchemaError(f"{name}: cannot store dtype {src} as {target} without losing information{hint}")
-
-
-def _fits(arr: np.ndarray, target: np.dtype) -> bool:
-    if target.kind == "b":
-        return bool(np.isin(arr, (0, 1)).all())
-    info = np.iinfo(target)
-    return bool(arr.min() >= info.min and arr.max() <= info.max)

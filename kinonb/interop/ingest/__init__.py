@@ -41,16 +41,17 @@ import numpy as np
 from ...errors import (  # noqa: F401  (IngestWarning, MissingExtraError, SourceLayoutError: also importable from here)
     IngestWarning,
     InvalidArgumentError,
-    MissingFileError,
     MissingExtraError,
+    MissingFileError,
     SourceLayoutError,
 )
+from ...format import layout as L
+from ...format.schema import FIXED_ROLE_KEYS, RESERVED_NAMES, storable_dtype
 from ...store.report import Report
 from ...store.transfer import write_episodes  # noqa: F401  (used by every format module)
 from ..kdb_layout import MAGIC as KDB_MAGIC
 
 FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds")
-ROLES = ("actions", "states", "rewards", "is_terminal")
 
 
 def require_exists(path) -> None:
@@ -124,7 +125,7 @@ def check_options(*, fps=None, max_episodes=None, compression=None, key_map=None
 
 def renames(key_map: dict) -> dict:
     """{source key: stored name} for the key_map entries that are not roles."""
-    return {key: name for name, key in key_map.items() if name not in ROLES}
+    return {key: name for name, key in key_map.items() if name not in FIXED_ROLE_KEYS}
 
 
 def as_float32(name: str, arr, report: Report) -> np.ndarray:
@@ -155,12 +156,9 @@ def last_frame_terminal(t: int) -> np.ndarray:
 
 def storable_column(arr: np.ndarray) -> str | None:
     """Why ``arr`` (T, ...) cannot be an extra column, or None if it can."""
-    from ...format import layout as L
-
     if arr.dtype.kind not in "biuf":
         return f"dtype {arr.dtype} is not numeric"
-    le = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
-    if le.str.encode() not in L.ALLOWED_DTYPES:
+    if storable_dtype(arr.dtype) is None:
         return f"dtype {arr.dtype} is not storable"
     if arr.ndim - 1 > L.MAX_NDIM:
         return f"{arr.ndim - 1} dimensions per frame (at most {L.MAX_NDIM})"
@@ -170,8 +168,6 @@ def storable_column(arr: np.ndarray) -> str | None:
 def column_name(key: str, taken, prefix: str = "obs.") -> str:
     """A column name for a source key: the key itself unless kinonb reserves it or it is taken
     ("actions" -> "obs.actions")."""
-    from ...store.writer import RESERVED_NAMES
-
     name = key
     if name in RESERVED_NAMES or name in taken:
         name = f"{prefix}{key}"
