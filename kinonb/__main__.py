@@ -1,4 +1,4 @@
-"""``python -m kinonb``: the kinonb command line (kinonb/cli.py)."""
+"""``python -m kinonb``: the kinonb command line (kinonb/cli/)."""
 
 from .cli import main
 

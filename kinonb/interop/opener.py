@@ -6,7 +6,7 @@ import builtins
 import errno
 import os
 
-from ..errors import BadMagicError, MissingFileError, TruncatedFileError
+from ..errors import BadMagicError, FormatError, MissingFileError, TruncatedFileError
 from ..format import layout as L
 from ..store.reader import Database
 from ..store.report import Report
@@ -49,7 +49,12 @@ def open(path, *, access: str = "normal"):  # noqa: A001  (kinodb's name for it)
 
 
 def validate_any(path, *, deep: bool = False, progress=None) -> Report:
-    """:func:`kinonb.validate` for a .knb file, :func:`validate_kdb` for a .kdb file."""
-    if file_format(path) == "kdb":
+    """:func:`kinonb.validate` for a .knb file, :func:`validate_kdb` for a .kdb file; a file that is neither
+    gets validate's report of what is wrong with it."""
+    try:
+        fmt = file_format(path)
+    except (FormatError, OSError):
+        fmt = "knb"
+    if fmt == "kdb":
         return validate_kdb(path, deep=deep, progress=progress)
     return validate(path, deep=deep, progress=progress)

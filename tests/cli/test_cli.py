@@ -9,7 +9,9 @@ import pytest
 
 import kinonb
 from kinonb import cli
+from kinonb.cli import bench as cli_bench
 from kinonb.cli import main
+from kinonb.cli import output as cli_output
 
 COMMANDS = ["create-test", "info", "schema", "validate", "query", "merge", "mix", "ingest", "export", "bench"]
 
@@ -171,17 +173,17 @@ def test_merge_mix_export_ingest(capsys, demo, tmp_path, datasets_dir):
 def test_progress_bars_only_on_a_terminal(monkeypatch):
     args = cli.build_parser().parse_args(["validate", "x.knb", "--deep"])
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    assert cli._progress(args, "validate") is None
+    assert cli_output._progress(args, "validate") is None
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     pytest.importorskip("tqdm")
-    bar = cli._progress(args, "validate")
+    bar = cli_output._progress(args, "validate")
     assert bar is not None and list(bar(range(3))) == [0, 1, 2]
     args = cli.build_parser().parse_args(["validate", "x.knb", "--deep", "--quiet"])
-    assert cli._progress(args, "validate") is None
+    assert cli_output._progress(args, "validate") is None
 
 
 def test_bench_hook(capfd, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "BENCH_ROOT", tmp_path)
+    monkeypatch.setattr(cli_bench, "BENCH_ROOT", tmp_path)
     assert main(["bench"]) == 1 and "not available" in capfd.readouterr().err
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "run.py").write_text("import sys\nprint('BENCH TABLE', sys.argv[1:])\n")

@@ -1,0 +1,193 @@
+"""The argument parser of the command line: ``build_parser()``, its help formatter and its argument types.
+
+Subcommands are registered in the order ``kinonb --help`` lists them; each ``_add_*`` function defines one.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .bench import cmd_bench
+from .check import cmd_create_test, cmd_validate
+from .convert import cmd_export, cmd_ingest, cmd_merge
+from .inspect import cmd_info, cmd_query, cmd_schema
+from .mix import cmd_mix
+from .output import PROG
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _pos_int(text: str) -> int:
+    v = _nonneg_int(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("expected an integer >= 1, got 0")
+    return v
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    from .._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=_Formatter,
+        description="kinonb: episode-first storage for robot-learning data (kinodb's `kino` commands).",
+        epilog="examples:\n  kinonb create-test demo.knb -n 20 --frames 50 --images\n  kinonb info demo.knb\n"
+               "  kinonb query demo.knb \"success = true AND num_frames > 25\"\n\n"
+               "exit status: 0 ok, 1 data problem, 2 usage error. `kinonb COMMAND --help` for each command.")
+    parser.add_argument("--version", action="version", version=f"kinonb {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no informational lines")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """-q and --debug after the command too (SUPPRESS: they do not override the ones given before it)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars and no informational lines")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="print the traceback of an error")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _top_parser()
+    common = _common_options()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, func, help_text, example):
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text,
+                           epilog=f"example:\n  {example}", formatter_class=_Formatter)
+        p.set_defaults(func=func)
+        return p
+
+    for define in (_add_create_test, _add_info, _add_schema, _add_validate, _add_query, _add_merge, _add_mix,
+                   _add_ingest, _add_export, _add_bench):
+        define(add)
+    return parser
+
+
+def _add_create_test(add) -> None:
+    p = add("create-test", cmd_create_test, "write a synthetic dataset (kinodb's create-test episodes)",
+            "kinonb create-test demo.knb -n 20 --frames 50 --images --compress lz4")
+    p.add_argument("path", help="the .knb file to create")
+    p.add_argument("-n", "--num-episodes", type=_nonneg_int, default=20, help="episodes (default 20)")
+    p.add_argument("--frames", type=_pos_int, default=50, help="frames per episode (default 50)")
+    p.add_argument("--images", action="store_true", help="add two 64x64 cameras, front and wrist")
+    p.add_argument("--compress", choices=["none", "lz4"], default="none", help="camera compression")
+    p.add_argument("--seed", type=int, default=None,
+                   help="add seeded N(0, 0.01) noise to states and actions (default: kinodb's exact values)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+
+def _add_info(add) -> None:
+    p = add("info", cmd_info, "summarise a .knb (or .kdb) file", "kinonb info data.knb --episodes")
+    p.add_argument("path")
+    p.add_argument("--episodes", action="store_true", help="list every episode's metadata")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_schema(add) -> None:
+    p = add("schema", cmd_schema, "list the columns of a file (name, role, dtype, per-frame shape, codec)",
+            "kinonb schema data.knb --json")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_validate(add) -> None:
+    p = add("validate", cmd_validate, "check a file: structures; with --deep also every checksum and value",
+            "kinonb validate data.knb --deep --repair")
+    p.add_argument("path")
+    p.add_argument("--deep", action="store_true", help="verify every block's CRC-32, decode every block, count NaN/Inf")
+    p.add_argument("--repair", action="store_true",
+                   help="truncate a torn tail back to the last intact commit, then validate again")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _add_query(add) -> None:
+    p = add("query", cmd_query, "list the episodes a KQL query selects (docs/kql.md)",
+            "kinonb query data.knb \"success = true AND num_frames > 25\" --limit 10")
+    p.add_argument("path")
+    p.add_argument("kql", help="the query, e.g. \"embodiment = 'franka' AND success = true\"")
+    p.add_argument("--limit", type=_nonneg_int, default=None, help="list at most N episodes (the count is total)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_merge(add) -> None:
+    p = add("merge", cmd_merge, "merge .knb / .kdb files into a new .knb (episode ids renumbered unless --keep-ids)",
+            "kinonb merge a.knb b.knb -o all.knb --filter \"success = true\"")
+    p.add_argument("inputs", nargs="+", help="input files, copied in this order")
+    p.add_argument("-o", "--output", required=True, help="the new .knb file")
+    p.add_argument("--filter", default=None, help="KQL: keep only the episodes it selects")
+    p.add_argument("--keep-ids", action="store_true", help="keep episode ids (an error when two collide)")
+    p.add_argument("--compress", choices=["none", "lz4"], default=None,
+                   help="camera compression (default: lz4 when an input uses it)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _add_mix(add) -> None:
+    p = add("mix", cmd_mix, "plan a weighted mixture of files (relative weights, as kinodb's from_mixture)",
+            "kinonb mix --source a.knb:0.4 --source b.knb:0.6 --sample 1000 --seed 0")
+    p.add_argument("--source", action="append", required=True, metavar="PATH[:WEIGHT]",
+                   help="a file and its relative weight (default 1); repeat per source")
+    p.add_argument("--sample", type=_nonneg_int, default=None, metavar="N",
+                   help="draw N (source, episode) pairs by weight and print the counts")
+    p.add_argument("--seed", type=int, default=0, help="seed of the numpy Generator (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_ingest(add) -> None:
+    from ..interop.ingest import FORMATS
+
+    p = add("ingest", cmd_ingest, "convert a dataset (kdb, hdf5, lerobot, zarr, rlds) into a new .knb",
+            "kinonb ingest low_dim.hdf5 -o lift.knb --format hdf5 --embodiment panda --fps 20\n"
+            "  kinonb ingest pusht.zarr -o pusht.knb --format zarr --map top=img --compress lz4")
+    p.add_argument("src", help="the source file or directory")
+    p.add_argument("-o", "--output", required=True, help="the new .knb file")
+    p.add_argument("--format", choices=FORMATS, default=None, help="the source format (default: detect)")
+    p.add_argument("--embodiment", default=None, help="override the embodiment")
+    p.add_argument("--task", default=None, help="override the task")
+    p.add_argument("--fps", type=float, default=None, help="override the frame rate")
+    p.add_argument("--max-episodes", type=_nonneg_int, default=None, metavar="N", help="stop after N episodes")
+    p.add_argument("--compress", choices=["none", "lz4"], default="none", help="camera compression")
+    p.add_argument("--map", action="append", metavar="NAME=KEY",
+                   help="fill a role (actions, states, rewards, is_terminal) from a source key, or store a "
+                        "source key under another name; repeatable")
+    p.add_argument("--split", default=None, help="hdf5: keep the demos of mask/SPLIT; rlds: read one split")
+    p.add_argument("--keep-large-attrs", action="store_true",
+                   help="hdf5: keep string attributes over 16 KiB (robosuite's model_file XML)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--json", action="store_true", help="print the report (episodes, frames, skipped, notes) as JSON")
+
+
+def _add_export(add) -> None:
+    p = add("export", cmd_export, "write a .knb file as a kinodb .kdb file (or as a new .knb)",
+            "kinonb export data.knb -o data.kdb --format kdb")
+    p.add_argument("path")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--format", choices=["kdb", "knb"], default="kdb", help="output format (default kdb)")
+    p.add_argument("--timestamp", type=_nonneg_int, default=None,
+                   help="kdb: the header's created_timestamp (default: now), for reproducible files")
+    p.add_argument("--keep-ids", action="store_true", help="kdb: store episode ids (default: positions, as kinodb)")
+    p.add_argument("--compress", choices=["none", "lz4"], default=None, help="knb: camera compression")
+    p.add_argument("--filter", default=None, help="knb: KQL, keep only the episodes it selects")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _add_bench(add) -> None:
+    p = add("bench", cmd_bench, "run the benchmark suite (bench/run.py) and print its table",
+            "kinonb bench -- --episodes 10000")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments passed to bench.run")
