@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import operator
 import os
-from typing import NamedTuple
 
 import numpy as np
 
@@ -51,18 +50,7 @@ from ..format.schema import FIXED_ROLE_KEYS
 from ..format.totals import check_frame_total
 from ..query import Queryable, from_records
 from . import kdb_layout as L
-from .image_codecs import decode_image
-
-
-class _ImageRecord(NamedTuple):
-    name: str
-    width: int
-    height: int
-    channels: int
-    format: int
-    data_offset: int
-    data_len: int
-    offset: int  # where the record starts (its name length)
+from .kdb_images import ImageSection
 
 
 class KdbDatabase(Queryable):
@@ -82,6 +70,7 @@ class KdbDatabase(Queryable):
         self._mm = np.memmap(self._path, dtype=np.uint8, mode="r")
         self._buf = memoryview(self._mm)
         self._header = np.frombuffer(self._buf, L.HEADER_DTYPE, count=1)[0]
+        self._section = ImageSection(self._buf, self._path)
         self._check_header()
         h = self._header
         self._index = np.frombuffer(
@@ -226,7 +215,7 @@ class KdbDatabase(Queryable):
         i, e = self._entry(position)
         out = {"meta": self._meta(i, e)}
         out.update(self._lowdim(i, e))
-        out["images"] = self._images(i, e)
+        out["images"] = self._section.decode(i, e)
         return out
 
     def meta_table(self):
@@ -257,7 +246,7 @@ class KdbDatabase(Queryable):
                 for name, dtype, shape in (("actions", "float32", [int(e["action_dim"])]),
                                            ("states", "float32", [int(e["state_dim"])]),
                                            ("rewards", "float32", []), ("is_terminal", "bool", []))]
-        heads = self._image_records(i, e, max_frames=1)
+        heads = self._section.records(i, e, max_frames=1)
         for r in heads[0] if heads else []:
             cols.append({"name": r.name, "role": "camera", "dtype": "uint8", "shape": [r.height, r.width, r.channels],
                          "codec": "kdb"})
@@ -280,7 +269,7 @@ class KdbDatabase(Queryable):
         if key in FIXED_ROLE_KEYS:
             values = self._lowdim(i, e)[key]
         else:
-            images = self._images(i, e, only=key)
+            images = self._section.decode(i, e, only=key)
             if key not in images:
                 raise UnknownKeyError(f"{self._path}: episode {i} has no column {key!r}")
             values = images[key]
@@ -305,7 +294,7 @@ class KdbDatabase(Queryable):
                 raise CorruptFieldError(
                     self._path, pos, f"{field} length <= {end - pos - 2} (rest of episode {i}'s meta blob)", n
                 )
-            strings.append(self._utf8(pos + 2, n, field))
+            strings.append(self._section.utf8(pos + 2, n, field))
             pos += 2 + n
         if pos + 6 > end:
             raise CorruptFieldError(
@@ -332,7 +321,7 @@ class KdbDatabase(Queryable):
             "success": success_code.decode(code),
             "total_reward": total_reward,
             "state_dim": int(e["state_dim"]),
-            "cameras": [r.name for recs in self._image_records(i, e, max_frames=1) for r in recs],
+            "cameras": [r.name for recs in self._section.records(i, e, max_frames=1) for r in recs],
             "columns": [],
             "attrs": {},
         }
@@ -346,92 +335,3 @@ class KdbDatabase(Queryable):
             "rewards": np.ascontiguousarray(rec["reward"], dtype=np.float32),
             "is_terminal": rec["is_terminal"] != 0,
         }
-
-    def _image_records(self, i, e, max_frames=None) -> list:
-        """Parse the headers of the image section: one list of _ImageRecord per frame, data not read."""
-        pos, end = int(e["images_offset"]), int(e["images_offset"]) + int(e["images_length"])
-        nframes = int(e["num_frames"]) if max_frames is None else min(max_frames, int(e["num_frames"]))
-        frames = []
-        for _ in range(nframes):
-            self._need(pos, 2, end, i, "camera count")
-            (ncam,) = L.U16.unpack_from(self._buf, pos)
-            pos += 2
-            recs = []
-            for _ in range(ncam):
-                at = pos
-                self._need(pos, 2, end, i, "camera name length")
-                (n,) = L.U16.unpack_from(self._buf, pos)
-                self._need(pos + 2, n + L.IMAGE_RECORD_HEAD.size, end, i, "camera record head")
-                name = self._utf8(pos + 2, n, "camera name")
-                w, h, c, fmt, dlen = L.IMAGE_RECORD_HEAD.unpack_from(self._buf, pos + 2 + n)
-                pos += 2 + n + L.IMAGE_RECORD_HEAD.size
-                self._need(pos, dlen, end, i, f"camera {name!r} image data")
-                recs.append(_ImageRecord(name, w, h, c, fmt, pos, dlen, at))
-                pos += dlen
-            frames.append(recs)
-        if max_frames is None and pos != end:
-            raise CorruptFieldError(
-                self._path, pos, f"end of episode {i}'s image section at byte {end}", f"{end - pos} unparsed bytes"
-            )
-        return frames
-
-    def _need(self, pos, n, end, i, what):
-        if n > end - pos:
-            raise OffsetError(
-                self._path, pos, f"{what} ({n} bytes) inside episode {i}'s image section", f"it ends at byte {end}"
-            )
-
-    def _utf8(self, pos, n, what):
-        try:
-            return bytes(self._buf[pos : pos + n]).decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise CorruptFieldError(self._path, pos + err.start, f"utf-8 {what}", repr(err.object[err.start:err.end]))
-
-    def _images(self, i, e, only: str | None = None) -> dict:
-        frames = self._image_records(i, e)
-        first = {r.name: r for r in frames[0]} if frames else {}
-        if frames and len(first) != len(frames[0]):
-            raise CorruptFieldError(
-                self._path, frames[0][0].offset, "distinct camera names in frame 0", [r.name for r in frames[0]]
-            )
-        out = {}
-        for t, recs in enumerate(frames):
-            if sorted(r.name for r in recs) != sorted(first):
-                at = recs[0].offset if recs else int(e["images_offset"])
-                raise CorruptFieldError(
-                    self._path, at, f"cameras {sorted(first)} in frame {t}, as in frame 0",
-                    sorted(r.name for r in recs), "kinonb needs every camera in every frame",
-                )
-            for r in recs:
-                r0 = first[r.name]
-                if (r.height, r.width, r.channels) != (r0.height, r0.width, r0.channels):
-                    raise CorruptFieldError(
-                        self._path, r.offset, f"camera {r.name!r} HxWxC {(r0.height, r0.width, r0.channels)} "
-                        f"in frame {t}, as in frame 0", (r.height, r.width, r.channels),
-                    )
-                if only is not None and r.name != only:
-                    continue
-                pixels = self._pixels(r, t)
-                if t == 0:  # allocate only once frame 0's payload has confirmed the announced size
-                    out[r.name] = np.empty((len(frames),) + pixels.shape, np.uint8)
-                out[r.name][t] = pixels
-        return out
-
-    def _pixels(self, r, t) -> np.ndarray:
-        data = self._buf[r.data_offset : r.data_offset + r.data_len]
-        shape = (r.height, r.width, r.channels)
-        if r.format == L.FORMAT_RAW:
-            if r.data_len != r.height * r.width * r.channels:
-                raise CorruptFieldError(
-                    self._path, r.data_offset - 4, f"{r.height}*{r.width}*{r.channels} raw bytes for camera "
-                    f"{r.name!r}", r.data_len, f"frame {t}",
-                )
-            return np.frombuffer(data, np.uint8).reshape(shape)
-        if r.format == L.FORMAT_COMPRESSED:
-            try:
-                return decode_image(data, r.width, r.height, r.channels)
-            except ValueError as err:
-                raise CorruptFieldError(
-                    self._path, r.data_offset, f"a decodable JPEG/PNG for camera {r.name!r}", str(err), f"frame {t}"
-                ) from None
-        raise CorruptFieldError(self._path, r.data_offset - 5, "image format 0 (raw) or 1 (JPEG/PNG)", r.format)

@@ -146,7 +146,7 @@ def test_actions_only_never_touches_image_bytes(ref, tmp_path):
         # Keep only what read_meta needs (frame 0's camera count and record heads, for meta["cameras"]);
         # garble frame 0's pixels and every later frame.
         off, end = int(entry["images_offset"]), int(entry["images_offset"] + entry["images_length"])
-        heads = db._image_records(i, entry, max_frames=1)[0]
+        heads = db._section.records(i, entry, max_frames=1)[0]
         for r in heads:
             data[r.data_offset : r.data_offset + r.data_len] = b"\xee" * r.data_len
         frame1 = heads[-1].data_offset + heads[-1].data_len if heads else off + 2

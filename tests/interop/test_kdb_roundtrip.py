@@ -86,7 +86,7 @@ def test_jpeg_reference_rewrites_as_the_raw_reference_layout(datasets_dir, tmp_p
     a, b = bytearray(raw_path.read_bytes()), bytearray(out.read_bytes())
     assert len(a) == len(b)
     for i, entry in enumerate(raw.index()):
-        for frame in raw._image_records(i, entry):
+        for frame in raw._section.records(i, entry):
             for r in frame:
                 a[r.data_offset : r.data_offset + r.data_len] = b[r.data_offset : r.data_offset + r.data_len]
     assert a == b
