@@ -63,7 +63,10 @@ def _copy16(dst, d, src, s):
 
 @kernel
 def decode_block(src, start, length, out, ostart, nbytes):
-    """Decode ``src[start:start+length]`` into ``out[ostart:ostart+nbytes]``; return ``OK`` or an error code."""
+    """Decode ``src[start:start+length]`` into ``out[ostart:ostart+nbytes]``; return ``OK`` or an error code.
+
+    One loop over the block's sequences, kept whole (71 lines): every bound check sits next to the read it guards.
+    """
     if start < 0 or length < 0 or start > src.shape[0] - length:
         return BAD_RANGE
     if ostart < 0 or nbytes < 0 or ostart > out.shape[0] - nbytes:
@@ -78,6 +81,8 @@ def decode_block(src, start, length, out, ostart, nbytes):
         token = np.int64(src[ip])
         ip += 1
         n = token >> 4
+        # The length extension is written out twice (literals here, match below) on purpose: a helper returning
+        # (n, ip) costs a tuple per sequence in this hottest loop.
         if n == 15:
             while True:
                 if ip >= iend:

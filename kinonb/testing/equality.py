@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..format.schema import FIXED_ROLE_NAMES, ROLE_DTYPES
+
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     a, b = np.asarray(a), np.asarray(b)
@@ -19,7 +21,8 @@ def assert_same(got, want) -> None:
 
 def assert_episode_equal(got: dict, written: dict, *, with_images: bool = True) -> None:
     """``got`` (from read_episode) equals the add_episode kwargs ``written``, bit for bit."""
-    for key, dt in (("actions", "<f4"), ("states", "<f4"), ("rewards", "<f4"), ("is_terminal", "|b1")):
+    for role, key in FIXED_ROLE_NAMES.items():
+        dt = ROLE_DTYPES[role]
         if key in written:
             want = np.asarray(written[key]).astype(dt)
             assert same_bits(got[key], want), key
