@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import kernel, prange
+from .jit import kernel
+from .threads import num_threads, split_over_threads
 
-# Elements per batch (B * W * row_elems) from which the prange variant is used. Measured with
-# bench/bench_kernels.py (section e) on 2 cores: waking the threads costs ~3-4 us, so serial wins below
-# ~16K elements, the two tie near 32K (B=256, W=16, A=7: actions stay serial and leave the other cores
-# to the DataLoader) and parallel wins from 64K.
+# Elements per batch (B * W * row_elems) from which the batch is split over threads. Measured with
+# bench/bench_kernels.py (section e) on 2 cores: handing a chunk to another thread costs a few us, so
+# serial wins below ~16K elements (B=256, W=16, A=7 actions stay serial and leave the other cores to the
+# DataLoader) and the split wins from 64K.
 PARALLEL_MIN_ELEMS = 1 << 16
 
 
@@ -72,21 +73,19 @@ def gather_windows_serial(flat, ep_start, ep_len, row_elems, sample_ep, sample_t
     _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, 0, B)
 
 
-@kernel(parallel=True)
-def gather_windows_parallel(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
-    """:func:`gather_windows_serial` with samples spread over Numba's threads in chunks."""
-    o = out.reshape(-1)
-    B = sample_ep.shape[0]
-    chunks = min(B, 64)
-    for c in prange(chunks):
-        b0 = B * c // chunks
-        b1 = B * (c + 1) // chunks
-        _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, b0, b1)
+@kernel
+def gather_windows_chunk(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b0, b1):
+    """:func:`gather_windows_serial` for samples ``b0 .. b1 - 1`` only."""
+    _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out.reshape(-1), is_pad, b0, b1)
+
+
+#: :func:`gather_windows_serial` with the samples split over threads (:mod:`kinonb.kernels.threads`).
+gather_windows_parallel = split_over_threads(gather_windows_chunk, count_arg=4)
 
 
 def gather_windows(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
-    """Run the serial or the parallel gather, whichever suits the batch size. Arguments as above."""
-    if out.size >= PARALLEL_MIN_ELEMS:
+    """Run the serial or the split gather, whichever suits the batch size. Arguments as above."""
+    if out.size >= PARALLEL_MIN_ELEMS and sample_ep.shape[0] > 1 and num_threads() > 1:
         gather_windows_parallel(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad)
     else:
         gather_windows_serial(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad)

@@ -12,10 +12,12 @@ import os
 JIT_ENABLED = os.environ.get("KINONB_DISABLE_JIT", "").lower() not in ("1", "true", "yes")
 
 
-def kernel(fn=None, *, parallel: bool = False):
+def kernel(fn):
     """Compile ``fn`` with ``njit(nogil=True, cache=True)``, or return it unchanged when JIT is disabled.
 
-    Usable bare (``@kernel``) or with options (``@kernel(parallel=True)``).
+    Kernels are serial and release the GIL; :mod:`kinonb.kernels.threads` splits a batch over threads (Numba's
+    parallel backends are not fork-safe). Compilation is lazy: a kernel compiles on its first call, for the
+    argument types of that call only.
     """
 
     def wrap(f):
@@ -24,15 +26,6 @@ def kernel(fn=None, *, parallel: bool = False):
             return f
         import numba
 
-        return numba.njit(nogil=True, cache=True, parallel=parallel)(f)
+        return numba.njit(nogil=True, cache=True)(f)
 
-    return wrap(fn) if fn is not None else wrap
-
-
-def prange(*args):
-    """``numba.prange`` when compiling, ``range`` otherwise (numba treats ``prange`` as ``range`` in py_func)."""
-    return range(*args)
-
-
-if JIT_ENABLED:
-    from numba import prange  # noqa: F811  (numba recognises its own prange inside parallel kernels)
+    return wrap(fn)

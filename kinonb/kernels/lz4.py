@@ -19,7 +19,8 @@ import operator
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from .jit import kernel, prange
+from .jit import kernel
+from .threads import num_threads, split_over_threads
 
 # Codes of decode_block: OK, or a negative error code that decode_frames reports with ERRORS.
 OK = 0
@@ -37,9 +38,9 @@ ERRORS = {
     SHORT: "it decodes to fewer bytes than the frame size",
 }
 
-# Output bytes per call from which the prange variant is used (with >= 2 frames). Measured with
-# bench/bench_kernels.py (section e) on 2 cores: waking the threads costs ~4 us and this decoder writes
-# ~1 GB/s on camera-like frames (30 GB/s on long runs), so parallel wins from ~16-24 KB of output.
+# Output bytes per call from which the frames are split over threads (with >= 2 frames). Measured with
+# bench/bench_kernels.py (section e) on 2 cores: handing a chunk to a thread costs a few us and this decoder
+# writes ~1 GB/s on camera-like frames (30 GB/s on long runs), so splitting wins from ~16-32 KB of output.
 PARALLEL_MIN_BYTES = 1 << 15
 
 
@@ -150,18 +151,23 @@ def lz4_decode_frames(src_u8, frame_offsets, frame_lengths, frame_nbytes, out_u8
     return -1
 
 
-@kernel(parallel=True)
-def lz4_decode_frames_parallel(src_u8, frame_offsets, frame_lengths, frame_nbytes, out_u8):
-    """:func:`lz4_decode_frames` over Numba's threads; every frame is tried, the first bad one is returned."""
-    N = frame_offsets.shape[0]
-    bad = np.zeros(N, np.bool_)
-    for n in prange(N):
+@kernel
+def lz4_decode_frames_chunk(src_u8, frame_offsets, frame_lengths, frame_nbytes, out_u8, n0, n1):
+    """:func:`lz4_decode_frames` for frames ``n0 .. n1 - 1``; -1, or the first bad frame among them."""
+    for n in range(n0, n1):
         code = decode_block(src_u8, frame_offsets[n], frame_lengths[n], out_u8, n * frame_nbytes, frame_nbytes)
-        bad[n] = code != OK
-    for n in range(N):
-        if bad[n]:
+        if code != OK:
             return n
     return -1
+
+
+def _first_bad(results) -> int:
+    bad = [b for b in results if b >= 0]
+    return min(bad) if bad else -1
+
+
+#: :func:`lz4_decode_frames` with the frames split over threads; -1, or the first bad frame.
+lz4_decode_frames_parallel = split_over_threads(lz4_decode_frames_chunk, count_arg=1, combine=_first_bad)
 
 
 def decode_frames(src, offsets, lengths, frame_nbytes, out=None):
@@ -189,7 +195,7 @@ def decode_frames(src, offsets, lengths, frame_nbytes, out=None):
         out = np.empty(total, np.uint8)
     elif out.dtype != np.uint8 or out.shape != (total,) or not out.flags.writeable:
         raise InvalidArgumentError(f"out must be a writeable uint8 array of shape ({total},), got {out.shape} {out.dtype}")
-    parallel = offsets.shape[0] > 1 and total >= PARALLEL_MIN_BYTES
+    parallel = offsets.shape[0] > 1 and total >= PARALLEL_MIN_BYTES and num_threads() > 1
     fn = lz4_decode_frames_parallel if parallel else lz4_decode_frames
     bad = fn(src, offsets, lengths, frame_nbytes, out)
     if bad >= 0:

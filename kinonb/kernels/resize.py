@@ -21,11 +21,12 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from .jit import JIT_ENABLED, kernel, prange
+from .jit import kernel
+from .threads import num_threads, split_over_threads
 
 MODES = ("nearest", "bilinear", "area")
 
-# Output elements (N * OH * OW * C) from which the prange variants are used (with >= 2 frames); measured
+# Output elements (N * OH * OW * C) from which the frames are split over threads (with >= 2 frames); measured
 # with bench/bench_kernels.py: two 96x96 -> 64x64 frames already gain 1.8x on two cores.
 PARALLEL_MIN_ELEMS = 1 << 14
 
@@ -150,49 +151,37 @@ def _separable_frame(src, start, H, rowlen, iy, wy, ix, wx, out, n, chw, normali
 
 
 @kernel
-def nearest_serial(src, starts, H, W, C, iy, ix, out, chw, normalize):
-    """Frame ``n`` (HWC uint8 at ``src[starts[n]:]``) -> ``out[n]``, one source pixel per output pixel."""
+def nearest_chunk(src, starts, H, W, C, iy, ix, out, chw, normalize, n0, n1):
+    """Frames ``n0 .. n1 - 1`` (HWC uint8 at ``src[starts[n]:]``) -> ``out[n]``, one source pixel per output pixel."""
     acc = np.empty(ix.shape[1], np.float32)
-    for n in range(starts.shape[0]):
-        _nearest_frame(src, starts[n], W * C, iy, ix, out, n, chw, normalize, acc)
-
-
-@kernel(parallel=True)
-def nearest_parallel(src, starts, H, W, C, iy, ix, out, chw, normalize):
-    """:func:`nearest_serial` with frames spread over Numba's threads."""
-    for n in prange(starts.shape[0]):
-        acc = np.empty(ix.shape[1], np.float32)
+    for n in range(n0, n1):
         _nearest_frame(src, starts[n], W * C, iy, ix, out, n, chw, normalize, acc)
 
 
 @kernel
-def separable_serial(src, starts, H, W, C, iy, wy, ix, wx, out, chw, normalize):
-    """Frame ``n`` -> ``out[n]`` through the tables of :func:`tables`, rows first, then columns."""
+def separable_chunk(src, starts, H, W, C, iy, wy, ix, wx, out, chw, normalize, n0, n1):
+    """Frames ``n0 .. n1 - 1`` -> ``out[n]`` through the tables of :func:`tables`, rows first, then columns."""
     m = ix.shape[1]
     frow = np.empty(W * C, np.float32)
     tmp = np.empty((H, m), np.float32)
     acc = np.empty(m, np.float32)
-    for n in range(starts.shape[0]):
+    for n in range(n0, n1):
         _separable_frame(src, starts[n], H, W * C, iy, wy, ix, wx, out, n, chw, normalize, frow, tmp, acc)
 
 
-@kernel(parallel=True)
-def separable_parallel(src, starts, H, W, C, iy, wy, ix, wx, out, chw, normalize):
-    """:func:`separable_serial` with frames spread over Numba's threads (scratch buffers per frame)."""
-    m = ix.shape[1]
-    for n in prange(starts.shape[0]):
-        frow = np.empty(W * C, np.float32)
-        tmp = np.empty((H, m), np.float32)
-        acc = np.empty(m, np.float32)
-        _separable_frame(src, starts[n], H, W * C, iy, wy, ix, wx, out, n, chw, normalize, frow, tmp, acc)
+def nearest_serial(src, starts, H, W, C, iy, ix, out, chw, normalize):
+    nearest_chunk(src, starts, H, W, C, iy, ix, out, chw, normalize, 0, starts.shape[0])
 
 
-def _threads() -> int:
-    if not JIT_ENABLED:
-        return 1
-    import numba
+def separable_serial(src, starts, H, W, C, iy, wy, ix, wx, out, chw, normalize):
+    separable_chunk(src, starts, H, W, C, iy, wy, ix, wx, out, chw, normalize, 0, starts.shape[0])
 
-    return numba.get_num_threads()
+
+nearest_serial.py_func = lambda src, starts, *rest: nearest_chunk.py_func(src, starts, *rest, 0, starts.shape[0])
+separable_serial.py_func = lambda src, starts, *rest: separable_chunk.py_func(src, starts, *rest, 0, starts.shape[0])
+#: The same over every frame, the frames split over threads (:mod:`kinonb.kernels.threads`).
+nearest_parallel = split_over_threads(nearest_chunk, count_arg=1)
+separable_parallel = split_over_threads(separable_chunk, count_arg=1)
 
 
 def resize_frames(src_flat_u8, frame_starts, H, W, C, out, mode, chw, normalize):
@@ -208,7 +197,7 @@ def resize_frames(src_flat_u8, frame_starts, H, W, C, out, mode, chw, normalize)
     if OH == H and OW == W:
         mode = "nearest"  # every mode is the identity at the same size
     iy, wy, ix, wx = tables(H, W, C, OH, OW, mode, bool(chw))
-    parallel = out.size >= PARALLEL_MIN_ELEMS and frame_starts.shape[0] > 1 and _threads() > 1
+    parallel = out.size >= PARALLEL_MIN_ELEMS and frame_starts.shape[0] > 1 and num_threads() > 1
     if mode == "nearest":
         fn = nearest_parallel if parallel else nearest_serial
         fn(src_flat_u8, frame_starts, H, W, C, iy, ix, out, chw, normalize)

@@ -21,7 +21,7 @@ from ..errors import (
     UnknownKeyError,
 )
 from ..interop import opener
-from . import convert
+from . import convert, sharding
 from .collate import Rows
 
 
@@ -79,6 +79,7 @@ class Source:
         return st
 
     def _open(self) -> _Opened:
+        sharding.limit_threads_in_worker()
         # Window samples hit pages all over the file: read-ahead would pull in other columns' bytes (cold cache).
         db = opener.open(self.path, access="random" if self.windowed else "normal")
         n = db.num_episodes()

@@ -7,7 +7,10 @@ live in :mod:`kinonb.sampling.order`, whose docstring explains them; their names
 
 from __future__ import annotations
 
+import os
+
 from ..errors import InvalidArgumentError
+from ..kernels.threads import set_num_threads
 from ..sampling.order import (  # noqa: F401  (re-exported)
     EQUALIZE,
     check_int,
@@ -49,3 +52,12 @@ def worker() -> tuple[int, int]:
 
     info = get_worker_info()
     return (0, 1) if info is None else (info.id, info.num_workers)
+
+
+def limit_threads_in_worker() -> None:
+    """Inside a DataLoader worker, split kinonb's batches over 1 thread (as torch does with its own), so that
+    N workers use N cores; ``KINONB_NUM_THREADS`` overrides it."""
+    from torch.utils.data import get_worker_info
+
+    if get_worker_info() is not None and "KINONB_NUM_THREADS" not in os.environ:
+        set_num_threads(1)

@@ -1,0 +1,90 @@
+"""Parallel batches without a native thread pool, so every process may fork at any time.
+
+Every kinonb kernel is compiled serial with ``nogil=True``. A batch worth splitting is cut into contiguous
+chunks that a small Python thread pool runs at once, each chunk one compiled call that releases the GIL.
+Numba's ``parallel=True`` backends are not used: GNU OpenMP aborts a process forked after it started
+("fork() called from a process already using GNU OpenMP"), which kills every fork DataLoader worker of a
+parent that read one image batch, and its native threads abort spawn workers at interpreter exit. A Python
+pool has neither problem: a forked child never inherits its threads (it makes its own pool on first use), its
+threads are joined cleanly at exit, and compilation needs no parallel pass (faster first batches).
+
+Threads per process: ``KINONB_NUM_THREADS`` if set, else the CPUs this process may run on; inside a
+DataLoader worker the torch layer sets 1 (as torch does for its own threads), so N workers use N cores.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+_threads: int | None = None
+
+
+def _default_threads() -> int:
+    env = os.environ.get("KINONB_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return max(1, os.cpu_count() or 1)
+
+
+def num_threads() -> int:
+    """Threads a batch may be split over in this process."""
+    return _threads if _threads is not None else _default_threads()
+
+
+def set_num_threads(n: int | None) -> None:
+    """Use ``n`` threads per batch in this process (None: back to the default)."""
+    global _threads
+    _threads = None if n is None else max(1, int(n))
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool, _pool_pid
+    pid = os.getpid()
+    if _pool is None or _pool_pid != pid or _pool._max_workers < workers:
+        with _lock:
+            if _pool is None or _pool_pid != pid or _pool._max_workers < workers:
+                # A forked child's copy of the parent's pool has no threads: drop it, never shut it down.
+                _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kinonb")
+                _pool_pid = pid
+    return _pool
+
+
+def run_split(fn, n: int, *args, parts: int | None = None):
+    """``fn(*args, lo, hi)`` over ``[0, n)`` cut into ``parts`` (default: the thread count) contiguous ranges,
+    the calling thread taking the first; returns the results in range order."""
+    k = min(num_threads() if parts is None else parts, n)
+    if k <= 1:
+        return [fn(*args, 0, n)]
+    bounds = [n * i // k for i in range(k + 1)]
+    pool = _executor(k - 1)
+    futures = [pool.submit(fn, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
+    first = fn(*args, bounds[0], bounds[1])
+    return [first, *(f.result() for f in futures)]
+
+
+def split_over_threads(chunk, count_arg: int, combine=None):
+    """The whole-batch function of a chunk kernel ``chunk(*args, lo, hi)``: it runs the chunks of
+    ``[0, len(args[count_arg]))`` over threads and returns ``combine(results)`` (None without ``combine``).
+
+    Its ``py_func`` does the same with the kernel's plain-Python body, so tests compare both in one process.
+    """
+
+    def over(fn):
+        def run(*args):
+            results = run_split(fn, len(args[count_arg]), *args)
+            return combine(results) if combine is not None else None
+
+        run.__doc__ = f":func:`{chunk.__name__}` over the whole batch, split over threads."
+        return run
+
+    whole = over(chunk)
+    whole.py_func = over(getattr(chunk, "py_func", chunk))
+    return whole
