@@ -172,3 +172,67 @@ def column_name(key: str, taken, prefix: str = "obs.") -> str:
     if name in RESERVED_NAMES or name in taken:
         name = f"{prefix}{key}"
     return name
+
+
+def role_keys(key_map: dict, defaults: dict) -> dict:
+    """{role: source key} for the roles in ``defaults`` ({role: the format's usual source key}): the key_map entry
+    for the role when there is one, else the default."""
+    return {role: key_map.get(role, default) for role, default in defaults.items()}
+
+
+def states_and_rewards(arrays: dict, roles: dict, t: int, report: Report, labels: dict | None = None):
+    """An episode's states, rewards and total_reward from ``arrays`` ({source key: (t, ...) array}) at the source
+    keys ``roles`` names ({role: source key}; a role it lacks is absent), cast to float32. ``labels`` ({role: name},
+    default the role) names an array in the report's rounding note. Returns (those fields, the source keys used)."""
+    labels = labels or {}
+    fields, used = {}, set()
+    key = roles.get("states")
+    if key in arrays:
+        used.add(key)
+        fields["states"] = as_float32(labels.get("states", "states"), arrays[key].reshape(t, -1), report)
+    rewards = None
+    key = roles.get("rewards")
+    if key in arrays:
+        used.add(key)
+        rewards = arrays[key].reshape(t)
+        fields["rewards"] = as_float32(labels.get("rewards", "rewards"), rewards, report)
+    fields["total_reward"] = total_reward(rewards)
+    return fields, used
+
+
+def require_zero_one(done: np.ndarray, src, what: str, found: str = "values {values}") -> np.ndarray:
+    """``done`` when it holds only 0 and 1 (or bools); otherwise SourceLayoutError(src, "<what> of 0/1 values",
+    found), ``found`` formatted with the first distinct values ({values}) and the dtype ({dtype})."""
+    if not np.isin(done, (0, 1)).all():
+        raise SourceLayoutError(src, f"{what} of 0/1 values",
+                                found.format(values=np.unique(done)[:5].tolist(), dtype=done.dtype))
+    return done
+
+
+def terminal_flags(done, t: int, report: Report, missing_note: str | None = None) -> np.ndarray:
+    """is_terminal: ``done != 0`` from the source's done flags, or, without them (``done`` None), True on the last
+    frame only (kinodb's convention), noting ``missing_note`` in the report when given."""
+    if done is not None:
+        return done != 0
+    if missing_note:
+        report.note(missing_note)
+    return last_frame_terminal(t)
+
+
+def camera_shaped(shape) -> bool:
+    """Whether an array of this shape can be a camera's frames: (T, H, W, C) with C in 1..4."""
+    return len(shape) == 4 and 1 <= shape[-1] <= 4
+
+
+def skip_if_unstorable(arr: np.ndarray, what: str, report: Report, stacklevel: int = 4) -> bool:
+    """True when ``arr`` cannot be an extra column, after reporting ``what`` skipped with the reason. ``stacklevel``
+    is report.skip's, counted from here: the default 4 attributes the warning as a report.skip in the caller would."""
+    why = storable_column(arr)
+    if why:
+        report.skip(what, why, stacklevel=stacklevel)
+    return bool(why)
+
+
+def non_empty(**fields) -> dict:
+    """The fields that are not empty: an episode without cameras or extra columns passes no images / columns."""
+    return {name: value for name, value in fields.items() if value}

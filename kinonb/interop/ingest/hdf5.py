@@ -46,13 +46,16 @@ from . import (
     Report,
     SourceLayoutError,
     as_float32,
+    camera_shaped,
     check_options,
     column_name,
-    last_frame_terminal,
+    non_empty,
     renames,
     require,
     require_exists,
-    storable_column,
+    require_zero_one,
+    skip_if_unstorable,
+    terminal_flags,
     total_reward,
     write_episodes,
 )
@@ -211,15 +214,37 @@ def _get(demo, path, name, src_label):
 
 
 def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: Report) -> dict:
-    src = report.source
-    raw_mode = "obs" not in demo
-    consumed = set()
-    rename = renames(key_map)
+    """One demo group as Writer.add_episode kwargs (see the module docstring for the mapping)."""
+    consumed = set()  # datasets stored in a role (or as sim_states): not extra columns as well
+    actions = _actions(demo, key_map, consumed, report)
+    t = len(actions)
+    ep = {"actions": as_float32("actions", actions, report), "episode_id": int(DEMO.match(name).group(1)),
+          "source": f"data/{name}"}
+    ep.update(_rewards_and_terminal(demo, t, key_map, consumed, report))
+    dtypes = source_meta["dtypes"]
+    if "obs" in demo:  # robomimic / LIBERO
+        images, columns, lowdim = _obs(demo, t, key_map, dtypes, report)
+        states = _obs_states(demo, t, key_map.get("states"), lowdim, consumed, report)
+        _sim_states(demo, t, key_map, columns, consumed, dtypes, report)
+        if "next_obs" in demo:
+            report.skip("data/demo_*/next_obs", "the next frame's obs (obs shifted by one frame)")
+    else:  # a robosuite raw demo
+        images, columns = {}, {}
+        states = _raw_demo_states(demo, t, key_map, columns, consumed, dtypes, report)
+    if states is not None:
+        ep["states"] = states
+    _other_datasets(demo, t, key_map, columns, consumed, dtypes, report)
+    ep.update(non_empty(images=images, columns=columns))
+    ep["attrs"] = _episode_attrs(demo, name, masks, source_meta["data_attrs"], keep_large_attrs, report)
+    ep["task"], ep["embodiment"], ep["fps"] = source_meta["task"], source_meta["embodiment"], source_meta["fps"]
+    return ep
 
-    # actions
+
+def _actions(demo, key_map, consumed, report: Report) -> np.ndarray:
+    """(T, A) actions: key_map's or ``actions``, else joint_velocities ++ gripper_actuations, else (T, 0)."""
     akey = key_map.get("actions", "actions")
     if akey in demo:
-        actions = _get(demo, akey, "actions", src)
+        actions = _get(demo, akey, "actions", report.source)
         consumed.add(akey)
         if akey != "actions":
             report.note(f"actions from {akey}")
@@ -228,99 +253,105 @@ def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: 
         actions = np.concatenate([jv.reshape(len(jv), -1), ga.reshape(len(ga), -1)], axis=1)
         report.note("actions = joint_velocities ++ gripper_actuations (robosuite 0.3 playback convention)")
     elif "actions" in key_map:
-        actions = _get(demo, akey, "actions", src)
+        actions = _get(demo, akey, "actions", report.source)
     elif "states" in demo:
-        t = len(demo["states"])
-        actions = np.zeros((t, 0), np.float32)
+        actions = np.zeros((len(demo["states"]), 0), np.float32)
         report.note("no actions in the source (states only): actions stored with action_dim 0")
     else:
-        raise SourceLayoutError(src, f"{demo.name}/actions (or states, for a robosuite raw demo)",
+        raise SourceLayoutError(report.source, f"{demo.name}/actions (or states, for a robosuite raw demo)",
                                 f"datasets {[p for p, _ in _datasets(demo)][:20]}", "map one with key_map")
-    if actions.ndim == 1:
-        actions = actions.reshape(-1, 1)
-    t = len(actions)
-    ep = {"actions": as_float32("actions", actions, report), "episode_id": int(DEMO.match(name).group(1)),
-          "source": f"data/{name}"}
-    columns, images = {}, {}
+    return actions.reshape(-1, 1) if actions.ndim == 1 else actions
 
-    # rewards / dones
-    rkey = key_map.get("rewards", "rewards")
-    rewards = None
+
+def _rewards_and_terminal(demo, t, key_map, consumed, report: Report) -> dict:
+    """rewards, is_terminal (0/1 dones, else the last frame only), total_reward and success (last reward > 0)."""
+    src, fields, rewards, dones = report.source, {}, None, None
+    rkey, dkey = key_map.get("rewards", "rewards"), key_map.get("is_terminal", "dones")
     if rkey in demo:
         rewards = _per_frame(_get(demo, rkey, "rewards", src), t, rkey, demo, src).reshape(t)
         consumed.add(rkey)
-        ep["rewards"] = as_float32("rewards", rewards, report)
-    dkey = key_map.get("is_terminal", "dones")
+        fields["rewards"] = as_float32("rewards", rewards, report)
     if dkey in demo:
         dones = _per_frame(_get(demo, dkey, "is_terminal", src), t, dkey, demo, src).reshape(t)
         consumed.add(dkey)
-        if dones.dtype.kind != "b" and not np.isin(dones, (0, 1)).all():
-            raise SourceLayoutError(src, f"{demo.name}/{dkey} of 0/1 values",
-                                    f"values {np.unique(dones)[:5].tolist()} ({dones.dtype})")
-        ep["is_terminal"] = dones != 0
-    else:
-        ep["is_terminal"] = last_frame_terminal(t)
-        report.note("no dones: is_terminal True on the last frame only")
-    ep["total_reward"] = total_reward(rewards)
-    ep["success"] = None if rewards is None else bool(np.asarray(rewards).reshape(-1)[-1] > 0)
+        require_zero_one(dones, src, f"{demo.name}/{dkey}", "values {values} ({dtype})")
+    fields["is_terminal"] = terminal_flags(dones, t, report, "no dones: is_terminal True on the last frame only")
+    fields["total_reward"] = total_reward(rewards)
+    fields["success"] = None if rewards is None else bool(np.asarray(rewards).reshape(-1)[-1] > 0)
     if rewards is not None:
         report.note("success = last reward > 0 (kinodb's HDF5 rule); total_reward = float64 sum of rewards")
+    return fields
 
-    # observations and states
-    skey = key_map.get("states")
-    if raw_mode:
-        skey = skey or "states"
-        if skey not in demo:
-            raise SourceLayoutError(src, f"{demo.name}/obs (robomimic) or {demo.name}/states (robosuite raw demo)",
-                                    f"datasets {[p for p, _ in _datasets(demo)][:20]}")
-        states = _per_frame(_get(demo, skey, "states", src), t, skey, demo, src)
-        ep["states"] = as_float32("states", states.reshape(t, -1), report)
+
+def _obs(demo, t, key_map, dtypes, report: Report):
+    """robomimic obs/<key>: (uint8 (T, H, W, C) cameras, columns, {key: the (T,) / (T, D) columns}) in key order."""
+    rename = renames(key_map)
+    images, columns, lowdim = {}, {}, {}
+    for key, ds in _datasets(demo["obs"]):
+        path = f"obs/{key}"
+        arr = np.asarray(ds[()])
+        if len(arr) != t:
+            _skip_ragged(report, path, len(arr), t)
+            continue
+        if arr.dtype == np.uint8 and camera_shaped(arr.shape):
+            images[rename.get(path, rename.get(key, key))] = arr
+            continue
+        if skip_if_unstorable(arr, f"data/demo_*/{path}", report):
+            continue
+        arr = _widen(arr, path, dtypes)
+        columns[rename.get(path, rename.get(key) or column_name(key, columns))] = arr
+        if arr.ndim <= 2:
+            lowdim[key] = arr
+    return images, columns, lowdim
+
+
+def _obs_states(demo, t, skey, lowdim, consumed, report: Report):
+    """robomimic states (float32): key_map's dataset ``skey``, else the ``lowdim`` arrays in sorted key order."""
+    if skey is not None:
+        states = _per_frame(_get(demo, skey, "states", report.source), t, skey, demo, report.source)
+        out = as_float32("states", states.reshape(t, -1), report)
         consumed.add(skey)
-        if skey == "states":
-            columns[rename.get("states", "sim_states")] = _widen(states, "states", source_meta)
-            report.note("robosuite raw demo: states -> states (float32) and sim_states (exact)")
-    else:
-        lowdim = {}
-        for key, ds in _datasets(demo["obs"]):
-            path = f"obs/{key}"
-            consumed.add(path)
-            arr = np.asarray(ds[()])
-            if len(arr) != t:
-                _skip_ragged(report, path, len(arr), t)
-                continue
-            if arr.dtype == np.uint8 and arr.ndim == 4 and 1 <= arr.shape[-1] <= 4:
-                images[rename.get(path, rename.get(key, key))] = arr
-                continue
-            why = storable_column(arr)
-            if why:
-                report.skip(f"data/demo_*/{path}", why)
-                continue
-            arr = _widen(arr, path, source_meta)
-            columns[rename.get(path, rename.get(key) or column_name(key, columns))] = arr
-            if arr.ndim <= 2:
-                lowdim[key] = arr
-        if skey is not None:
-            states = _per_frame(_get(demo, skey, "states", src), t, skey, demo, src)
-            ep["states"] = as_float32("states", states.reshape(t, -1), report)
-            consumed.add(skey)
-            report.note(f"states from {skey}")
-        elif lowdim:
-            keys = sorted(lowdim)
-            ep["states"] = np.concatenate([as_float32(f"obs/{k}", lowdim[k].reshape(t, -1), report) for k in keys],
-                                          axis=1)
-            report.note(f"states = concatenation of obs/{{{', '.join(keys)}}} (sorted keys)")
-        if "states" in demo and "states" not in consumed:
-            sim = np.asarray(demo["states"][()])
-            if len(sim) == t:
-                columns[rename.get("states", "sim_states")] = _widen(sim, "states", source_meta)
-                report.note("states dataset (MuJoCo sim states) -> column sim_states")
-            else:
-                _skip_ragged(report, "states", len(sim), t)
-            consumed.add("states")
-        if "next_obs" in demo:
-            report.skip("data/demo_*/next_obs", "the next frame's obs (obs shifted by one frame)")
+        report.note(f"states from {skey}")
+        return out
+    if not lowdim:
+        return None
+    keys = sorted(lowdim)
+    out = np.concatenate([as_float32(f"obs/{k}", lowdim[k].reshape(t, -1), report) for k in keys], axis=1)
+    report.note(f"states = concatenation of obs/{{{', '.join(keys)}}} (sorted keys)")
+    return out
 
-    # every other per-frame dataset
+
+def _sim_states(demo, t, key_map, columns, consumed, dtypes, report: Report) -> None:
+    """robomimic's states dataset (MuJoCo sim states), unless a role took it: the column sim_states in ``columns``."""
+    if "states" in demo and "states" not in consumed:
+        sim = np.asarray(demo["states"][()])
+        if len(sim) == t:
+            columns[renames(key_map).get("states", "sim_states")] = _widen(sim, "states", dtypes)
+            report.note("states dataset (MuJoCo sim states) -> column sim_states")
+        else:
+            _skip_ragged(report, "states", len(sim), t)
+        consumed.add("states")
+
+
+def _raw_demo_states(demo, t, key_map, columns, consumed, dtypes, report: Report) -> np.ndarray:
+    """A raw demo's states (float32): key_map's or ``states``, which also goes to ``columns`` as sim_states."""
+    src = report.source
+    skey = key_map.get("states") or "states"
+    if skey not in demo:
+        raise SourceLayoutError(src, f"{demo.name}/obs (robomimic) or {demo.name}/states (robosuite raw demo)",
+                                f"datasets {[p for p, _ in _datasets(demo)][:20]}")
+    states = _per_frame(_get(demo, skey, "states", src), t, skey, demo, src)
+    out = as_float32("states", states.reshape(t, -1), report)
+    consumed.add(skey)
+    if skey == "states":
+        columns[renames(key_map).get("states", "sim_states")] = _widen(states, "states", dtypes)
+        report.note("robosuite raw demo: states -> states (float32) and sim_states (exact)")
+    return out
+
+
+def _other_datasets(demo, t, key_map, columns, consumed, dtypes, report: Report) -> None:
+    """Every other dataset (outside obs/, next_obs/) with a row per frame: a column in ``columns`` named by its path."""
+    rename = renames(key_map)
     for path, ds in _datasets(demo):
         if path in consumed or path.startswith(("obs/", "next_obs/")):
             continue
@@ -328,31 +359,27 @@ def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: 
         if arr.ndim == 0 or len(arr) != t:
             _skip_ragged(report, path, arr.shape[0] if arr.ndim else 0, t)
             continue
-        why = storable_column(arr)
-        if why:
-            report.skip(f"data/demo_*/{path}", why)
+        if skip_if_unstorable(arr, f"data/demo_*/{path}", report):
             continue
-        columns[rename.get(path) or column_name(path, columns)] = _widen(arr, path, source_meta)
-    if images:
-        ep["images"] = images
-    if columns:
-        ep["columns"] = columns
+        columns[rename.get(path) or column_name(path, columns)] = _widen(arr, path, dtypes)
 
+
+def _episode_attrs(demo, name, masks, data_attrs, keep_large_attrs, report: Report) -> dict:
+    """attrs: the demo's name, the mask filters listing it, its attributes and the data group's (data_attrs)."""
     attrs = {"demo": name}
     groups = [m for m, demos in masks.items() if name in demos]
     if groups:
         attrs["mask"] = groups
     attrs.update(_attrs(demo.attrs, "data/demo_*", keep_large_attrs, report))
-    data_attrs = _attrs(source_meta["data_attrs"], "data", keep_large_attrs, report)
+    data_attrs = _attrs(data_attrs, "data", keep_large_attrs, report)
     if data_attrs:
         attrs["data_attrs"] = data_attrs
-    ep["attrs"] = attrs
-    ep["task"], ep["embodiment"], ep["fps"] = source_meta["task"], source_meta["embodiment"], source_meta["fps"]
-    return ep
+    return attrs
 
 
-def _widen(arr, path, source_meta):
-    dtype = source_meta["dtypes"].get(path)
+def _widen(arr, path, dtypes):
+    """``arr`` in the dtype _common_dtypes chose for ``path``, if it chose one."""
+    dtype = dtypes.get(path)
     return arr if dtype is None or arr.dtype == dtype else arr.astype(dtype)
 
 

@@ -31,10 +31,13 @@ from . import (
     SourceLayoutError,
     as_float32,
     check_options,
-    last_frame_terminal,
+    non_empty,
     renames,
     require,
-    total_reward,
+    require_zero_one,
+    role_keys,
+    states_and_rewards,
+    terminal_flags,
     write_episodes,
 )
 
@@ -62,7 +65,7 @@ def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episod
     report = Report("ingest", source=str(src), output=str(out), format="lerobot")
     report.note(f"LeRobot {version}")
     features = info.get("features") or {}
-    roles = {role: key_map.get(role, default) for role, default in ROLE_KEYS.items()}
+    roles = role_keys(key_map, ROLE_KEYS)
     if roles["actions"] not in features:
         raise SourceLayoutError(info_path, f"a feature {roles['actions']!r} for actions",
                                 f"features {sorted(features)}", "map one with key_map / --map actions=KEY")
@@ -226,15 +229,40 @@ def _image_frames(column, feat: dict, key: str, report: Report) -> np.ndarray:
 
 
 def _episode(table, row, features, roles, rename, tasks, splits, info, report: Report) -> dict:
+    """One episode's rows as Writer.add_episode kwargs (see the module docstring for the mapping)."""
     ep_index = int(row["episode_index"])
-    names = table.column_names
-    arrays = {}
-    for name in names:
+    arrays, image_names = _frame_arrays(table, features, report)
+    akey = roles["actions"]
+    if akey not in arrays:
+        raise SourceLayoutError(report.source, f"column {akey!r} in episode {ep_index}'s data",
+                                f"columns {table.column_names}")
+    t = table.num_rows
+    ep = {"actions": as_float32(akey, arrays[akey].reshape(t, -1), report), "episode_id": ep_index,
+          "source": f"episode_index {ep_index}"}
+    fields, used = states_and_rewards(arrays, roles, t, report, labels=roles)
+    ep.update(fields)
+    used.add(akey)
+    ep["is_terminal"] = _terminal(arrays, roles["is_terminal"], t, used, report)
+    if "next.success" in arrays:
+        ep["success"] = bool(arrays["next.success"].reshape(-1)[-1])
+    ep.update(_images_and_columns(arrays, image_names, used, rename))
+    ep.update(_task_and_attrs(row, arrays, tasks, splits, ep_index))
+    ep["embodiment"] = str(info.get("robot_type") or "")
+    ep["fps"] = float(info.get("fps") or 0.0)
+    return ep
+
+
+def _frame_arrays(table, features: dict, report: Report):
+    """({column: (T, ...) array} in column order, the names of the image columns, decoded to uint8); video and text
+    features are left out (ingest_lerobot reports them), other columns that are not numeric are reported skipped."""
+    arrays, image_names = {}, set()
+    for name in table.column_names:
         feat = features.get(name, {})
         if feat.get("dtype") in ("video", "string"):
             continue
         if feat.get("dtype") == "image":
-            arrays[name] = ("image", _image_frames(table.column(name), feat, name, report))
+            arrays[name] = _image_frames(table.column(name), feat, name, report)
+            image_names.add(name)
             continue
         try:
             arr = column_to_numpy(table.column(name), feat.get("shape"))
@@ -244,61 +272,37 @@ def _episode(table, row, features, roles, rename, tasks, splits, info, report: R
         if arr.dtype.kind not in "biuf":
             report.skip(f"column {name!r}", f"dtype {arr.dtype} is not numeric")
             continue
-        arrays[name] = ("array", arr)
-    akey = roles["actions"]
-    if akey not in arrays:
-        raise SourceLayoutError(report.source, f"column {akey!r} in episode {ep_index}'s data",
-                                f"columns {names}")
-    t = table.num_rows
-    used = {akey}
-    actions = arrays[akey][1]
-    ep = {"actions": as_float32(akey, actions.reshape(t, -1), report), "episode_id": ep_index,
-          "source": f"episode_index {ep_index}"}
-    if roles["states"] in arrays:
-        used.add(roles["states"])
-        ep["states"] = as_float32(roles["states"], arrays[roles["states"]][1].reshape(t, -1), report)
-    rewards = None
-    if roles["rewards"] in arrays:
-        used.add(roles["rewards"])
-        rewards = arrays[roles["rewards"]][1].reshape(t)
-        ep["rewards"] = as_float32(roles["rewards"], rewards, report)
-    ep["total_reward"] = total_reward(rewards)
-    if roles["is_terminal"] in arrays:
-        used.add(roles["is_terminal"])
-        done = arrays[roles["is_terminal"]][1].reshape(t)
-        if not np.isin(done, (0, 1)).all():
-            raise SourceLayoutError(report.source, f"{roles['is_terminal']!r} of 0/1 values",
-                                    f"{np.unique(done)[:5].tolist()}")
-        ep["is_terminal"] = done != 0
-    else:
-        ep["is_terminal"] = last_frame_terminal(t)
-        report.note("no next.done: is_terminal True on the last frame only")
-    if "next.success" in arrays:
-        ep["success"] = bool(arrays["next.success"][1].reshape(-1)[-1])
-    images, columns = {}, {}
-    for name, (kind, arr) in arrays.items():
-        if name in used:
-            continue
-        if kind == "image":
-            images[rename.get(name, name)] = arr
-        else:
-            columns[rename.get(name, name)] = arr
-    if images:
-        ep["images"] = images
-    if columns:
-        ep["columns"] = columns
+        arrays[name] = arr
+    return arrays, image_names
 
+
+def _terminal(arrays: dict, key: str, t: int, used: set, report: Report) -> np.ndarray:
+    """is_terminal from the 0/1 column ``key`` (next.done), else True on the last frame only."""
+    done = None
+    if key in arrays:
+        used.add(key)
+        done = require_zero_one(arrays[key].reshape(t), report.source, repr(key), "{values}")
+    return terminal_flags(done, t, report, "no next.done: is_terminal True on the last frame only")
+
+
+def _images_and_columns(arrays: dict, image_names: set, used: set, rename: dict) -> dict:
+    """images (cameras) and columns (extra columns) of the arrays no role used, under their key_map names."""
+    images, columns = {}, {}
+    for name, arr in arrays.items():
+        if name not in used:
+            (images if name in image_names else columns)[rename.get(name, name)] = arr
+    return non_empty(images=images, columns=columns)
+
+
+def _task_and_attrs(row: dict, arrays: dict, tasks: dict, splits, ep_index: int) -> dict:
+    """task (the episode's first) and attrs (all its tasks when it has several; the split holding it)."""
     ep_tasks = [str(x) for x in (row.get("tasks") or [])]
     if not ep_tasks and "task_index" in arrays:
-        ep_tasks = [tasks.get(int(i), "") for i in dict.fromkeys(arrays["task_index"][1].reshape(-1).tolist())]
-    ep["task"] = ep_tasks[0] if ep_tasks else ""
+        ep_tasks = [tasks.get(int(i), "") for i in dict.fromkeys(arrays["task_index"].reshape(-1).tolist())]
     attrs = {}
     if len(ep_tasks) > 1:
         attrs["tasks"] = ep_tasks
     split = [name for name, a, b in splits if a <= ep_index < b]
     if split:
         attrs["split"] = split[0] if len(split) == 1 else split
-    ep["attrs"] = attrs or None
-    ep["embodiment"] = str(info.get("robot_type") or "")
-    ep["fps"] = float(info.get("fps") or 0.0)
-    return ep
+    return {"task": ep_tasks[0] if ep_tasks else "", "attrs": attrs or None}

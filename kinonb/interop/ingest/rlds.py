@@ -40,10 +40,12 @@ from . import (
     SourceLayoutError,
     as_float32,
     check_options,
-    last_frame_terminal,
+    non_empty,
     renames,
     require_exists,
-    total_reward,
+    role_keys,
+    states_and_rewards,
+    terminal_flags,
     write_episodes,
 )
 from .example_proto import Feature, parse_example
@@ -222,98 +224,111 @@ def _num_steps(steps: dict, specs: dict, where: str, report) -> int:
 
 
 def _episode(steps: dict, meta: dict, specs: dict, key_map: dict, split: str, where: str, report) -> dict:
+    """One episode record as Writer.add_episode kwargs (see the module docstring for the mapping)."""
     if not steps:
         raise SourceLayoutError(report.source, f"steps/* features in {where}", f"features {sorted(meta)}")
     t = _num_steps(steps, specs, where, report)
     if t == 0:
         raise SourceLayoutError(report.source, f"at least one step in {where}", "0 steps")
+    numeric, images, texts = _step_features(steps, specs, t, where, report)
+    roles = role_keys(key_map, ROLE_KEYS)
+    actions, used = _actions(numeric, roles["actions"], steps, t, where, report)
+    ep = {"actions": as_float32("actions", actions.reshape(t, -1), report), "source": where}
+    fields, role_used = states_and_rewards(numeric, roles, t, report)
+    ep.update(fields)
+    used |= role_used
+    done = None
+    if roles["is_terminal"] in numeric:
+        used.add(roles["is_terminal"])
+        done = numeric[roles["is_terminal"]].reshape(t)
+    ep["is_terminal"] = terminal_flags(done, t, report, "no steps/is_terminal: is_terminal True on the last step only")
     rename = renames(key_map)
+    columns = {rename.get(k, k): v for k, v in numeric.items() if k not in used}
+    ep.update(non_empty(columns=columns, images=_cameras(images, rename, t, where, report)))
+    ep.update(_task_and_attrs(texts, meta, specs, split, report))
+    return ep
+
+
+def _step_features(steps: dict, specs: dict, t: int, where: str, report):
+    """The step features in key order, split by kind: ({key: (t, ...) array}, {key: (encoded images, spec)},
+    {key: [text per step]}); tensors in another encoding and other bytes are reported skipped."""
     numeric, images, texts = {}, {}, {}
     for key, feature in sorted(steps.items()):
         spec = specs.get(f"steps/{key}", {})
         kind, values = _values(feature)
         if spec.get("kind") == "text" or (kind == "bytes" and not spec and not _is_image(values)):
             texts[key] = [v.decode("utf-8", "replace") for v in values]
-            continue
-        if spec.get("kind") == "image" or (kind == "bytes" and _is_image(values)):
+        elif spec.get("kind") == "image" or (kind == "bytes" and _is_image(values)):
             images[key] = (values, spec)
-            continue
-        if spec.get("kind") == "tensor" and spec.get("encoding", "none") != "none":
+        elif spec.get("kind") == "tensor" and spec.get("encoding", "none") != "none":
             report.skip(f"steps/{key}", f"tensor encoding {spec['encoding']!r} is not supported")
-            continue
-        if kind == "bytes":
+        elif kind == "bytes":
             report.skip(f"steps/{key}", "bytes that are neither text nor JPEG/PNG images")
-            continue
-        arr = np.asarray(values)
-        shape = spec.get("shape")
-        per = int(np.prod(shape)) if shape is not None else (arr.size // t if t else 0)
-        if arr.size != t * per:
-            raise CorruptFieldError(report.source, None, f"{t} x {per} values for steps/{key} in {where}",
-                                    f"{arr.size} values")
-        arr = arr.reshape((t, *shape) if shape is not None else (t, per) if per != 1 else (t,))
-        dtype = _NUMPY.get(spec.get("dtype", ""))
-        if dtype is not None and arr.dtype != dtype:
-            cast = arr.astype(dtype)
-            if not np.array_equal(cast.astype(arr.dtype), arr):
-                raise CorruptFieldError(report.source, None, f"steps/{key} values of dtype {spec['dtype']} in {where}",
-                                        f"values that do not fit ({arr.dtype})")
-            arr = cast
-        numeric[key] = arr
+        else:
+            numeric[key] = _numeric_steps(key, values, spec, t, where, report)
+    return numeric, images, texts
 
-    roles = {role: key_map.get(role, default) for role, default in ROLE_KEYS.items()}
-    used = set()
-    akey = roles["actions"]
+
+def _numeric_steps(key: str, values, spec: dict, t: int, where: str, report) -> np.ndarray:
+    """A numeric step feature as a (t, *shape) array of its features.json dtype, exactly (else CorruptFieldError)."""
+    arr = np.asarray(values)
+    shape = spec.get("shape")
+    per = int(np.prod(shape)) if shape is not None else (arr.size // t if t else 0)
+    if arr.size != t * per:
+        raise CorruptFieldError(report.source, None, f"{t} x {per} values for steps/{key} in {where}",
+                                f"{arr.size} values")
+    arr = arr.reshape((t, *shape) if shape is not None else (t, per) if per != 1 else (t,))
+    dtype = _NUMPY.get(spec.get("dtype", ""))
+    if dtype is not None and arr.dtype != dtype:
+        cast = arr.astype(dtype)
+        if not np.array_equal(cast.astype(arr.dtype), arr):
+            raise CorruptFieldError(report.source, None, f"steps/{key} values of dtype {spec['dtype']} in {where}",
+                                    f"values that do not fit ({arr.dtype})")
+        arr = cast
+    return arr
+
+
+def _actions(numeric: dict, akey: str, steps: dict, t: int, where: str, report):
+    """(actions, the keys used): steps/<akey>, else its float parts steps/<akey>/<k> concatenated in sorted key
+    order (RT-1's dict action; the parts stay extra columns too)."""
     if akey in numeric:
-        actions = numeric[akey]
-        used.add(akey)
-    else:
-        parts = sorted(k for k in numeric if k.startswith(akey + "/") and numeric[k].dtype.kind == "f")
-        if not parts:
-            raise SourceLayoutError(report.source, f"steps/{akey} (or steps/{akey}/<key> parts) in {where}",
-                                    f"step features {sorted(steps)}", "map one with key_map / --map actions=KEY")
-        actions = np.concatenate([numeric[k].reshape(t, -1) for k in parts], axis=1)
-        report.note(f"actions = concatenation of steps/{{{', '.join(parts)}}} (sorted keys)")
-    ep = {"actions": as_float32("actions", actions.reshape(t, -1), report), "source": where}
-    if roles["states"] in numeric:
-        used.add(roles["states"])
-        ep["states"] = as_float32("states", numeric[roles["states"]].reshape(t, -1), report)
-    rewards = None
-    if roles["rewards"] in numeric:
-        used.add(roles["rewards"])
-        rewards = numeric[roles["rewards"]].reshape(t)
-        ep["rewards"] = as_float32("rewards", rewards, report)
-    ep["total_reward"] = total_reward(rewards)
-    if roles["is_terminal"] in numeric:
-        used.add(roles["is_terminal"])
-        ep["is_terminal"] = numeric[roles["is_terminal"]].reshape(t) != 0
-    else:
-        ep["is_terminal"] = last_frame_terminal(t)
-        report.note("no steps/is_terminal: is_terminal True on the last step only")
-    columns = {rename.get(k, k): v for k, v in numeric.items() if k not in used}
-    if columns:
-        ep["columns"] = columns
+        return numeric[akey], {akey}
+    parts = sorted(k for k in numeric if k.startswith(akey + "/") and numeric[k].dtype.kind == "f")
+    if not parts:
+        raise SourceLayoutError(report.source, f"steps/{akey} (or steps/{akey}/<key> parts) in {where}",
+                                f"step features {sorted(steps)}", "map one with key_map / --map actions=KEY")
+    actions = np.concatenate([numeric[k].reshape(t, -1) for k in parts], axis=1)
+    report.note(f"actions = concatenation of steps/{{{', '.join(parts)}}} (sorted keys)")
+    return actions, set()
+
+
+def _cameras(images: dict, rename: dict, t: int, where: str, report) -> dict:
+    """{camera name: (t, H, W, C) uint8} from the image features, named by their last path part (or key_map)."""
     cams = {}
     for key, (values, spec) in images.items():
         frames = _decode(values, spec, key, t, where, report)
         if frames is not None:
             cams[rename.get(key, key.rsplit("/", 1)[-1])] = frames
-    if cams:
-        ep["images"] = cams
+    return cams
 
-    attrs = {"split": split}
+
+def _task_and_attrs(texts: dict, meta: dict, specs: dict, split: str, report) -> dict:
+    """task (the first step's language instruction, when there is one) and attrs (split, the instructions when steps
+    differ, episode_metadata/<key>); the other text features are reported skipped."""
+    fields, attrs = {}, {"split": split}
     instruction_key = next((k for k in ("language_instruction", "observation/natural_language_instruction")
                             if k in texts), None)
     if instruction_key:
         lines = texts.pop(instruction_key)
-        ep["task"] = lines[0] if lines else ""
+        fields["task"] = lines[0] if lines else ""
         if len(set(lines)) > 1:
             attrs["language_instructions"] = list(dict.fromkeys(lines))
     for key in texts:
         report.skip(f"steps/{key}", "text per step (kinonb columns are numeric)")
     for key, f in meta.items():
         attrs[key] = _meta_value(f, specs.get(f"episode_metadata/{key}", {}))
-    ep["attrs"] = attrs
-    return ep
+    fields["attrs"] = attrs
+    return fields
 
 
 def _is_image(values) -> bool:

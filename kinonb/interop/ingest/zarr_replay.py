@@ -26,13 +26,15 @@ from . import (
     Report,
     SourceLayoutError,
     as_float32,
+    camera_shaped,
     check_options,
-    last_frame_terminal,
     renames,
     require,
     require_exists,
-    storable_column,
-    total_reward,
+    require_zero_one,
+    skip_if_unstorable,
+    states_and_rewards,
+    terminal_flags,
     write_episodes,
 )
 
@@ -60,49 +62,9 @@ def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     root = open_group(src)
     report = Report("ingest", source=str(src), output=str(out), format="zarr")
-    groups = sorted(k for k in root.group_keys()) if hasattr(root, "group_keys") else []
-    if "data" not in groups or "meta" not in groups:
-        raise SourceLayoutError(src, "a replay buffer: groups data/ and meta/ (diffusion_policy ReplayBuffer)",
-                                f"groups {groups}, arrays {sorted(root.array_keys())}")
-    data, meta = root["data"], root["meta"]
-    if "episode_ends" not in meta:
-        raise SourceLayoutError(src, "array meta/episode_ends", f"meta/ holds {sorted(meta.keys())}")
-    ends = np.asarray(meta["episode_ends"][:]).astype(np.int64).reshape(-1)
-    arrays = {k: data[k] for k in sorted(data.array_keys())}
-    for k in sorted(set(meta.keys()) - {"episode_ends"}):
-        report.skip(f"meta/{k}", "only meta/episode_ends is read")
-    n = int(ends[-1]) if len(ends) else 0
-    if len(ends) and (ends[0] <= 0 or np.any(np.diff(ends) <= 0)):
-        raise SourceLayoutError(src, "meta/episode_ends strictly increasing and > 0 (no empty episode)",
-                                f"{ends[:10].tolist()}...")
-    for k, a in arrays.items():
-        if a.shape[0] != n:
-            raise SourceLayoutError(src, f"data/{k} with {n} rows (meta/episode_ends[-1])", f"shape {a.shape}")
-
-    roles = {}
-    for role, names in DEFAULT_KEYS.items():
-        key = key_map.get(role) or next((k for k in names if k in arrays), None)
-        if key is not None:
-            if key not in arrays:
-                raise SourceLayoutError(src, f"data/{key} (mapped to {role})", f"arrays {sorted(arrays)}")
-            roles[role] = key
-            report.note(f"{role} from data/{key}")
-    if "actions" not in roles:
-        raise SourceLayoutError(src, "an action array data/action", f"arrays {sorted(arrays)}",
-                                "map one with key_map / --map actions=KEY")
-    rename = renames(key_map)
-    cameras, columns = {}, {}
-    for k, a in arrays.items():
-        if k in roles.values():
-            continue
-        if len(a.shape) == 4 and 1 <= a.shape[-1] <= 4 and np.dtype(a.dtype).kind in "uif":
-            cameras[k] = rename.get(k, k)
-        else:
-            why = storable_column(np.empty((0,) + a.shape[1:], a.dtype))
-            if why:
-                report.skip(f"data/{k}", why)
-            else:
-                columns[k] = rename.get(k, k)
+    ends, arrays = _replay_buffer(root, src, report)
+    roles = _pick_roles(arrays, key_map, src, report)
+    cameras, columns = _cameras_and_columns(arrays, roles, renames(key_map), report)
     if "is_terminal" not in roles:
         report.note("no done array: is_terminal True on the last frame of each episode")
     count = len(ends) if max_episodes is None else min(len(ends), int(max_episodes))
@@ -119,29 +81,77 @@ def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
                           task=task if task is not None else "", fps=fps if fps is not None else 0.0)
 
 
+def _replay_buffer(root, src, report: Report):
+    """(meta/episode_ends, {key: data/<key> array}), checked: the ends strictly increasing from > 0, every array
+    with ends[-1] rows; the other meta/ arrays are reported skipped."""
+    groups = sorted(k for k in root.group_keys()) if hasattr(root, "group_keys") else []
+    if "data" not in groups or "meta" not in groups:
+        raise SourceLayoutError(src, "a replay buffer: groups data/ and meta/ (diffusion_policy ReplayBuffer)",
+                                f"groups {groups}, arrays {sorted(root.array_keys())}")
+    data, meta = root["data"], root["meta"]
+    if "episode_ends" not in meta:
+        raise SourceLayoutError(src, "array meta/episode_ends", f"meta/ holds {sorted(meta.keys())}")
+    ends = np.asarray(meta["episode_ends"][:]).astype(np.int64).reshape(-1)
+    arrays = {k: data[k] for k in sorted(data.array_keys())}
+    for k in sorted(set(meta.keys()) - {"episode_ends"}):
+        report.skip(f"meta/{k}", "only meta/episode_ends is read", stacklevel=4)  # at ingest_zarr's caller
+    n = int(ends[-1]) if len(ends) else 0
+    if len(ends) and (ends[0] <= 0 or np.any(np.diff(ends) <= 0)):
+        raise SourceLayoutError(src, "meta/episode_ends strictly increasing and > 0 (no empty episode)",
+                                f"{ends[:10].tolist()}...")
+    for k, a in arrays.items():
+        if a.shape[0] != n:
+            raise SourceLayoutError(src, f"data/{k} with {n} rows (meta/episode_ends[-1])", f"shape {a.shape}")
+    return ends, arrays
+
+
+def _pick_roles(arrays: dict, key_map: dict, src, report: Report) -> dict:
+    """{role: data/ key} for each role the buffer has: key_map's key (which must exist), else the first of
+    DEFAULT_KEYS[role] present; an action array is required."""
+    roles = {}
+    for role, names in DEFAULT_KEYS.items():
+        key = key_map.get(role) or next((k for k in names if k in arrays), None)
+        if key is not None:
+            if key not in arrays:
+                raise SourceLayoutError(src, f"data/{key} (mapped to {role})", f"arrays {sorted(arrays)}")
+            roles[role] = key
+            report.note(f"{role} from data/{key}")
+    if "actions" not in roles:
+        raise SourceLayoutError(src, "an action array data/action", f"arrays {sorted(arrays)}",
+                                "map one with key_map / --map actions=KEY")
+    return roles
+
+
+def _cameras_and_columns(arrays: dict, roles: dict, rename: dict, report: Report):
+    """({data/ key: camera name} for the (N, H, W, C) numeric arrays, {data/ key: column name} for the other storable
+    arrays); arrays in a role are neither, unstorable ones are reported skipped."""
+    cameras, columns = {}, {}
+    for k, a in arrays.items():
+        if k in roles.values():
+            continue
+        if camera_shaped(a.shape) and np.dtype(a.dtype).kind in "uif":
+            cameras[k] = rename.get(k, k)
+        elif not skip_if_unstorable(np.empty((0,) + a.shape[1:], a.dtype), f"data/{k}", report, stacklevel=5):
+            columns[k] = rename.get(k, k)  # (stacklevel 5: a skip warns at ingest_zarr's caller, as it always did)
+    return cameras, columns
+
+
 def _episode(src, i, start, stop, arrays, roles, cameras, columns, report) -> dict:
+    """Rows [start, stop) as Writer.add_episode kwargs: episode ``i``."""
     t = stop - start
 
     def rows(key):
         return np.asarray(arrays[key][start:stop])
 
-    actions = rows(roles["actions"])
-    ep = {"actions": as_float32("actions", actions.reshape(t, -1), report), "episode_id": i,
+    ep = {"actions": as_float32("actions", rows(roles["actions"]).reshape(t, -1), report), "episode_id": i,
           "source": f"episode {i} (rows {start}..{stop})"}
-    if "states" in roles:
-        ep["states"] = as_float32("states", rows(roles["states"]).reshape(t, -1), report)
-    rewards = rows(roles["rewards"]).reshape(t) if "rewards" in roles else None
-    if rewards is not None:
-        ep["rewards"] = as_float32("rewards", rewards, report)
-        ep["total_reward"] = total_reward(rewards)
+    role_rows = {roles[role]: rows(roles[role]) for role in ("states", "rewards") if role in roles}
+    fields, _ = states_and_rewards(role_rows, roles, t, report)
+    ep.update(fields)
+    done = None
     if "is_terminal" in roles:
-        done = rows(roles["is_terminal"]).reshape(t)
-        if not np.isin(done, (0, 1)).all():
-            raise SourceLayoutError(src, f"data/{roles['is_terminal']} of 0/1 values",
-                                    f"values {np.unique(done)[:5].tolist()}")
-        ep["is_terminal"] = done != 0
-    else:
-        ep["is_terminal"] = last_frame_terminal(t)
+        done = require_zero_one(rows(roles["is_terminal"]).reshape(t), src, f"data/{roles['is_terminal']}")
+    ep["is_terminal"] = terminal_flags(done, t, report)
     if cameras:
         ep["images"] = {name: to_uint8_image(rows(k), f"{src}: data/{k}", first_row=start)
                         for k, name in cameras.items()}
