@@ -174,3 +174,11 @@ class IngestWarning(KinonbWarning):
 
 class ImageDecodeError(KinonbError, ValueError):
     """An image payload (JPEG / PNG) does not decode to the size and channels its record announces."""
+
+
+class EmptyDatasetError(KinonbError, ValueError):
+    """A dataset selects no sample (its filter, windows or file leave nothing to train on)."""
+
+
+class UnclosedWriterWarning(KinonbWarning):
+    """A writer was garbage-collected without ``close()`` or a ``with`` block: its pending episodes are lost."""

@@ -21,7 +21,7 @@ from torch.utils.data._utils.collate import (
 )
 
 from ..errors import InvalidArgumentError, PositionError
-from .convert import dim_mask, pad_dim, strings, to_tensor
+from .convert import Batch, EpisodeSample, MixtureRow, dim_mask, pad_dim, strings, to_tensor
 
 
 class Row(Mapping):
@@ -73,6 +73,72 @@ def _collate_rows(batch, *, collate_fn_map=None):
 default_collate_fn_map[Row] = _collate_rows
 
 
+def collate_episodes(samples, *, dims: dict | None = None) -> dict:
+    """Whole episodes (kinodb's samples) of different lengths as one batch, with the default collate.
+
+    Every per-frame array (``action``, ``state``, ``reward``, ``image``) is padded on its time axis to the
+    longest episode of the batch by repeating the episode's last frame (as windows do with ``pad="edge"``), and
+    ``{key}_is_pad`` (bool ``(B, T)``) is True on those padded frames. A low-dim key whose last axis differs
+    between samples (a mixture of robots), or that ``dims`` names, is zero-padded on that axis with
+    ``{key}_dim_mask``. ``success`` becomes bool values (False where unknown) plus ``success_known``; strings
+    become 1-D numpy arrays of ``str``; numbers become tensors.
+    """
+    samples = [dict(s) for s in samples]
+    dims = dict(dims or {})
+    lengths = [len(s["action"]) for s in samples]
+    out = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        if isinstance(values[0], (np.ndarray, torch.Tensor)):
+            out.update(_frames_batch(key, [to_tensor(v) for v in values], lengths, dims.get(key)))
+        elif key == "success":
+            out["success"] = torch.tensor([bool(v) for v in values])
+            out["success_known"] = torch.tensor([v is not None for v in values])
+        elif all(isinstance(v, str) for v in values):
+            out[key] = strings(values)
+        else:
+            out[key] = default_collate(values)
+    return out
+
+
+def _frames_batch(key: str, values: list, lengths: list, width: int | None) -> dict:
+    """``(B, T_max, ...)`` with the last frame repeated, ``{key}_is_pad``, and ``{key}_dim_mask`` when padded."""
+    t_max = max(lengths)
+    widths = {v.shape[-1] for v in values if v.ndim >= 2}
+    trailing = {tuple(v.shape[1:-1]) for v in values}
+    out = {}
+    if values[0].ndim >= 2 and (len(widths) > 1 or width is not None):
+        if len(trailing) > 1:
+            raise InvalidArgumentError(f"samples of {key!r} differ in more than their last axis and length: "
+                                       f"{sorted({tuple(v.shape) for v in values})}")
+        full = max(width or 0, *widths)
+        out[f"{key}_dim_mask"] = dim_mask([v.shape[-1] for v in values], full, as_tensor=True)
+        values = [pad_dim(v, full) for v in values]
+    shapes = {tuple(v.shape[1:]) for v in values}
+    if len(shapes) > 1:
+        raise InvalidArgumentError(f"samples of {key!r} have frames of different shapes {sorted(shapes)}; "
+                                   f"set image_size so that every camera is resized alike")
+    batch = values[0].new_empty((len(values), t_max, *values[0].shape[1:]))
+    for b, v in enumerate(values):
+        batch[b, : len(v)] = v
+        batch[b, len(v):] = v[-1]
+    out[key] = batch
+    out[f"{key}_is_pad"] = torch.arange(t_max)[None, :] >= torch.tensor(lengths)[:, None]
+    return out
+
+
+def _refuse_batches(batch, *, collate_fn_map=None):
+    n = len(next(iter(batch[0].values()))) if batch and batch[0] else 0
+    raise InvalidArgumentError(
+        f"the dataset yields whole batches (KinoIterDataset(batch_size={n})), and the DataLoader was asked to "
+        f"batch them again: pass DataLoader(dataset, batch_size=None)")
+
+
+default_collate_fn_map[EpisodeSample] = lambda batch, *, collate_fn_map=None: collate_episodes(batch)
+default_collate_fn_map[Batch] = _refuse_batches
+default_collate_fn_map[MixtureRow] = lambda batch, *, collate_fn_map=None: pad_collate(batch, dims=batch[0].widths)
+
+
 def pad_collate(batch, *, dims: dict | None = None):
     """Collate samples whose arrays may differ in their last axis (mixtures of robots with other dims).
 
@@ -89,6 +155,8 @@ def pad_collate(batch, *, dims: dict | None = None):
         return _pad_batch(batch.batch, dims)
     if isinstance(batch, Mapping):
         return _pad_batch(dict(batch), dims)
+    if batch and isinstance(batch[0], EpisodeSample):
+        return collate_episodes(batch, dims=dims)
     samples = [dict(s) for s in batch]
     if not samples:
         return {}
@@ -100,8 +168,7 @@ def pad_collate(batch, *, dims: dict | None = None):
             values = [to_tensor(v) for v in values]
             if len({tuple(v.shape[:-1]) for v in values}) > 1 or len({v.ndim for v in values}) > 1:
                 raise InvalidArgumentError(f"pad_collate: samples of {key!r} differ in more than their last axis "
-                                 f"({sorted({tuple(v.shape) for v in values})}); whole episodes of different "
-                                 f"lengths need batch_size=1 (or windows)")
+                                           f"({sorted({tuple(v.shape) for v in values})})")
             if key in dims or len({tuple(v.shape) for v in values}) > 1:
                 width = max(dims.get(key, 0), *(v.shape[-1] for v in values))
                 out[key] = torch.stack([pad_dim(v, width) for v in values])
@@ -129,4 +196,4 @@ def _pad_batch(batch: dict, dims: dict) -> dict:
     return batch
 
 
-__all__ = ["pad_collate", "Rows", "Row"]
+__all__ = ["collate_episodes", "pad_collate", "Rows", "Row"]

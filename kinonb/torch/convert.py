@@ -43,10 +43,33 @@ def to_tensor(value):
 
 
 def tensors(sample: dict, enabled: bool = True) -> dict:
-    """``to_tensor`` on every value of ``sample`` (a no-op when ``enabled`` is False)."""
+    """``to_tensor`` on every value of ``sample`` (a no-op when ``enabled`` is False); keeps its type."""
     if not enabled:
         return sample
-    return {k: to_tensor(v) for k, v in sample.items()}
+    out = type(sample)((k, to_tensor(v)) for k, v in sample.items())
+    if hasattr(sample, "__dict__"):  # a dict subclass's own attributes (MixtureRow.widths)
+        out.__dict__.update(sample.__dict__)
+    return out
+
+
+class EpisodeSample(dict):
+    """A whole-episode sample (kinodb's keys). A plain dict to the user; ``default_collate`` batches a list of
+    them through :func:`kinonb.torch.collate.collate_episodes` (episodes differ in length)."""
+
+
+class MixtureRow(dict):
+    """A single windowed sample of a mixture, at its source's own dims. ``widths`` are the mixture's
+    ``pad_dims``: ``default_collate`` pads a list of rows to them, with ``{key}_dim_mask``
+    (:func:`kinonb.torch.pad_collate`), so sources of other action/state widths batch without a collate_fn."""
+
+    def __init__(self, *args, widths: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.widths = dict(widths or {})
+
+
+class Batch(dict):
+    """A batch a dataset assembled itself (``KinoIterDataset(batch_size=...)``); ``default_collate`` refuses to
+    stack several of them, with the fix in the message."""
 
 
 # -- images ----------------------------------------------------------------------------------------------------
@@ -79,7 +102,7 @@ def episode_sample(ep: dict, camera: str | None = None, frames: np.ndarray | Non
     ``image`` and ``camera`` are present when ``frames`` is given.
     """
     meta = ep["meta"]
-    out = {}
+    out = EpisodeSample()
     for src, dst in KINODB_KEYS.items():
         if ep.get(src) is not None:
             out[dst] = np.asarray(ep[src], dtype=np.float32)

@@ -117,6 +117,8 @@ class KinoIterDataset(IterableDataset):
         self._consumed = 0  # samples handed out by the current pass in this process
         self._cache = None  # (epoch, rank stream)
         self._pad_dims = None
+        if not self.is_mixture:
+            self.sources[0].require_samples()
 
     # -- the order -------------------------------------------------------------------------------------------
     def _sizes(self) -> np.ndarray:
@@ -250,10 +252,11 @@ class KinoIterDataset(IterableDataset):
         parts = self._parts(ids)
         dims = self.pad_dims if self.is_mixture else {}
         batch = convert.merge_parts([p for p, _ in parts], [r for _, r in parts], dims)
-        return convert.tensors(batch, self.to_tensor)
+        return convert.tensors(convert.Batch(batch), self.to_tensor)
 
     def _rows(self, ids: np.ndarray) -> list:
-        """Single samples in stream order, each at its own source's dims (``pad_collate`` pads them)."""
+        """Single samples in stream order, each at its own source's dims; in a mixture each is a
+        :class:`~kinonb.torch.convert.MixtureRow`, which the default collate pads to :attr:`pad_dims`."""
         if not self.sources[0].windowed:
             src, local = self._locate(ids)
             out = []
@@ -267,7 +270,8 @@ class KinoIterDataset(IterableDataset):
         for part, sel in self._parts(ids):
             part = convert.tensors(part, self.to_tensor)
             for j, i in enumerate(sel.tolist()):
-                out[i] = convert.row(part, j)
+                row = convert.row(part, j)
+                out[i] = convert.MixtureRow(row, widths=self.pad_dims) if self.is_mixture else row
         return out
 
     # -- mixtures of different dims --------------------------------------------------------------------------

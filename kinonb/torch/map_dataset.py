@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from ..errors import (
     ArgumentTypeError,
+    EmptyDatasetError,
     InvalidArgumentError,
     PositionError,
     UnknownKeyError,
@@ -99,6 +100,22 @@ class Source:
         return _Opened(os.getpid(), db, positions, index, image, table.episode_id, tasks)
 
     # -- the sample space ------------------------------------------------------------------------------------
+    def require_samples(self) -> None:
+        """EmptyDatasetError naming the file and the filter when this source has no sample (a sampler would
+        fail later with torch's ``num_samples=0``). Opens the file in this process (workers reopen their own)."""
+        st = self._opened()
+        if len(self):
+            return
+        n = st.db.num_episodes()
+        if n == 0:
+            why = "the file has no episodes"
+        elif not len(st.positions):
+            why = f"kql_filter {self.kql_filter!r} selects none of its {n} episodes"
+        else:
+            why = (f"no frame of the {len(st.positions)} selected episodes fits windows {self.windows} with "
+                   f"pad={self.pad!r}")
+        raise EmptyDatasetError(f"{self.path}: no samples: {why}")
+
     def __len__(self) -> int:
         st = self._opened()
         return len(st.index) if self.windowed else len(st.positions)
@@ -188,6 +205,7 @@ class KinoMapDataset(Dataset):
         self.source = Source(db_path, kql_filter=kql_filter, windows=windows, pad=pad, pad_before=pad_before,
                              pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only)
         self.to_tensor = bool(to_tensor)
+        self.source.require_samples()
 
     @property
     def db_path(self) -> str:

@@ -260,7 +260,8 @@ def test_dataloader_spawn_persistent_episode_and_window_modes(knb):
     assert epoch_ids(loader) == want and epoch_ids(loader) == want
     episodes = KinoDataset(path, image_size=(3, 4))
     got = list(DataLoader(episodes, batch_size=1, num_workers=2, multiprocessing_context="spawn",
-                          collate_fn=pad_collate))  # success may be None: default_collate refuses None
+                          collate_fn=pad_collate))  # success may be None: a value plus success_known
     assert [int(b["episode_id"]) for b in got] == [100 + i for i in range(len(eps))]
-    assert [b["success"].tolist() for b in got] == [[e["success"]] for e in eps]
+    assert [b["success"].tolist() for b in got] == [[bool(e["success"])] for e in eps]
+    assert [b["success_known"].tolist() for b in got] == [[e["success"] is not None] for e in eps]
     np.testing.assert_array_equal(got[1]["image"][0].numpy(), images_ref(eps[1]["images"]["front"], (3, 4)))

@@ -168,7 +168,8 @@ def test_episode_mixture_with_pad_collate(files):
     for i, src in enumerate(batch["source"]):
         a = 3 if src == files["lift"] else 7
         assert batch["action_dim_mask"][i].sum() == a and not batch["action"][i, :, a:].any()
-    assert batch["success"].dtype == object and batch["task"].tolist()[0] in ("a", "b")
+    assert batch["success"].dtype == torch.bool and batch["success_known"].dtype == torch.bool
+    assert batch["task"].tolist()[0] in ("a", "b")
     with pytest.raises(ValueError, match="differ in more than"):
         pad_collate([{"action": torch.zeros(5, 3)}, {"action": torch.zeros(4, 3)}])
 
