@@ -26,6 +26,12 @@ Common options:
 
 Nothing is dropped silently: whatever a source holds that kinonb does not store is listed in
 the report's ``skipped`` and announced with an :class:`IngestWarning`.
+
+Task, embodiment and fps: every format takes them from the source where it has them (each module's docstring
+says where it looks), an option overrides them, and the report's ``notes`` hold one line per field saying where
+its value came from (``"task from data.attrs env_args.env_name: 'Lift'"``, ``"fps from the override (fps= /
+--fps): 20"``) or that it was left empty (``"fps left empty (0: unknown): none in ...; set it with --fps HZ
+(CLI) or fps= (Python)"``). Lines are found by their start: ``"<field> from "`` or ``"<field> left empty"``.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from ...errors import (  # noqa: F401  (IngestWarning, MissingExtraError, Source
 from ...format import layout as L
 from ...format.schema import FIXED_ROLE_KEYS, RESERVED_NAMES, storable_dtype
 from ...store.report import Report
-from ...store.transfer import write_episodes  # noqa: F401  (used by every format module)
+from ...store.transfer import write_episodes
 from ..kdb_layout import MAGIC as KDB_MAGIC
 
 FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds")
@@ -236,3 +242,112 @@ def skip_if_unstorable(arr: np.ndarray, what: str, report: Report, stacklevel: i
 def non_empty(**fields) -> dict:
     """The fields that are not empty: an episode without cameras or extra columns passes no images / columns."""
     return {name: value for name, value in fields.items() if value}
+
+
+# ---- task / embodiment / fps: where each came from, or that it was left empty ----------------------------------
+
+META_FIELDS = ("task", "embodiment", "fps")
+_SET_IT = {"task": "--task TEXT (CLI) or task= (Python)", "embodiment": "--embodiment NAME (CLI) or embodiment= "
+           "(Python)", "fps": "--fps HZ (CLI) or fps= (Python)"}
+
+
+def meta_value(field: str, raw):
+    """A source's value for task / embodiment (a str; a list of words joins with spaces, a list of robots with
+    "+") or fps (a float > 0, finite); None when ``raw`` is empty or not such a value."""
+    if isinstance(raw, (bytes, np.bytes_)):
+        raw = raw.decode("utf-8", "replace")
+    if isinstance(raw, (np.ndarray, np.generic)):
+        raw = raw.tolist()
+    if field == "fps":
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) and value > 0 else None
+    if isinstance(raw, (list, tuple)) and raw and all(isinstance(x, str) and x.strip() for x in raw):
+        return ("+" if field == "embodiment" else " ").join(x.strip() for x in raw)
+    return (raw.strip() or None) if isinstance(raw, str) else None
+
+
+def first_meta(field: str, candidates, report: Report):
+    """(value, where) for ``field`` from ``candidates`` ((raw value, where in the source), in order of preference):
+    the first usable one (a present but unusable one is noted and passed over), else (the empty value, the places
+    looked, joined with " / ")."""
+    for raw, where in candidates:
+        if raw is None or (isinstance(raw, (str, list, tuple)) and not raw):
+            continue
+        value = meta_value(field, raw)
+        if value is not None:
+            return value, where
+        report.note(f"{field}: {where} = {raw!r} is not a usable {field}; not used")
+    return (0.0 if field == "fps" else ""), " / ".join(where for _, where in candidates)
+
+
+def _empty(value) -> bool:
+    return value is None or value == "" or value == 0
+
+
+def _shown(field: str, values: list, more: bool) -> str:
+    shown = ", ".join(f"{v:g}" if field == "fps" else repr(v) for v in values)
+    if more:
+        return f"more than {len(values)} values, e.g. {shown}"
+    return shown if len(values) == 1 else f"{len(values)} values: {shown}"
+
+
+class _MetaTally:
+    """What one field held over the episodes: its source values (the first few distinct), how many episodes left it
+    empty after the override."""
+
+    def __init__(self, field: str, override):
+        self.field, self.override = field, override
+        self.episodes, self.empty, self.values, self.more = 0, 0, [], False
+
+    def add(self, ep: dict) -> None:
+        own = ep.get(self.field)
+        self.episodes += 1
+        if not _empty(own) and own not in self.values:
+            self.more = self.more or len(self.values) == 3
+            self.values += [] if len(self.values) == 3 else [own]
+        if self.override is not None:
+            ep[self.field] = own = self.override
+        self.empty += _empty(own)
+
+    def line(self, where: str | None) -> str:
+        """The report line: where the field's value came from, or that (and in how many episodes) it was left
+        empty and how to set it."""
+        f, source = self.field, f" {where}" if where else " the source"
+        if self.empty:
+            what = "the override is empty" if self.override is not None else f"none in{source}"
+            some = "" if self.empty == self.episodes else f" in {self.empty} of {self.episodes} episodes"
+            return f"{f} left empty{' (0: unknown)' if f == 'fps' else ''}{some}: {what}; set it with {_SET_IT[f]}"
+        if self.override is None:
+            return f"{f} from{source}: {_shown(f, self.values, self.more)}"
+        line = f"{f} from the override ({f}= / --{f}): {_shown(f, [self.override], False)}"
+        replaced = [v for v in self.values if v != self.override]
+        return line + (f"; the source's {_shown(f, replaced, self.more)} ({where or 'the source'}) not used"
+                       if replaced else "")
+
+
+def write_ingest(out, episodes, report: Report, *, embodiment=None, task=None, fps=None, meta_from=None,
+                 **options) -> Report:
+    """:func:`~kinonb.store.transfer.write_episodes` for an ingest: each episode's task / embodiment / fps (its
+    source's, from the format module) replaced by the ``task`` / ``embodiment`` / ``fps`` override when not None,
+    then one note per field in ``report``: where its value came from (``meta_from[field]``: where the format read
+    it; for a field the source lacks, where it looked) or that it was left empty, and how to set it. Merge does
+    not come here: it copies files whose metadata is what it is."""
+    overrides = {"task": task, "embodiment": embodiment, "fps": None if fps is None else float(fps)}
+    tallies = [_MetaTally(f, overrides[f]) for f in META_FIELDS]
+
+    def tallied():
+        for ep in episodes:
+            for tally in tallies:
+                tally.add(ep)
+            yield ep
+
+    write_episodes(out, tallied(), report, **options)
+    if report.episodes:
+        for tally in tallies:
+            report.note(tally.line((meta_from or {}).get(tally.field)))
+    return report

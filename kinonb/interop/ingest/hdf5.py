@@ -15,8 +15,8 @@ robomimic / LIBERO (a demo has an ``obs`` group)::
     data/demo_N/states           -> extra column ``sim_states`` (MuJoCo states, dtype kept)
     data/demo_N/next_obs/*       -> skipped (the next frame's obs: obs shifted by one frame)
     mask/<filter>                -> attrs {"mask": [filters listing the demo]}; ``filter_key`` keeps one filter
-    data.attrs                   -> task: problem_info.language_instruction (LIBERO), else env_args.env_name;
-                                    embodiment: env_args.env_kwargs.robots; fps: env_kwargs.control_freq
+    data.attrs                   -> task, embodiment, fps: env_args (robomimic / LIBERO), LIBERO's problem_info
+                                    and env_name (below)
 
 robosuite raw demos (no ``obs`` group; robosuite 0.3 / 1.x ``demo.hdf5``)::
 
@@ -24,7 +24,15 @@ robosuite raw demos (no ``obs`` group; robosuite 0.3 / 1.x ``demo.hdf5``)::
     data/demo_N/actions (T, A)   -> actions; robosuite 0.3 files have none: actions = joint_velocities ++
                                     gripper_actuations when both exist (0.3's playback convention), else
                                     (T, 0) with a note (BaxterLift / BaxterPegInHole store states only)
-    data.attrs env / env_info    -> task (env name), embodiment (robots)
+    data.attrs env / env_info    -> task, embodiment, fps (below); 0.x files (env only): embodiment = the robot
+                                    the env name begins with (SawyerLift -> Sawyer)
+
+Task, embodiment and fps, for either layout, from the first of these data.attrs that has a usable value (a list of
+robots joins with "+", a list of words with spaces): task: problem_info.language_instruction, env_args.env_name,
+env_info.env_name, env_name, env; embodiment: env_args.env_kwargs.robots, env_info.robots; fps:
+env_args.env_kwargs.control_freq, env_info.control_freq (robosuite's own demo files mostly have none). A field
+none of these give is left empty and the report notes it (``fps left empty (0: unknown) ...``), as it notes
+where every other value came from; the embodiment / task / fps options override the file's.
 
 Any other dataset of a demo with T rows becomes an extra column named by its path (``joint_torques``,
 ``controller_info/robot_controls/action``); datasets with another row count (robosuite 1.4's teleop streams)
@@ -49,6 +57,7 @@ from . import (
     camera_shaped,
     check_options,
     column_name,
+    first_meta,
     non_empty,
     renames,
     require,
@@ -57,10 +66,11 @@ from . import (
     skip_if_unstorable,
     terminal_flags,
     total_reward,
-    write_episodes,
+    write_ingest,
 )
 
 DEMO = re.compile(r"demo_(\d+)$")
+ROBOSUITE_0_ROBOT = re.compile(r"(Sawyer|Baxter)(?=[A-Z])")
 LARGE_ATTR = 16 * 1024
 
 
@@ -102,8 +112,9 @@ def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
         source_meta = _source_meta(data, report)
         source_meta["dtypes"] = _common_dtypes(data, names, report)
         episodes = (_episode(data[n], n, masks, source_meta, key_map, keep_large_attrs, report) for n in names)
-        return write_episodes(out, episodes, report, compression=compression, overwrite=overwrite,
-                              progress=progress, total=len(names), embodiment=embodiment, task=task, fps=fps)
+        return write_ingest(out, episodes, report, compression=compression, overwrite=overwrite, progress=progress,
+                            total=len(names), embodiment=embodiment, task=task, fps=fps,
+                            meta_from=source_meta["meta_from"])
 
 
 def _common_dtypes(data, names, report) -> dict:
@@ -162,36 +173,36 @@ def _json_attr(data, key):
     if raw is None:
         return None
     try:
-        return json.loads(_attr_value(raw))
+        value = json.loads(_attr_value(raw))
     except (TypeError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
 
 
 def _source_meta(data, report: Report) -> dict:
-    """Task, embodiment and fps from the data group's attributes (robomimic env_args, LIBERO problem_info,
-    robosuite env / env_info); the data group's attributes themselves go into every episode's attrs."""
-    env_args = _json_attr(data, "env_args") or {}
-    env_info = _json_attr(data, "env_info") or {}
-    problem = _json_attr(data, "problem_info") or {}
+    """Task, embodiment and fps from the data group's attributes (robomimic / LIBERO env_args, LIBERO problem_info
+    and env_name, robosuite env / env_info; robosuite 0.x's robot from its env name), with ``meta_from`` (where
+    each came from, or was looked for); the data group's attributes themselves go into every episode's attrs."""
+    env_args, env_info, problem = (_json_attr(data, k) or {} for k in ("env_args", "env_info", "problem_info"))
     kwargs = env_args.get("env_kwargs") or {}
-    task, task_from = "", None
-    for value, where in ((problem.get("language_instruction"), "problem_info.language_instruction"),
-                         (env_args.get("env_name"), "env_args.env_name"),
-                         (env_info.get("env_name"), "env_info.env_name"),
-                         (_attr_value(data.attrs.get("env")), "data.attrs['env']")):
-        if value:
-            task, task_from = str(value), where
-            break
-    robots = kwargs.get("robots") or env_info.get("robots")
-    embodiment = "+".join(map(str, robots)) if isinstance(robots, (list, tuple)) else str(robots or "")
-    fps = float(kwargs.get("control_freq") or env_info.get("control_freq") or 0.0)
-    if task_from:
-        report.note(f"task from {task_from}: {task!r}")
-    if embodiment:
-        report.note(f"embodiment from the env's robots: {embodiment!r}")
-    if fps:
-        report.note(f"fps from control_freq: {fps:g}")
-    return {"task": task, "embodiment": embodiment, "fps": fps, "data_attrs": dict(data.attrs.items())}
+    attr = {k: _attr_value(data.attrs.get(k)) for k in ("env_name", "env")}
+    candidates = {
+        "task": [(problem.get("language_instruction"), "problem_info.language_instruction"),
+                 (env_args.get("env_name"), "env_args.env_name"), (env_info.get("env_name"), "env_info.env_name"),
+                 (attr["env_name"], "env_name"), (attr["env"], "env")],
+        "embodiment": [(kwargs.get("robots"), "env_args.env_kwargs.robots"), (env_info.get("robots"), "env_info.robots")],
+        "fps": [(kwargs.get("control_freq"), "env_args.env_kwargs.control_freq"),
+                (env_info.get("control_freq"), "env_info.control_freq")],
+    }
+    meta, meta_from = {}, {}
+    for field, options in candidates.items():
+        meta[field], where = first_meta(field, options, report)
+        meta_from[field] = f"data.attrs {where}"
+    robot = ROBOSUITE_0_ROBOT.match(meta["task"]) if meta_from["task"] == "data.attrs env" else None
+    if not meta["embodiment"] and robot:  # robosuite 0.x env classes are named <Robot><Task>: SawyerLift
+        meta["embodiment"] = robot.group(1)
+        meta_from["embodiment"] = f"data.attrs env {meta['task']!r} (a robosuite 0.x env name begins with its robot)"
+    return dict(meta, meta_from=meta_from, data_attrs=dict(data.attrs.items()))
 
 
 def _datasets(group, prefix=""):

@@ -11,7 +11,9 @@ from __future__ import annotations
 from ...errors import InvalidArgumentError
 from ...store.transfer import episode_kwargs
 from ..kdb_reader import KdbDatabase
-from . import Report, check_options, write_episodes
+from . import Report, check_options, write_ingest
+
+META_FROM = {f: f"the .kdb episode's {f}" for f in ("task", "embodiment", "fps")}
 
 
 def ingest_kdb(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
@@ -24,5 +26,5 @@ def ingest_kdb(src, out, *, embodiment=None, task=None, fps=None, max_episodes=N
     report = Report("ingest", source=str(src), output=str(out), format="kdb")
     n = len(db) if max_episodes is None else min(len(db), int(max_episodes))
     episodes = (dict(episode_kwargs(db.read_episode(i), keep_id=True), source=f"episode {i}") for i in range(n))
-    return write_episodes(out, episodes, report, compression=compression, overwrite=overwrite, progress=progress,
-                          total=n, embodiment=embodiment, task=task, fps=fps)
+    return write_ingest(out, episodes, report, compression=compression, overwrite=overwrite, progress=progress,
+                        total=n, embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)

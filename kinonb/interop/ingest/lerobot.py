@@ -38,11 +38,13 @@ from . import (
     role_keys,
     states_and_rewards,
     terminal_flags,
-    write_episodes,
+    write_ingest,
 )
 
 ROLE_KEYS = {"actions": "action", "states": "observation.state", "rewards": "next.reward", "is_terminal": "next.done"}
 SUPPORTED = ("v2.0", "v2.1", "v3.0")
+META_FROM = {"task": "each episode's tasks in meta/ (its first)",
+             "embodiment": "meta/info.json robot_type", "fps": "meta/info.json fps"}
 
 
 def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
@@ -90,8 +92,8 @@ def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episod
             table = _episode_rows(root, info, version, row, pq, cache)
             yield _episode(table, row, features, roles, rename, tasks, splits, info, report)
 
-    return write_episodes(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
-                          total=len(episodes), embodiment=embodiment, task=task, fps=fps)
+    return write_ingest(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
+                        total=len(episodes), embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
 
 
 def _tasks(root: Path, pq) -> dict:

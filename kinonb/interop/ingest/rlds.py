@@ -22,6 +22,9 @@ gives every feature's dtype and per-step shape, which fixes T):
     episode_metadata/<key>        -> attrs[<key>];  the split name -> attrs["split"]
     other text features           -> skipped and reported
 
+RLDS records no robot and no frame rate: embodiment and fps are left empty (the report says so) unless the
+embodiment / fps options set them.
+
 Without features.json, dtypes come from the protobuf lists (float -> float32, int64 -> int64, bytes starting
 with JPEG/PNG magic -> images, other bytes -> text) and T from ``steps/is_first`` (or ``is_last``, ``reward``).
 """
@@ -46,11 +49,13 @@ from . import (
     role_keys,
     states_and_rewards,
     terminal_flags,
-    write_episodes,
+    write_ingest,
 )
 from .example_proto import Feature, parse_example
 from .tfrecord import iter_records
 
+META_FROM = {"task": "steps/language_instruction (the first step's)",
+             "embodiment": "the RLDS features (they name no robot)", "fps": "the RLDS features (they hold no rate)"}
 SHARD = re.compile(r"^(?P<name>.+)-(?P<split>[^-.]+)\.tfrecord(?:-(?P<i>\d+)-of-(?P<n>\d+))?$")
 ROLE_KEYS = {"actions": "action", "states": "observation/state", "rewards": "reward", "is_terminal": "is_terminal"}
 LENGTH_KEYS = ("is_first", "is_last", "is_terminal", "reward", "discount")
@@ -90,8 +95,8 @@ def ingest_rlds(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
                                report)
                 produced += 1
 
-    return write_episodes(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
-                          total=total, embodiment=embodiment, task=task, fps=fps)
+    return write_ingest(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
+                        total=total, embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
 
 
 # ---- the directory ---------------------------------------------------------------------------------------

@@ -10,10 +10,18 @@ N): episode i is rows ``[episode_ends[i-1], episode_ends[i])``; its position is 
                       in 0..255 (Push-T's ``img`` is float32 0..255): converted to uint8 exactly, and a clear
                       error, never a rounding, when a value is not such an integer
     other arrays   -> extra columns with their dtype (Push-T: keypoint (9, 2), n_contacts (1,))
+    group attrs    -> task / embodiment / fps from the attrs of the root, data/ and meta/ groups (root first), the
+                      first key present of META_KEYS[field] (task: task, language_instruction, env_name, env;
+                      embodiment: embodiment, robot_type, robot, robots; fps: fps, control_freq); every non-empty
+                      group's attrs also go into each episode's attrs["zarr_attrs"] ({"/", "data" or "meta": attrs})
 
 Without a done array, is_terminal is True on the last frame of each episode (kinodb's convention). Without a
 reward array, rewards, total_reward and success are absent. key_map maps roles and renames keys, e.g.
 ``{"top": "img"}`` stores ``data/img`` as camera ``top``.
+
+diffusion_policy's ReplayBuffer writes no attrs, so its buffers (Push-T included) leave task, embodiment and fps
+empty unless the embodiment / task / fps options set them; the report says so, a line per field. (Push-T is
+recorded at 10 Hz per diffusion_policy's config, which the zarr store does not hold: pass ``fps=10``.)
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from . import (
     as_float32,
     camera_shaped,
     check_options,
+    first_meta,
     renames,
     require,
     require_exists,
@@ -35,9 +44,11 @@ from . import (
     skip_if_unstorable,
     states_and_rewards,
     terminal_flags,
-    write_episodes,
+    write_ingest,
 )
 
+META_KEYS = {"task": ("task", "language_instruction", "env_name", "env"),
+             "embodiment": ("embodiment", "robot_type", "robot", "robots"), "fps": ("fps", "control_freq")}
 DEFAULT_KEYS = {"actions": ("action", "actions"), "states": ("state", "states", "obs"),
                 "rewards": ("reward", "rewards"), "is_terminal": ("done", "dones", "terminal", "is_terminal")}
 
@@ -63,6 +74,7 @@ def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
     root = open_group(src)
     report = Report("ingest", source=str(src), output=str(out), format="zarr")
     ends, arrays = _replay_buffer(root, src, report)
+    source_meta, meta_from = _source_meta(root, report)
     roles = _pick_roles(arrays, key_map, src, report)
     cameras, columns = _cameras_and_columns(arrays, roles, renames(key_map), report)
     if "is_terminal" not in roles:
@@ -73,12 +85,27 @@ def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
         start = 0
         for i in range(count):
             stop = int(ends[i])
-            yield _episode(src, i, start, stop, arrays, roles, cameras, columns, report)
+            yield dict(_episode(src, i, start, stop, arrays, roles, cameras, columns, report), **source_meta)
             start = stop
 
-    return write_episodes(out, episodes(), report, compression=compression, overwrite=overwrite, progress=progress,
-                          total=count, embodiment=embodiment if embodiment is not None else "",
-                          task=task if task is not None else "", fps=fps if fps is not None else 0.0)
+    return write_ingest(out, episodes(), report, compression=compression, overwrite=overwrite, progress=progress,
+                        total=count, embodiment=embodiment, task=task, fps=fps, meta_from=meta_from)
+
+
+def _source_meta(root, report: Report):
+    """({task, embodiment, fps, attrs}: what every episode takes from the group attrs, {field: where it came from,
+    or was looked for}); see the module docstring."""
+    groups = {"/": dict(root.attrs), "data": dict(root["data"].attrs), "meta": dict(root["meta"].attrs)}
+    meta, meta_from = {}, {}
+    for field, keys in META_KEYS.items():
+        options = [(attrs.get(k), f"{'the root' if g == '/' else g + '/'} attrs[{k!r}]")
+                   for g, attrs in groups.items() for k in keys]
+        meta[field], where = first_meta(field, options, report)
+        meta_from[field] = where if meta[field] else f"the root, data/ and meta/ attrs ({', '.join(keys)})"
+    zarr_attrs = {g: attrs for g, attrs in groups.items() if attrs}
+    if zarr_attrs:
+        meta["attrs"] = {"zarr_attrs": zarr_attrs}
+    return meta, meta_from
 
 
 def _replay_buffer(root, src, report: Report):
