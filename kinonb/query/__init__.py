@@ -36,12 +36,21 @@ class Query:
 
 def compile_query(text: str) -> Query:
     """Parse and type-check `text`; raises QueryError (a ValueError) with the position of the problem."""
+    if not isinstance(text, str):
+        raise QueryError(f"a KQL query must be a str, got {type(text).__name__} {text!r}; "
+                         "e.g. db.query(\"success = true\")")
     return Query(text, parse(text))
 
 
-@lru_cache(maxsize=256)
 def compile_cached(text: str) -> Query:
     """compile_query with an LRU cache keyed by the query text."""
+    if not isinstance(text, str):  # unhashable values would fail inside the cache, not with a QueryError
+        return compile_query(text)
+    return _compile_cached(text)
+
+
+@lru_cache(maxsize=256)
+def _compile_cached(text: str) -> Query:
     return compile_query(text)
 
 

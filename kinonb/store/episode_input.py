@@ -139,7 +139,10 @@ def _convert(name: str, arr: np.ndarray, target: np.dtype) -> np.ndarray:
     if src == target:
         return arr
     if target.kind == "f" and src.kind in "biuf":
-        return arr.astype(target)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = arr.astype(target)
+        _check_float_cast(name, arr, out)
+        return out
     if target.kind in "bui" and src.kind in "biu":
         info_ok = src.kind == "b" or (arr.size == 0) or _fits(arr, target)
         if info_ok:
@@ -149,6 +152,29 @@ def _convert(name: str, arr: np.ndarray, target: np.dtype) -> np.ndarray:
         return arr.astype(target)
     hint = " (convert images with .astype(np.uint8))" if target == np.uint8 and src.kind == "f" else ""
     raise SchemaError(f"{name}: cannot store dtype {src} as {target} without losing information{hint}")
+
+
+def _check_float_cast(name: str, arr: np.ndarray, out: np.ndarray) -> None:
+    """Float columns round to their dtype (float64 0.1 becomes float32's nearest), but lose nothing else: a finite
+    value may not overflow to +-inf, and an integer must stay that integer; else SchemaError names the column,
+    the value and its index."""
+    if arr.size == 0 or arr.dtype.kind == "b":
+        return
+    if arr.dtype.kind == "f":
+        if out.dtype.itemsize >= arr.dtype.itemsize:
+            return
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(out) & np.isfinite(arr)
+        why = f"overflows {out.dtype} (largest {np.finfo(out.dtype).max:g})"
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = ~np.isfinite(out) | (out.astype(arr.dtype) != arr)
+        why = f"is not exactly representable in {out.dtype}"
+    if bad.any():
+        where = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad)[0]), arr.shape))
+        value = arr[where].item()
+        raise SchemaError(f"{name}: value {value!r} at index {where[0] if len(where) == 1 else where} {why}; "
+                          f"convert it yourself (e.g. scale it, or store it as an extra column of its dtype)")
 
 
 def _fits(arr: np.ndarray, target: np.dtype) -> bool:

@@ -18,6 +18,7 @@ from ..errors import (
     InvalidArgumentError,
     OutputExistsError,
     TornTailError,
+    UnclosedWriterWarning,
     UnsupportedVersionError,
     WriteFailedError,
     WriterClosedError,
@@ -380,8 +381,10 @@ class Writer:
 
     def __del__(self):
         if not getattr(self, "_closed", True):
-            warnings.warn(f"kinonb writer for {self.path} was not closed; uncommitted episodes are discarded",
-                          ResourceWarning, stacklevel=1)
+            warnings.warn(f"kinonb writer for {self.path} was garbage-collected without close(): the "
+                          f"{self.pending} episodes added since the last commit are discarded; use `with "
+                          f"kinonb.create(...) as w:` (leaving the block commits) or call w.close()",
+                          UnclosedWriterWarning, stacklevel=2)
             try:
                 self.abort()
             finally:
