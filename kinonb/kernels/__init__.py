@@ -7,7 +7,7 @@ the exception: it checks every access, since its input is file bytes.
 from .gather import gather_windows, gather_windows_parallel, gather_windows_serial
 from .lz4 import decode_frames, lz4_decode_frames, lz4_decode_frames_parallel
 from .resize import resize_frames
-from .windows import build_sample_index, sample_index_kernel
+from .windows import build_sample_index, sample_index_arrays
 
 __all__ = [
     "build_sample_index",
@@ -18,5 +18,5 @@ __all__ = [
     "lz4_decode_frames",
     "lz4_decode_frames_parallel",
     "resize_frames",
-    "sample_index_kernel",
+    "sample_index_arrays",
 ]

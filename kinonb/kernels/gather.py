@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .jit import kernel
-from .threads import num_threads, split_over_threads
+from .threads import num_threads, split_over_threads, whole_batch
 
 # Elements per batch (B * W * row_elems) from which the batch is split over threads. Measured with
 # bench/bench_kernels.py (section e) on 2 cores: handing a chunk to another thread costs a few us, so
@@ -20,7 +20,7 @@ from .threads import num_threads, split_over_threads
 PARALLEL_MIN_ELEMS = 1 << 16
 
 
-@kernel
+@kernel(inline=True)
 def _window_shape(offsets):
     """``(lo, hi, contiguous)``: extreme offsets, and whether they run ``lo, lo+1, ..., hi``."""
     lo = offsets[0]
@@ -33,7 +33,7 @@ def _window_shape(offsets):
     return lo, hi, contiguous
 
 
-@kernel
+@kernel(inline=True)
 def _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, b0, b1):
     # Samples b0..b1-1 in one call, copy loops written out: a call per sample or per copy costs a third of
     # the time. Unsigned indices spare Numba's negative-index wraparound, so LLVM vectorises the copies
@@ -66,20 +66,15 @@ def _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offset
 
 
 @kernel
-def gather_windows_serial(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad):
-    """``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode ``sample_ep[b]``; flag clamped ones."""
-    o = out.reshape(-1)
-    B = sample_ep.shape[0]
-    _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, 0, B)
-
-
-@kernel
 def gather_windows_chunk(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b0, b1):
-    """:func:`gather_windows_serial` for samples ``b0 .. b1 - 1`` only."""
+    """Samples ``b0 .. b1 - 1``: ``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode
+    ``sample_ep[b]``, and ``is_pad[b, w]`` where the row was clamped."""
     _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out.reshape(-1), is_pad, b0, b1)
 
 
-#: :func:`gather_windows_serial` with the samples split over threads (:mod:`kinonb.kernels.threads`).
+#: ``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode ``sample_ep[b]``; flag clamped ones.
+gather_windows_serial = whole_batch(gather_windows_chunk, count_arg=4)
+#: The same with the samples split over threads (:mod:`kinonb.kernels.threads`).
 gather_windows_parallel = split_over_threads(gather_windows_chunk, count_arg=4)
 
 

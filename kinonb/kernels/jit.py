@@ -12,7 +12,7 @@ import os
 JIT_ENABLED = os.environ.get("KINONB_DISABLE_JIT", "").lower() not in ("1", "true", "yes")
 
 
-def kernel(fn):
+def kernel(fn=None, *, inline: bool = False):
     """Compile ``fn`` with ``njit(nogil=True, cache=True)``, or return it unchanged when JIT is disabled.
 
     Kernels are serial and release the GIL; :mod:`kinonb.kernels.threads` splits a batch over threads (Numba's
@@ -26,6 +26,6 @@ def kernel(fn):
             return f
         import numba
 
-        return numba.njit(nogil=True, cache=True)(f)
+        return numba.njit(nogil=True, cache=True, inline="always" if inline else "never")(f)
 
-    return wrap(fn)
+    return wrap(fn) if fn is not None else wrap

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from .jit import kernel
-from .threads import num_threads, split_over_threads
+from .threads import num_threads, split_over_threads, whole_batch
 
 # Codes of decode_block: OK, or a negative error code that decode_frames reports with ERRORS.
 OK = 0
@@ -44,7 +44,7 @@ ERRORS = {
 PARALLEL_MIN_BYTES = 1 << 15
 
 
-@kernel
+@kernel(inline=True)
 def _copy(dst, d, src, s, n):
     # Unsigned indices: Numba emits no negative-index wraparound, so LLVM can vectorise the loop.
     d = np.uint64(d)
@@ -53,7 +53,7 @@ def _copy(dst, d, src, s, n):
         dst[d + i] = src[s + i]
 
 
-@kernel
+@kernel(inline=True)
 def _copy16(dst, d, src, s):
     # Fixed length: LLVM turns it into one 16-byte move. Used for short copies with 16 bytes of slack.
     d = np.uint64(d)
@@ -142,18 +142,9 @@ def decode_block(src, start, length, out, ostart, nbytes):
 
 
 @kernel
-def lz4_decode_frames(src_u8, frame_offsets, frame_lengths, frame_nbytes, out_u8):
-    """Decode frame ``n`` into ``out_u8[n*frame_nbytes:(n+1)*frame_nbytes]``; -1, or the first bad frame."""
-    for n in range(frame_offsets.shape[0]):
-        code = decode_block(src_u8, frame_offsets[n], frame_lengths[n], out_u8, n * frame_nbytes, frame_nbytes)
-        if code != OK:
-            return n
-    return -1
-
-
-@kernel
 def lz4_decode_frames_chunk(src_u8, frame_offsets, frame_lengths, frame_nbytes, out_u8, n0, n1):
-    """:func:`lz4_decode_frames` for frames ``n0 .. n1 - 1``; -1, or the first bad frame among them."""
+    """Decode frames ``n0 .. n1 - 1``, frame ``n`` into ``out_u8[n*frame_nbytes:(n+1)*frame_nbytes]``; -1, or
+    the first bad frame among them."""
     for n in range(n0, n1):
         code = decode_block(src_u8, frame_offsets[n], frame_lengths[n], out_u8, n * frame_nbytes, frame_nbytes)
         if code != OK:
@@ -166,7 +157,9 @@ def _first_bad(results) -> int:
     return min(bad) if bad else -1
 
 
-#: :func:`lz4_decode_frames` with the frames split over threads; -1, or the first bad frame.
+#: Decode frame ``n`` into ``out_u8[n*frame_nbytes:(n+1)*frame_nbytes]``; -1, or the first bad frame.
+lz4_decode_frames = whole_batch(lz4_decode_frames_chunk, count_arg=1)
+#: The same with the frames split over threads; -1, or the first bad frame.
 lz4_decode_frames_parallel = split_over_threads(lz4_decode_frames_chunk, count_arg=1, combine=_first_bad)
 
 

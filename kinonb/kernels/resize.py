@@ -91,7 +91,7 @@ def tables(H: int, W: int, C: int, OH: int, OW: int, mode: str, chw: bool):
     )
 
 
-@kernel
+@kernel(inline=True)
 def _store_row(out, n, oy, acc, chw, normalize):
     """Write one output row (``acc`` flattened as in :func:`tables`), rounded or divided by 255."""
     C = out.shape[1] if chw else out.shape[3]
@@ -113,7 +113,7 @@ def _store_row(out, n, oy, acc, chw, normalize):
                 row[j] = np.int32(min(a[j] + np.float32(0.5), np.float32(255.0)))
 
 
-@kernel
+@kernel(inline=True)
 def _nearest_frame(src, start, rowlen, iy, ix, out, n, chw, normalize, acc):
     for oy in range(iy.shape[0]):
         srow = src[start + np.int64(iy[oy, 0]) * rowlen:]
@@ -122,7 +122,7 @@ def _nearest_frame(src, start, rowlen, iy, ix, out, n, chw, normalize, acc):
         _store_row(out, n, oy, acc, chw, normalize)
 
 
-@kernel
+@kernel(inline=True)
 def _separable_frame(src, start, H, rowlen, iy, wy, ix, wx, out, n, chw, normalize, frow, tmp, acc):
     # Pass 1, along each source row: tmp[y] is row y resized to OW, flattened as in tables().
     m = acc.shape[0]

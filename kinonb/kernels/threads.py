@@ -88,3 +88,21 @@ def split_over_threads(chunk, count_arg: int, combine=None):
     whole = over(chunk)
     whole.py_func = over(getattr(chunk, "py_func", chunk))
     return whole
+
+
+def whole_batch(chunk, count_arg: int):
+    """The serial function of a chunk kernel: ``chunk(*args, 0, len(args[count_arg]))``, one compiled call.
+
+    Serial and split runs share the one compiled chunk kernel, so a first batch compiles each kernel once.
+    """
+
+    def over(fn):
+        def run(*args):
+            return fn(*args, 0, len(args[count_arg]))
+
+        run.__doc__ = f":func:`{chunk.__name__}` over the whole batch in the calling thread."
+        return run
+
+    serial = over(chunk)
+    serial.py_func = over(getattr(chunk, "py_func", chunk))
+    return serial

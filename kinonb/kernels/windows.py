@@ -30,41 +30,29 @@ import operator
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from .jit import kernel
 
-# Offsets and lengths are bounded so that no sum in the kernel can overflow int64.
+# Offsets and lengths are bounded so that no sum below can overflow int64.
 _LIMIT = 1 << 62
 _UNLIMITED = -1
 
 
-@kernel
-def _episode_range(length, lo, hi, pad_before, pad_after):
-    first = 0
-    last = length - 1
+def sample_index_arrays(lengths: np.ndarray, lo: int, hi: int, pad_before: int, pad_after: int):
+    """``(ep, t)`` of every sample, in episode then frame order. ``pad_before/after == -1`` means unlimited.
+
+    Episode ``e`` keeps frames ``first .. last`` with ``first = max(0, -lo - pad_before)`` and
+    ``last = min(L - 1, L - 1 - hi + pad_after)``. Vectorised NumPy rather than a kernel: it runs once per
+    index, and a kernel would cost a second or two of compilation on a fresh machine.
+    """
+    first = np.zeros(len(lengths), np.int64)
+    last = lengths - 1
     if pad_before != _UNLIMITED:
-        first = max(first, -lo - pad_before)
+        first = np.maximum(first, -lo - pad_before)
     if pad_after != _UNLIMITED:
-        last = min(last, length - 1 - hi + pad_after)
-    return first, last
-
-
-@kernel
-def sample_index_kernel(lengths, lo, hi, pad_before, pad_after):
-    """Count the samples, allocate, then fill ``(ep, t)``. ``pad_before/after == -1`` means unlimited."""
-    total = 0
-    for e in range(lengths.shape[0]):
-        first, last = _episode_range(lengths[e], lo, hi, pad_before, pad_after)
-        if last >= first:
-            total += last - first + 1
-    ep = np.empty(total, np.int64)
-    t = np.empty(total, np.int64)
-    i = 0
-    for e in range(lengths.shape[0]):
-        first, last = _episode_range(lengths[e], lo, hi, pad_before, pad_after)
-        for f in range(first, last + 1):
-            ep[i] = e
-            t[i] = f
-            i += 1
+        last = np.minimum(last, lengths - 1 - hi + pad_after)
+    counts = np.maximum(last - first + 1, 0)
+    ep = np.repeat(np.arange(len(lengths), dtype=np.int64), counts)
+    begin = np.cumsum(counts) - counts  # position of each episode's first sample
+    t = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(begin - first, counts)
     return ep, t
 
 
@@ -104,4 +92,4 @@ def build_sample_index(lengths, offsets_lo, offsets_hi, pad="edge", pad_before=N
         after = _UNLIMITED if pad_after is None else _int("pad_after", pad_after, 0)
     else:
         raise InvalidArgumentError(f'pad must be "edge" or "none", got {pad!r}')
-    return sample_index_kernel(np.ascontiguousarray(lens), lo, hi, before, after)
+    return sample_index_arrays(np.ascontiguousarray(lens), lo, hi, before, after)

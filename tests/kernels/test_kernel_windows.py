@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kinonb.kernels import gather
 from kinonb.kernels.gather import gather_windows, gather_windows_parallel, gather_windows_serial
-from kinonb.kernels.windows import build_sample_index, sample_index_kernel
+from kinonb.kernels.windows import build_sample_index, sample_index_arrays
 
 lengths_st = st.lists(st.integers(0, 25), min_size=0, max_size=8)
 offsets_st = st.lists(st.integers(-40, 40), min_size=1, max_size=8)
@@ -123,10 +123,17 @@ def test_index_default_edge_keeps_every_frame():
     assert ep.size == t.size == 0
 
 
-def test_index_compiled_equals_py_func():
-    args = (np.array([5, 1, 0, 9], np.int64), -2, 3, 1, 2)
-    for a, b in zip(sample_index_kernel(*args), sample_index_kernel.py_func(*args)):
-        np.testing.assert_array_equal(a, b)
+def test_index_arrays_equal_the_per_episode_rule():
+    lengths, lo, hi = np.array([5, 1, 0, 9], np.int64), -2, 3
+    for pad_before, pad_after in ((1, 2), (-1, -1), (0, 0), (-1, 5)):
+        ep, t = [], []
+        for e, n in enumerate(lengths.tolist()):  # the rule as the module docstring states it
+            first = 0 if pad_before == -1 else max(0, -lo - pad_before)
+            last = n - 1 if pad_after == -1 else min(n - 1, n - 1 - hi + pad_after)
+            ep += [e] * max(0, last - first + 1)
+            t += list(range(first, last + 1))
+        got = sample_index_arrays(lengths, lo, hi, pad_before, pad_after)
+        assert got[0].tolist() == ep and got[1].tolist() == t
 
 
 @pytest.mark.parametrize(
