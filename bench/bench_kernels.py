@@ -189,7 +189,9 @@ def startup_bench(tmp: Path, runs: int):
     np.save(tmp / "frames.npy", np.random.default_rng(1).integers(0, 256, (64, 96, 96, 3), dtype=np.uint8))
     cache = tmp / "numba_cache"
     shutil.rmtree(cache, ignore_errors=True)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    if (ROOT / "kinonb").is_dir():  # a source checkout: its kinonb (installed as kinonb.bench: the installed one)
+        env["PYTHONPATH"] = str(ROOT)
 
     def child():
         proc = subprocess.run([sys.executable, "-c", FIRST_BATCH, str(tmp / "actions.f32"), str(tmp / "frames.npy")],
