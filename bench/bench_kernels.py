@@ -205,7 +205,9 @@ def startup_bench(tmp: Path, runs: int):
     for kind, path in files.items():
         cache = tmp / f"numba_cache_{kind}"
         shutil.rmtree(cache, ignore_errors=True)
-        env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+        if (ROOT / "kinonb").is_dir():  # a source checkout: its kinonb (installed as kinonb.bench: the installed one)
+            env["PYTHONPATH"] = str(ROOT)
 
         def child():
             proc = subprocess.run([sys.executable, "-c", FIRST_BATCH, str(path), kind], env=env,

@@ -1,6 +1,6 @@
 """The end-to-end benchmark: kinonb against the loaders robot-learning code uses today, in one run.
 
-    python -m bench.run [--quick] [--out DIR] [--publish]      (also: kinonb bench -- [options])
+    python -m bench.run [--quick] [--out DIR] [--publish]      (also: kinonb bench [options])
 
 1. Sources (sources.py): the real Push-T replay buffer (206 episodes, 96x96 images) and a synthetic low-dim set
    (10K episodes x 200 frames, 7-d actions, 32-d states), each written as .knb (raw and lz4), robomimic HDF5,
@@ -37,27 +37,37 @@ from . import e2e, report, scaling, sources
 from .loaders import loaders_for, sample_table, torch_available
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "bench" / "results"
-PUBLISH_DIR = ROOT / "docs" / "bench"
+#: Run from a source checkout (bench/ beside kinonb/ and pyproject.toml), or installed as kinonb.bench.
+CHECKOUT = (ROOT / "pyproject.toml").is_file() and (ROOT / "kinonb").is_dir()
+DEFAULT_OUT = ROOT / "bench" / "results" if CHECKOUT else Path("kinonb-bench-results")
+PUBLISH_DIR = ROOT / "docs" / "bench" if CHECKOUT else None
+PROG = f"python -m {__package__ or 'bench'}.run"
+
+#: What a run imports beyond kinonb's own dependencies (the `bench` extra): module -> pip package.
+REQUIRED = {"matplotlib": "matplotlib", "h5py": "h5py", "zarr": "zarr", "pyarrow": "pyarrow", "torch": "torch"}
+INSTALL_HINT = "pip install 'kinonb[bench]'"
 
 DEFAULTS = {  # option: (default, --quick)
-    "pusht_episodes": (None, 12),
+    "pusht_episodes": (None, 6),
     "episodes": (10_000, 200),
     "frames": (200, 50),
-    "scaling": ("1000,10000,100000,1000000", "1000,10000"),
+    "scaling": ("1000,10000,100000,1000000", "1000,3000"),
     "runs": (5, 5),
     "batches_per_run": (2, 1),
     "steps": (100, 10),
-    "batch": (256, 128),
+    "batch": (256, 32),
 }
+#: --quick: a warm run of a fast loader lasts about this long (e2e.throughput's run_target_s; default 0.25 s).
+QUICK_RUN_TARGET_S = 0.05
 
 
 def parse(argv):
-    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes: a one-minute smoke run")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default bench/results/)")
-    ap.add_argument("--publish", action="store_true", help="also copy results.md and the PNGs to docs/bench/")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                    help="output folder (default bench/results/ in a checkout, else ./kinonb-bench-results/)")
+    ap.add_argument("--publish", action="store_true",
+                    help="also copy results.md and the PNGs to docs/bench/ (a source checkout only)")
     ap.add_argument("--workdir", type=Path, help="where the datasets are written (default: a temp dir, removed)")
     ap.add_argument("--pusht", type=Path, default=sources.PUSHT_ZARR, help="the Push-T replay buffer (zarr)")
     ap.add_argument("--pusht-episodes", type=int, help="use the first N Push-T episodes (default all 206)")
@@ -66,7 +76,7 @@ def parse(argv):
     ap.add_argument("--scaling", help="comma-separated episode counts (default 1000,10000,100000,1000000)")
     ap.add_argument("--runs", type=int, help="timed runs per figure (>= 5)")
     ap.add_argument("--batches-per-run", type=int, help="batches of 256 per timed run")
-    ap.add_argument("--batch", type=int, help="batch size (default 256; 128 with --quick)")
+    ap.add_argument("--batch", type=int, help="batch size (default 256; 32 with --quick)")
     ap.add_argument("--steps", type=int, help="BC loop steps per loader")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cold", action="store_true", help="skip the cold page-cache runs")
@@ -82,7 +92,22 @@ def parse(argv):
             setattr(args, key, quick if args.quick else default)
     if args.runs < 5:
         ap.error("--runs must be >= 5 (medians of at least 5 runs)")
+    if args.publish and PUBLISH_DIR is None:
+        ap.error("--publish refreshes docs/bench/ of a source checkout; this is an installed kinonb.bench")
     return args
+
+
+def missing_dependencies() -> list[str]:
+    """The pip packages of REQUIRED whose module does not import (missing, or broken)."""
+    import importlib
+
+    missing = []
+    for module, package in REQUIRED.items():
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - ImportError, or an installed package that fails to load
+            missing.append(package)
+    return missing
 
 
 def log(msg=""):
@@ -122,6 +147,10 @@ def _terminate(signum, frame):
 
 def main(argv=None) -> int:
     args = parse(argv)
+    missing = missing_dependencies()  # before any work: no dataset, no output folder
+    if missing:
+        print(f"{PROG}: missing {', '.join(missing)} (the benchmark needs them): {INSTALL_HINT}", file=sys.stderr)
+        return 2
     t_start = time.perf_counter()
     watch = CpuWatch()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -160,6 +189,10 @@ def main(argv=None) -> int:
         built["synthetic"] = (src.describe(), sources.build(src, work / "synthetic", log=log), src.lengths)
         del src
         gc.collect()
+        if args.quick:
+            # Every cold run and every loader ends with a gc.collect(), which walks the whole heap (torch, zarr,
+            # pyarrow: ~0.25 s each on 2 cores, most of a quick run): move what exists now out of its reach.
+            gc.freeze()
         scaling_files = {}
         if scaling_job is not None:
             t0 = time.perf_counter()
@@ -181,7 +214,8 @@ def main(argv=None) -> int:
                 log(f"== throughput: {name}, {mode}")
                 ds["throughput"][mode] = e2e.throughput(
                     loaders_for(files, lengths, images, probes=True), order, batch=args.batch, runs=args.runs,
-                    batches_per_run=args.batches_per_run, cold=not args.no_cold, log=log)
+                    batches_per_run=args.batches_per_run, cold=not args.no_cold, log=log,
+                    **({"run_target_s": QUICK_RUN_TARGET_S} if args.quick else {}))
                 results["phases_s"][f"throughput {name} {mode}"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             log(f"== BC loop: {name} (actions only, {args.steps} steps)")
@@ -216,6 +250,7 @@ def main(argv=None) -> int:
             results["scaling"] = scaling.measure(scaling_files, runs=args.runs, log=log)
             results["phases_s"]["scaling"] = time.perf_counter() - t0
     finally:
+        gc.unfreeze()
         shutil.rmtree(work, ignore_errors=True)
 
     results["wall_s"] = time.perf_counter() - t_start

@@ -61,3 +61,18 @@ def test_loss_curves_match(run):
         assert len(curves) >= 7 and all(c == curves[0] for c in curves) and len(curves[0]) == 3
         for r in bc["loaders"].values():
             assert 0 <= r["data_share"] <= 1
+
+
+@pytest.mark.slow
+def test_quick_is_about_a_minute(tmp_path):
+    """`--quick` as the README gives it (default quick sizes), in a fresh process: about a minute on 2 cores
+    (the bench's own wall time; 149 s before the quick profile was cut, on the same machine under load)."""
+    import subprocess
+
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--out", str(out), "--workdir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    assert res["config"]["quick"] and res["wall_s"] < 100, res["phases_s"]
+    assert not list(tmp_path.glob("kinonb-bench-*"))

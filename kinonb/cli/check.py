@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from ..errors import FormatError, UsageError
+from ..errors import FormatError, OutputExistsError, UsageError
 from .options import _compression
 from .output import EXIT_DATA, EXIT_OK, PROG, _info, _one_line, _print_json, _progress
 from .testdata import create_test_episode
@@ -16,7 +16,11 @@ def cmd_create_test(args) -> int:
     from ..store.writer import create
 
     rng = np.random.default_rng(args.seed) if args.seed is not None else None
-    with create(args.path, compression=_compression(args.compress), overwrite=args.overwrite) as w:
+    try:
+        writer = create(args.path, compression=_compression(args.compress), overwrite=args.overwrite)
+    except OutputExistsError:  # its message names the Python argument (overwrite=True)
+        raise OutputExistsError(f"{args.path} exists; pass --overwrite to replace it") from None
+    with writer as w:
         for i in range(args.num_episodes):
             w.add_episode(**create_test_episode(i, args.frames, args.images, rng))
     _info(args, f"wrote {args.num_episodes} episodes ({args.num_episodes * args.frames} frames) to {args.path}")

@@ -15,6 +15,8 @@ def cmd_mix(args) -> int:
         sources = [parse_source(s) for s in args.source]
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if args.list and args.sample is None:
+        raise UsageError("--list lists the pairs that --sample N draws; give --sample N")
     if sum(w for _, w in sources) <= 0:
         raise UsageError("mixture weights sum to 0; give at least one --source a positive weight")
     plan = mixture(sources)
@@ -25,8 +27,9 @@ def cmd_mix(args) -> int:
             "n": args.sample, "seed": args.seed,
             "counts": counts.tolist(),
             "distinct_episodes": [int(len(np.unique(pairs[pairs[:, 0] == k, 1]))) for k in range(len(plan))],
-            "pairs": pairs.tolist() if args.sample <= 1000 else None,
         }
+        if args.list:  # every draw in order; by default only the summary above
+            result["sample"]["pairs"] = pairs.tolist()
     if args.json:
         _print_json(result)
         return EXIT_OK
@@ -40,4 +43,8 @@ def cmd_mix(args) -> int:
         for s, c, d in zip(plan, sample["counts"], sample["distinct_episodes"]):
             share = c / args.sample if args.sample else 0.0
             print(f"{s['path']:<{width}} {c:>8} draws ({share:6.1%}), {d} distinct episodes")
+        if args.list:
+            print("draws in order (source position, episode position):")
+            for k, episode in result["sample"]["pairs"]:
+                print(f"{k} {episode}")
     return EXIT_OK

@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name, func, help_text, example):
-        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text,
+    def add(name, func, help_text, example, common_options=True):
+        p = sub.add_parser(name, parents=[common] if common_options else [], help=help_text, description=help_text,
                            epilog=f"example:\n  {example}", formatter_class=_Formatter)
         p.set_defaults(func=func)
         return p
@@ -143,7 +143,10 @@ def _add_mix(add) -> None:
     p.add_argument("--source", action="append", required=True, metavar="PATH[:WEIGHT]",
                    help="a file and its relative weight (default 1); repeat per source")
     p.add_argument("--sample", type=_nonneg_int, default=None, metavar="N",
-                   help="draw N (source, episode) pairs by weight and print the counts")
+                   help="draw N (source, episode) pairs by weight and print a summary: draws and distinct "
+                        "episodes per source")
+    p.add_argument("--list", action="store_true",
+                   help="with --sample: also list every draw, in order, as (source position, episode position)")
     p.add_argument("--seed", type=int, default=0, help="seed of the numpy Generator (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -188,6 +191,15 @@ def _add_export(add) -> None:
 
 
 def _add_bench(add) -> None:
-    p = add("bench", cmd_bench, "run the benchmark suite (bench/run.py) and print its table",
-            "kinonb bench -- --episodes 10000")
-    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments passed to bench.run")
+    p = add("bench", cmd_bench, "run the end-to-end benchmark suite (bench/run.py) and print its table",
+            "kinonb bench --quick\n  kinonb bench --quick --out results/ --no-cold", common_options=False)
+    p.description = (
+        "Run the end-to-end benchmark suite (kinonb.bench.run; `python -m bench.run` in a source checkout) and "
+        "print its table.\n\nEvery argument after `bench` goes to the benchmark, options included:\n"
+        "  --quick      small sizes, about a minute\n"
+        "  --out DIR    where results.json, results.md and the plots go\n"
+        "  --publish    also copy them to docs/bench/ (a source checkout)\n"
+        "`kinonb bench -- --help` prints all of the benchmark's options; kinonb's own -q / --debug go before "
+        "`bench`.\nThe benchmark needs matplotlib, h5py, zarr, pyarrow and torch: pip install 'kinonb[bench]'.")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, metavar="BENCH_ARGS",
+                   help="the benchmark's arguments, e.g. --quick --publish")

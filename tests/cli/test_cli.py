@@ -141,11 +141,11 @@ def test_merge_mix_export_ingest(capsys, demo, tmp_path, datasets_dir):
     assert rc == 1 and "episode id 0" in err and not (tmp_path / "n.knb").exists()
 
     mix = run_json(capsys, "mix", "--source", f"{demo}:0.4", "--source", f"{tmp_path / 'm.knb'}:0.6",
-                   "--sample", 500, "--seed", 3)
+                   "--sample", 500, "--seed", 3, "--list")
     assert [s["share"] for s in mix["sources"]] == pytest.approx([0.4, 0.6])
     assert sum(mix["sample"]["counts"]) == 500 and len(mix["sample"]["pairs"]) == 500
     assert mix == run_json(capsys, "mix", "--source", f"{demo}:0.4", "--source", f"{tmp_path / 'm.knb'}:0.6",
-                           "--sample", 500, "--seed", 3)
+                           "--sample", 500, "--seed", 3, "--list")
     rc, text, _ = run(capsys, "mix", "--source", f"{demo}:2", "--source", f"{tmp_path / 'm.knb'}:2")
     assert rc == 0 and "0.500" in text
 
@@ -170,6 +170,34 @@ def test_merge_mix_export_ingest(capsys, demo, tmp_path, datasets_dir):
         assert err.count("kinonb: warning:") == 2 and "video-only" in err  # the two video cameras
 
 
+def test_create_test_on_an_existing_file_names_the_option(capsys, demo):
+    rc, out, err = run(capsys, "create-test", demo)
+    assert rc == 1 and out == ""
+    assert err == f"kinonb create-test: error: {demo} exists; pass --overwrite to replace it\n"
+    assert run(capsys, "create-test", demo, "-n", 2, "--overwrite")[0] == 0
+    assert kinonb.open(demo).num_episodes() == 2
+
+
+def test_mix_sample_prints_a_summary_unless_list(capsys, demo):
+    sources = ("--source", f"{demo}:1", "--source", f"{demo}:3")
+    for n in (500, 5000):
+        mix = run_json(capsys, "mix", *sources, "--sample", n, "--seed", 1)
+        assert set(mix["sample"]) == {"n", "seed", "counts", "distinct_episodes"}  # no per-draw list
+        assert (mix["sample"]["n"], mix["sample"]["seed"], sum(mix["sample"]["counts"])) == (n, 1, n)
+        assert all(0 < d <= 12 for d in mix["sample"]["distinct_episodes"])
+    full = run_json(capsys, "mix", *sources, "--sample", 5000, "--seed", 1, "--list")
+    pairs = np.array(full["sample"]["pairs"])
+    assert pairs.shape == (5000, 2) and np.bincount(pairs[:, 0]).tolist() == mix["sample"]["counts"]
+    assert {k: v for k, v in full["sample"].items() if k != "pairs"} == mix["sample"]
+    rc, text, _ = run(capsys, "mix", *sources, "--sample", 7)
+    assert rc == 0 and "7 (source, episode) pairs" in text and "draws in order" not in text
+    rc, text, _ = run(capsys, "mix", *sources, "--sample", 7, "--list")
+    listed = text.split("draws in order (source position, episode position):\n")[1].splitlines()
+    assert rc == 0 and len(listed) == 7 and all(len(line.split()) == 2 for line in listed)
+    rc, out, err = run(capsys, "mix", *sources, "--list")
+    assert rc == 2 and out == "" and "--sample" in err
+
+
 def test_progress_bars_only_on_a_terminal(monkeypatch):
     args = cli.build_parser().parse_args(["validate", "x.knb", "--deep"])
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
@@ -184,11 +212,15 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
 
 def test_bench_hook(capfd, monkeypatch, tmp_path):
     monkeypatch.setattr(cli_bench, "BENCH_ROOT", tmp_path)
+    monkeypatch.setattr(cli_bench, "_installed_module", lambda: None, raising=False)
+    monkeypatch.setattr(cli_bench, "BENCH_DEPS", (), raising=False)
     assert main(["bench"]) == 1 and "not available" in capfd.readouterr().err
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "run.py").write_text("import sys\nprint('BENCH TABLE', sys.argv[1:])\n")
     rc = main(["bench", "--", "--episodes", "10"])
     assert rc == 0 and "BENCH TABLE ['--episodes', '10']" in capfd.readouterr().out
+    rc = main(["bench", "--quick", "--publish"])  # as the README says: options after bench go to the benchmark
+    assert rc == 0 and "BENCH TABLE ['--quick', '--publish']" in capfd.readouterr().out
 
 
 def test_python_dash_m_kinonb(demo):
