@@ -2,21 +2,36 @@
 
 from ._version import __version__
 from .errors import (
+    ArgumentTypeError,
     BadMagicError,
     ChecksumError,
     CorruptFieldError,
+    EmptyDatasetError,
     FormatError,
+    ImageDecodeError,
+    IngestWarning,
+    InvalidArgumentError,
     KinonbError,
+    KinonbWarning,
+    MissingExtraError,
+    MissingFileError,
     NoCommitError,
     OffsetError,
+    OutputExistsError,
     OverlapError,
+    PositionError,
     QueryError,
     SchemaError,
+    SourceLayoutError,
     TornTailError,
     TornTailWarning,
     TruncatedFileError,
+    UnclosedWriterWarning,
+    UnknownKeyError,
     UnsupportedVersionError,
+    UsageError,
     WriteFailedError,
+    WriterClosedError,
     WriterLockedError,
 )
 from .interop.opener import open
@@ -28,8 +43,11 @@ from .store.validate import repair, validate
 from .store.writer import Writer, append, create
 
 __all__ = [
-    "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "Report", "Database", "Writer", "TornTailWarning",
-    "KinonbError", "FormatError", "BadMagicError", "ChecksumError", "CorruptFieldError", "NoCommitError",
-    "OffsetError", "OverlapError", "QueryError", "SchemaError", "TornTailError", "TruncatedFileError", "UnsupportedVersionError",
-    "WriteFailedError", "WriterLockedError",
+    "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "Report",
+    "Database", "Writer", "ArgumentTypeError", "BadMagicError", "ChecksumError", "CorruptFieldError",
+    "EmptyDatasetError", "FormatError", "ImageDecodeError", "IngestWarning", "InvalidArgumentError",
+    "KinonbError", "KinonbWarning", "MissingExtraError", "MissingFileError", "NoCommitError", "OffsetError",
+    "OutputExistsError", "OverlapError", "PositionError", "QueryError", "SchemaError", "SourceLayoutError",
+    "TornTailError", "TornTailWarning", "TruncatedFileError", "UnclosedWriterWarning", "UnknownKeyError",
+    "UnsupportedVersionError", "UsageError", "WriteFailedError", "WriterClosedError", "WriterLockedError",
 ]
