@@ -13,14 +13,14 @@ import numpy as np
 from .jit import kernel
 from .threads import num_threads, split_over_threads, whole_batch
 
-# Elements per batch (B * W * row_elems) from which the batch is split over threads. Measured with
-# bench/bench_kernels.py (section e) on 2 cores: handing a chunk to another thread costs a few us, so
-# serial wins below ~16K elements (B=256, W=16, A=7 actions stay serial and leave the other cores to the
-# DataLoader) and the split wins from 64K.
-PARALLEL_MIN_ELEMS = 1 << 16
+# Elements per batch (B * W * row_elems) from which the batch is split over threads: handing a chunk to a
+# thread costs ~20-25 us (kernels/threads.py) and rows copy at ~1-2 ns per element, so only batches of
+# ~0.3 ms and more gain (B=256, W=16, A=7 actions, 28K elements, stay serial and leave the other cores to
+# the DataLoader).
+PARALLEL_MIN_ELEMS = 1 << 18
 
 
-@kernel(inline=True)
+@kernel
 def _window_shape(offsets):
     """``(lo, hi, contiguous)``: extreme offsets, and whether they run ``lo, lo+1, ..., hi``."""
     lo = offsets[0]
@@ -33,7 +33,7 @@ def _window_shape(offsets):
     return lo, hi, contiguous
 
 
-@kernel(inline=True)
+@kernel
 def _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, b0, b1):
     # Samples b0..b1-1 in one call, copy loops written out: a call per sample or per copy costs a third of
     # the time. Unsigned indices spare Numba's negative-index wraparound, so LLVM vectorises the copies

@@ -38,10 +38,10 @@ ERRORS = {
     SHORT: "it decodes to fewer bytes than the frame size",
 }
 
-# Output bytes per call from which the frames are split over threads (with >= 2 frames). Measured with
-# bench/bench_kernels.py (section e) on 2 cores: handing a chunk to a thread costs a few us and this decoder
-# writes ~1 GB/s on camera-like frames (30 GB/s on long runs), so splitting wins from ~16-32 KB of output.
-PARALLEL_MIN_BYTES = 1 << 15
+# Output bytes per call from which the frames are split over threads (with >= 2 frames): handing a chunk to a
+# thread costs ~20-25 us and this decoder writes ~1 GB/s on camera-like frames (30 GB/s on long runs), so
+# splitting gains from a few hundred KB of output (64 Push-T frames are 1.7 MB).
+PARALLEL_MIN_BYTES = 1 << 18
 
 
 @kernel(inline=True)

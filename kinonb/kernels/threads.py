@@ -4,9 +4,9 @@ Every kinonb kernel is compiled serial with ``nogil=True``. A batch worth splitt
 chunks that a small Python thread pool runs at once, each chunk one compiled call that releases the GIL.
 Numba's ``parallel=True`` backends are not used: GNU OpenMP aborts a process forked after it started
 ("fork() called from a process already using GNU OpenMP"), which kills every fork DataLoader worker of a
-parent that read one image batch, and its native threads abort spawn workers at interpreter exit. A Python
-pool has neither problem: a forked child never inherits its threads (it makes its own pool on first use), its
-threads are joined cleanly at exit, and compilation needs no parallel pass (faster first batches).
+parent that read one image batch, and its native threads abort spawn workers at interpreter exit. A few Python
+threads have neither problem: a forked child never inherits them (it starts its own on first use), they exit
+with the interpreter, and compilation needs no parallel pass (faster first batches).
 
 Threads per process: ``KINONB_NUM_THREADS`` if set, else the CPUs this process may run on; inside a
 DataLoader worker the torch layer sets 1 (as torch does for its own threads), so N workers use N cores.
@@ -15,12 +15,12 @@ DataLoader worker the torch layer sets 1 (as torch does for its own threads), so
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_pid: int | None = None
+_workers: list = []  # one job queue per worker thread of this process
+_workers_pid: int | None = None
 _threads: int | None = None
 
 
@@ -45,29 +45,53 @@ def set_num_threads(n: int | None) -> None:
     _threads = None if n is None else max(1, int(n))
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_pid
+def _work(jobs: queue.SimpleQueue) -> None:
+    while True:
+        fn, args, reply, slot = jobs.get()
+        try:
+            reply.put((slot, True, fn(*args)))
+        except BaseException as e:  # handed back to the caller, which re-raises it
+            reply.put((slot, False, e))
+
+
+def _job_queues(count: int) -> list:
+    """``count`` worker threads' job queues, started on first use in this process (a forked child has none of
+    its parent's threads: it starts its own). Daemon threads, idle on a queue, never delay interpreter exit."""
+    global _workers, _workers_pid
     pid = os.getpid()
-    if _pool is None or _pool_pid != pid or _pool._max_workers < workers:
+    if _workers_pid != pid or len(_workers) < count:
         with _lock:
-            if _pool is None or _pool_pid != pid or _pool._max_workers < workers:
-                # A forked child's copy of the parent's pool has no threads: drop it, never shut it down.
-                _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kinonb")
-                _pool_pid = pid
-    return _pool
+            if _workers_pid != pid:
+                _workers, _workers_pid = [], pid
+            while len(_workers) < count:
+                jobs = queue.SimpleQueue()
+                threading.Thread(target=_work, args=(jobs,), name=f"kinonb-{len(_workers)}", daemon=True).start()
+                _workers.append(jobs)
+    return _workers[:count]
 
 
 def run_split(fn, n: int, *args, parts: int | None = None):
     """``fn(*args, lo, hi)`` over ``[0, n)`` cut into ``parts`` (default: the thread count) contiguous ranges,
-    the calling thread taking the first; returns the results in range order."""
+    the calling thread taking the first; returns the results in range order. A hand-off costs ~20 us, so
+    callers split only batches that take far longer than that."""
     k = min(num_threads() if parts is None else parts, n)
     if k <= 1:
         return [fn(*args, 0, n)]
     bounds = [n * i // k for i in range(k + 1)]
-    pool = _executor(k - 1)
-    futures = [pool.submit(fn, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
-    first = fn(*args, bounds[0], bounds[1])
-    return [first, *(f.result() for f in futures)]
+    reply = queue.SimpleQueue()
+    for i, jobs in enumerate(_job_queues(k - 1), start=1):
+        jobs.put((fn, (*args, bounds[i], bounds[i + 1]), reply, i))
+    results = [None] * k
+    results[0] = fn(*args, bounds[0], bounds[1])
+    failure = None
+    for _ in range(k - 1):
+        slot, ok, value = reply.get()
+        results[slot] = value
+        if not ok and failure is None:
+            failure = value
+    if failure is not None:
+        raise failure
+    return results
 
 
 def split_over_threads(chunk, count_arg: int, combine=None):
