@@ -21,27 +21,26 @@ PARALLEL_MIN_ELEMS = 1 << 18
 
 
 @kernel
-def _window_shape(offsets):
-    """``(lo, hi, contiguous)``: extreme offsets, and whether they run ``lo, lo+1, ..., hi``."""
-    lo = offsets[0]
-    hi = offsets[0]
-    contiguous = True
-    for w in range(1, offsets.shape[0]):
-        contiguous = contiguous and offsets[w] == offsets[w - 1] + 1
-        lo = min(lo, offsets[w])
-        hi = max(hi, offsets[w])
-    return lo, hi, contiguous
+def gather_windows_chunk(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b0, b1):
+    """Samples ``b0 .. b1 - 1``: ``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode
+    ``sample_ep[b]``, and ``is_pad[b, w]`` where the row was clamped.
 
-
-@kernel
-def _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, o, is_pad, b0, b1):
-    # Samples b0..b1-1 in one call, copy loops written out: a call per sample or per copy costs a third of
-    # the time. Unsigned indices spare Numba's negative-index wraparound, so LLVM vectorises the copies
-    # (2-3x faster than signed indexing for rows of 7 floats).
+    One function, kept whole: each helper kernel costs a compile of its own on a fresh machine (~0.5 s), and
+    this one loop is the whole kernel. Copy loops are written out (a call per sample or per copy costs a third
+    of the time); unsigned indices spare Numba's negative-index wraparound, so LLVM vectorises the copies (2-3x
+    faster than signed indexing for rows of 7 floats).
+    """
+    o = out.reshape(-1)
     W = offsets.shape[0]
     if W == 0:
         return
-    lo, hi, contiguous = _window_shape(offsets)
+    lo = offsets[0]
+    hi = offsets[0]
+    contiguous = True  # offsets run lo, lo + 1, ..., hi
+    for w in range(1, W):
+        contiguous = contiguous and offsets[w] == offsets[w - 1] + 1
+        lo = min(lo, offsets[w])
+        hi = max(hi, offsets[w])
     R = np.uint64(row_elems)
     for b in range(b0, b1):
         e = sample_ep[b]
@@ -63,13 +62,6 @@ def _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offset
             dst = out0 + np.uint64(w) * R
             for k in range(R):
                 o[dst + k] = flat[src + k]
-
-
-@kernel
-def gather_windows_chunk(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out, is_pad, b0, b1):
-    """Samples ``b0 .. b1 - 1``: ``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode
-    ``sample_ep[b]``, and ``is_pad[b, w]`` where the row was clamped."""
-    _gather_range(flat, ep_start, ep_len, row_elems, sample_ep, sample_t, offsets, out.reshape(-1), is_pad, b0, b1)
 
 
 #: ``out[b, w] = row clamp(t + offsets[w], 0, L - 1)`` of episode ``sample_ep[b]``; flag clamped ones.

@@ -62,7 +62,7 @@ def _copy16(dst, d, src, s):
         dst[d + i] = src[s + i]
 
 
-@kernel
+@kernel(inline=True)
 def decode_block(src, start, length, out, ostart, nbytes):
     """Decode ``src[start:start+length]`` into ``out[ostart:ostart+nbytes]``; return ``OK`` or an error code.
 
