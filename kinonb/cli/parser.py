@@ -16,7 +16,7 @@ from .output import PROG
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
+    """Keeps the examples in each command's help laid out as written (argparse would refill them)."""
 
 
 def _nonneg_int(text: str) -> int:
