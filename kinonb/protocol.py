@@ -27,7 +27,9 @@ class ColumnBlocks:
     """Where the frames of one column live for a list of episodes (positions ``E``), all offsets checked
     against ``buffer`` by the reader before it hands them out.
 
-    Raw columns: episode ``e``'s frames are ``buffer[starts[e] : starts[e] + num_frames * frame_nbytes]``.
+    Raw columns: episode ``e``'s frames are ``buffer[starts[e] : starts[e] + frames_e * frame_nbytes_e]``,
+    where ``frames_e`` is ``frame_counts[e]`` (None: the episode's length) and ``frame_nbytes_e`` is
+    ``itemsize * prod(shapes[e])`` (``shapes`` None: the column's one shape, ``column.shape``).
     lz4 cameras (``frame_offset`` not None): frame ``t`` of episode ``e`` is the lz4 block
     ``buffer[frame_offset[k] : frame_offset[k] + frame_length[k]]`` with ``k = frame_base[e] + t``.
     """
@@ -38,6 +40,8 @@ class ColumnBlocks:
     frame_offset: np.ndarray | None = None  # int64: every frame's block, episodes concatenated (lz4 only)
     frame_length: np.ndarray | None = None
     frame_base: np.ndarray | None = None  # int64 (E,): index of each episode's frame 0 in frame_offset
+    frame_counts: np.ndarray | None = None  # int64 (E,): frames of this column per episode (streams, T+1 rows)
+    shapes: np.ndarray | None = None  # int64 (E, ndim): per-frame shape per episode (columns of mixed widths)
 
     @property
     def compressed(self) -> bool:
@@ -58,6 +62,12 @@ class SampleSource(Protocol):
     def column_blocks(self, key: str, episodes: np.ndarray) -> ColumnBlocks:
         """Where column ``key`` lives for ``episodes``; InvalidArgumentError for a key the file lacks or
         InvalidArgumentError when an episode lacks it."""
+
+    def time_blocks(self, key: str | None, episodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(times, starts, lengths)``: float64 seconds, episodes concatenated; episode ``e``'s times are
+        ``times[starts[e] : starts[e] + lengths[e]]``, never decreasing. ``key=None`` is the episode's frame
+        clock (its ``timestamps`` column, else ``frame / fps``; InvalidArgumentError when it has neither), a
+        stream's name that stream's own times."""
 
 
 class EpisodeReader(Protocol):
