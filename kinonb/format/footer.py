@@ -49,16 +49,39 @@ class Footer:
     chunk_crcs: np.ndarray = field(default=None)  # <u4, one per chunk of chunk_episodes episodes
     section_offsets: dict = field(default_factory=dict)  # absolute file offset of each section (reader side)
     attrs_crc32: int = 0  # checked on first use of attrs, not at open
+    block_shapes: np.ndarray | None = None  # BLOCK_SHAPE, (N, C): 1.1 commits with per-block shapes only
+    minor: int = 0  # the minor version this commit needs (the reader: the one its trailer declares)
 
 
-def chunk_checksums(episodes: np.ndarray, blocks: np.ndarray, chunk_episodes: int, chunks=None) -> np.ndarray:
-    """CRC-32 of each chunk: its EPISODE records followed by its rows of the BLOCK table."""
+def section_names(num_sections: int, minor: int) -> tuple[str, ...]:
+    """The sections this reader knows in a footer of ``num_sections`` sections from a ``minor`` commit."""
+    if minor >= 1 and num_sections > len(L.SECTION_NAMES):
+        return L.SECTION_NAMES_1_1
+    return L.SECTION_NAMES
+
+
+def commit_minor(columns: list[Column], blocks: np.ndarray, block_shapes) -> int:
+    """The minor version a footer needs: 1 when it uses any 1.1 feature, else 0 (its bytes are then exactly a
+    1.0 writer's)."""
+    if block_shapes is not None or any(col.needs_1_1 for col in columns):
+        return 1
+    actions = [i for i, col in enumerate(columns) if col.role == L.ROLE_ACTIONS]
+    if len(blocks) and (not actions or not (blocks[:, actions[0]]["flags"] & L.BLOCK_PRESENT).all()):
+        return 1  # 1.0 requires an actions block in every episode
+    return 0
+
+
+def chunk_checksums(episodes: np.ndarray, blocks: np.ndarray, chunk_episodes: int, chunks=None,
+                    block_shapes: np.ndarray | None = None) -> np.ndarray:
+    """CRC-32 of each chunk: its EPISODE records, then its rows of the BLOCK table, then (1.1) its rows of
+    block_shapes."""
     n = len(episodes)
     wanted = range((n + chunk_episodes - 1) // chunk_episodes) if chunks is None else chunks
     out = np.empty(len(wanted), "<u4")
     for j, k in enumerate(wanted):
         a, b = k * chunk_episodes, min(n, (k + 1) * chunk_episodes)
-        out[j] = L.crc32(blocks[a:b], L.crc32(episodes[a:b]))
+        crc = L.crc32(blocks[a:b], L.crc32(episodes[a:b]))
+        out[j] = crc if block_shapes is None else L.crc32(np.ascontiguousarray(block_shapes[a:b]), crc)
     return out
 
 
@@ -76,7 +99,9 @@ def encode_footer(f: Footer) -> tuple[list, int, int]:
     columns = np.concatenate([col.to_record(name_ids[col.name])[None] for col in f.columns]) if c else np.zeros(0, L.COLUMN)
     string_offsets, string_heap = encode_string_table(f.strings)
     blocks = np.ascontiguousarray(f.blocks).reshape(n, c)
-    chunk_crcs = chunk_checksums(f.episodes, blocks, f.chunk_episodes)
+    shapes = None if f.block_shapes is None else np.ascontiguousarray(f.block_shapes).reshape(n, c)
+    chunk_crcs = chunk_checksums(f.episodes, blocks, f.chunk_episodes, block_shapes=shapes)
+    names = L.SECTION_NAMES if shapes is None else L.SECTION_NAMES_1_1
     payloads = {
         "columns": (columns.tobytes(), c),
         "string_offsets": (string_offsets.tobytes(), len(f.strings)),
@@ -86,11 +111,13 @@ def encode_footer(f: Footer) -> tuple[list, int, int]:
         "attrs_heap": (bytes(f.attrs_heap), len(f.attrs_heap)),
         "stats": (np.ascontiguousarray(f.stats).tobytes(), c),
         "chunk_crcs": (chunk_crcs.tobytes(), len(chunk_crcs)),
+        "block_shapes": (b"" if shapes is None else shapes.tobytes(), n * c),
     }
-    sections = np.zeros(len(L.SECTION_NAMES), L.SECTION)
+    sections = np.zeros(len(names), L.SECTION)
     pieces = []
-    pos = L.align_up(FOOTER_PREFIX)
-    for i, name in enumerate(L.SECTION_NAMES):
+    prefix_len = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * len(names)
+    pos = L.align_up(prefix_len)
+    for i, name in enumerate(names):
         data, count = payloads[name]
         sections[i] = (pos, len(data), count, 0 if name in L.CHUNKED_SECTIONS else L.crc32(data), 0)
         pieces.append(data)
@@ -103,14 +130,15 @@ def encode_footer(f: Footer) -> tuple[list, int, int]:
     header["num_columns"] = c
     header["num_strings"] = len(f.strings)
     header["chunk_episodes"] = f.chunk_episodes
-    header["num_sections"] = len(L.SECTION_NAMES)
+    header["num_sections"] = len(names)
     prefix = header.tobytes() + sections.tobytes()
-    prefix += b"\0" * (L.align_up(FOOTER_PREFIX) - len(prefix))
-    return [prefix, *pieces], pos, L.crc32(prefix[:FOOTER_PREFIX])
+    prefix += b"\0" * (L.align_up(prefix_len) - len(prefix))
+    return [prefix, *pieces], pos, L.crc32(prefix[:prefix_len])
 
 
-def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int):
-    """Check the footer header and section table (raw = the first FOOTER_PREFIX bytes). Returns (header, sections)."""
+def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int, minor: int = 0):
+    """Check the footer header and the records of the sections this reader knows (raw = the footer header and
+    its whole section table). Returns (header, sections)."""
     header = np.frombuffer(raw, L.FOOTER_HEADER, count=1)[0]
     if bytes(header["magic"]) != L.FOOTER_MAGIC:
         raise BadMagicError(path, footer_offset, f"footer magic {L.FOOTER_MAGIC!r}", bytes(header["magic"]))
@@ -120,7 +148,8 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int)
     if int(header["chunk_episodes"]) == 0:
         raise CorruptFieldError(path, footer_offset + L.FOOTER_HEADER.fields["chunk_episodes"][1],
                                 "chunk_episodes > 0", 0)
-    sections = np.frombuffer(raw, L.SECTION, count=len(L.SECTION_NAMES), offset=L.FOOTER_HEADER.itemsize)
+    names = section_names(int(header["num_sections"]), minor)
+    sections = np.frombuffer(raw, L.SECTION, count=len(names), offset=L.FOOTER_HEADER.itemsize)
     n = int(header["num_episodes"])
     c = int(header["num_columns"])
     s = int(header["num_strings"])
@@ -134,10 +163,11 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int)
         "attrs_heap": (None, None),
         "stats": (c, c * L.STAT.itemsize),
         "chunk_crcs": (-(-n // chunk), -(-n // chunk) * 4),
+        "block_shapes": (n * c, n * c * L.BLOCK_SHAPE.itemsize),
     }
     table_at = footer_offset + L.FOOTER_HEADER.itemsize
     prev_end = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * int(header["num_sections"])
-    for i, name in enumerate(L.SECTION_NAMES):
+    for i, name in enumerate(names):
         sec = sections[i]
         at = table_at + i * L.SECTION.itemsize
         off, length, count = int(sec["offset"]), int(sec["length"]), int(sec["count"])
@@ -161,14 +191,16 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int)
     return header, sections
 
 
-def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int) -> Footer:
-    """Map the footer of the commit that ends at ``footer_offset + footer_length + 64`` (prefix already checked)."""
+def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int, minor: int = 0) -> Footer:
+    """Map the footer of the commit that ends at ``footer_offset + footer_length + 64`` (prefix already checked);
+    ``minor`` is the version its trailer declares."""
     region = buf[footer_offset : footer_offset + footer_length]
     n_prefix = prefix_length(region[: L.FOOTER_HEADER.itemsize].tobytes()) or FOOTER_PREFIX
-    header, sections = read_footer_prefix(region[:n_prefix].tobytes(), path, footer_offset, footer_length)
+    header, sections = read_footer_prefix(region[:n_prefix].tobytes(), path, footer_offset, footer_length, minor)
+    names = section_names(int(header["num_sections"]), minor)
     views = {}
     offsets = {}
-    for i, name in enumerate(L.SECTION_NAMES):
+    for i, name in enumerate(names):
         off, length = int(sections[i]["offset"]), int(sections[i]["length"])
         data = region[off : off + length]
         if name not in L.CHUNKED_SECTIONS and name != "attrs_heap":
@@ -184,8 +216,9 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int)
         offsets[name] = footer_offset + off
     strings = _decode_strings(views["string_offsets"].view("<u8"), views["string_heap"], path, offsets)
     column_records = views["columns"].view(L.COLUMN)
-    columns = columns_from_records(column_records, strings, path, offsets["columns"])
+    columns = columns_from_records(column_records, strings, path, offsets["columns"], minor)
     n, c = int(header["num_episodes"]), int(header["num_columns"])
+    shapes = views.get("block_shapes")
     return Footer(
         columns=columns,
         strings=strings,
@@ -198,6 +231,8 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int)
         chunk_crcs=views["chunk_crcs"].view("<u4"),
         section_offsets=offsets,
         attrs_crc32=int(sections[L.SECTION_NAMES.index("attrs_heap")]["crc32"]),
+        block_shapes=None if shapes is None else shapes.view(L.BLOCK_SHAPE).reshape(n, c),
+        minor=minor,
     )
 
 

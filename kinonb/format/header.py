@@ -18,7 +18,7 @@ def encode_header() -> bytes:
     h = np.zeros((), L.HEADER)
     h["magic"] = L.HEADER_MAGIC
     h["major"] = L.FORMAT_MAJOR
-    h["minor"] = L.FORMAT_MINOR
+    h["minor"] = 0  # the header serves every minor; each commit's trailer says which one it needs
     h["header_size"] = L.HEADER.itemsize
     h["alignment"] = L.ALIGNMENT
     h["crc32"] = L.crc32(h.tobytes()[:-4])
@@ -48,11 +48,13 @@ def check_header(raw: bytes, path, file_size: int) -> tuple[int, int]:
     return major, minor
 
 
-def encode_trailer(footer_offset: int, footer_length: int, seq: int, num_episodes: int, footer_crc: int) -> bytes:
+def encode_trailer(footer_offset: int, footer_length: int, seq: int, num_episodes: int, footer_crc: int,
+                   minor: int = 0) -> bytes:
+    """The trailer of a commit that needs format ``1.minor`` (0 when it uses only 1.0 features)."""
     t = np.zeros((), L.TRAILER)
     t["magic"] = L.TRAILER_MAGIC
     t["major"] = L.FORMAT_MAJOR
-    t["minor"] = L.FORMAT_MINOR
+    t["minor"] = minor
     t["footer_offset"] = footer_offset
     t["footer_length"] = footer_length
     t["commit_seq"] = seq

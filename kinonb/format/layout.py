@@ -10,9 +10,15 @@ import zlib
 import numpy as np
 
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+#: The newest minor this code reads and writes. A commit says in its trailer which minor it needs: 0 when it
+#: uses only 1.0 features (its bytes are exactly a 1.0 writer's), 1 when it uses any 1.1 feature.
+FORMAT_MINOR = 1
 #: Versions this reader knows, newest last. A file with a newer major is rejected; a newer minor is read.
-VERSIONS = {(1, 0): "initial release: header, blocks, footer, trailer, per-chunk index checksums"}
+VERSIONS = {
+    (1, 0): "initial release: header, blocks, footer, trailer, per-chunk index checksums",
+    (1, 1): "per-episode shapes and frame counts (block_shapes), float16/float64 fixed roles, optional actions, "
+            "timestamps, streams, episode arrays, recorded casts",
+}
 
 ALIGNMENT = 64
 HEADER_MAGIC = b"\x89KNB\r\n\x1a\n"
@@ -89,8 +95,10 @@ SECTION_NAMES = (
     "stats",
     "chunk_crcs",
 )
+#: Sections a 1.1 commit adds after the 1.0 ones when it stores per-block shapes (num_sections = 9).
+SECTION_NAMES_1_1 = (*SECTION_NAMES, "block_shapes")
 #: Sections whose bytes are covered by chunk_crcs instead of their own SECTION.crc32 (which is 0).
-CHUNKED_SECTIONS = ("episodes", "blocks")
+CHUNKED_SECTIONS = ("episodes", "blocks", "block_shapes")
 
 COLUMN = np.dtype(
     [
@@ -98,11 +106,11 @@ COLUMN = np.dtype(
         ("role", "u1"),
         ("codec", "u1"),
         ("ndim", "u1"),
-        ("reserved0", "u1"),
+        ("flags", "u1"),
         ("dtype", "S8"),
         ("shape", "<u8", (4,)),
         ("frame_nbytes", "<u8"),
-        ("reserved1", "u1", (8,)),
+        ("source_dtype", "S8"),
     ]
 )
 
@@ -132,6 +140,14 @@ BLOCK = np.dtype(
     ]
 )
 
+#: 1.1: the frame count and per-frame shape of one block (section block_shapes, one per BLOCK row).
+BLOCK_SHAPE = np.dtype(
+    [
+        ("num_frames", "<u8"),
+        ("shape", "<u8", (4,)),
+    ]
+)
+
 STAT = np.dtype(
     [
         ("count", "<u8"),
@@ -154,6 +170,7 @@ STRUCTS = {
     "COLUMN": COLUMN,
     "EPISODE": EPISODE,
     "BLOCK": BLOCK,
+    "BLOCK_SHAPE": BLOCK_SHAPE,
     "STAT": STAT,
 }
 
@@ -163,10 +180,19 @@ EPISODE_HAS_REWARD = 0x1
 # BLOCK.flags
 BLOCK_PRESENT = 0x1
 
+# COLUMN.flags (1.1)
+COLUMN_VARIABLE_SHAPE = 0x1  # the per-frame shape of each block is in block_shapes
+COLUMN_OWN_FRAMES = 0x2  # the frame count of each block is in block_shapes (streams, T+1 rows, episode arrays)
+COLUMN_CAST = 0x4  # values were cast on write from source_dtype, losing precision (create's dtypes=)
+COLUMN_FLAGS = COLUMN_VARIABLE_SHAPE | COLUMN_OWN_FRAMES | COLUMN_CAST
 # COLUMN.role
-ROLE_ACTIONS, ROLE_STATES, ROLE_REWARDS, ROLE_IS_TERMINAL, ROLE_CAMERA, ROLE_EXTRA = range(6)
-ROLE_NAMES = ("actions", "states", "rewards", "is_terminal", "camera", "extra")
-# COLUMN.codec
+(ROLE_ACTIONS, ROLE_STATES, ROLE_REWARDS, ROLE_IS_TERMINAL, ROLE_CAMERA, ROLE_EXTRA, ROLE_TIMESTAMPS, ROLE_STREAM,
+ ROLE_STREAM_TIMESTAMPS, ROLE_EPISODE_ARRAY) = range(10)
+ROLE_NAMES = ("actions", "states", "rewards", "is_terminal", "camera", "extra", "timestamps", "stream",
+              "stream_timestamps", "episode_array")
+#: Roles a 1.0 file may hold; the others need minor 1.
+ROLES_1_0 = 6
+# COLUMN.codec (2 = jpeg and 3 = video are reserved for the camera codecs of a later minor)
 CODEC_RAW, CODEC_LZ4_FRAMES = 0, 1
 CODEC_NAMES = ("raw", "lz4")
 

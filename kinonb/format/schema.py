@@ -6,28 +6,57 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CorruptFieldError
+from ..errors import CorruptFieldError, UnsupportedVersionError
 from . import layout as L
 
-#: The dtype each fixed role is stored as; extra columns keep the caller's dtype.
-ROLE_DTYPES = {
-    L.ROLE_ACTIONS: np.dtype("<f4"),
-    L.ROLE_STATES: np.dtype("<f4"),
-    L.ROLE_REWARDS: np.dtype("<f4"),
-    L.ROLE_IS_TERMINAL: np.dtype("|b1"),
-    L.ROLE_CAMERA: np.dtype("|u1"),
+_F16, _F32, _F64, _I64 = np.dtype("<f2"), np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8")
+#: The dtypes a role's column may have, the default first (ints and bools convert to it when lossless).
+#: Roles not listed (extra, stream, episode_array) take any allowed dtype, kept as given.
+ROLE_DTYPE_CHOICES = {
+    L.ROLE_ACTIONS: (_F32, _F16, _F64),
+    L.ROLE_STATES: (_F32, _F16, _F64),
+    L.ROLE_REWARDS: (_F32, _F16, _F64),
+    L.ROLE_IS_TERMINAL: (np.dtype("|b1"),),
+    L.ROLE_CAMERA: (np.dtype("|u1"),),
+    L.ROLE_TIMESTAMPS: (_F64, _I64),
+    L.ROLE_STREAM_TIMESTAMPS: (_F64, _I64),
 }
-#: Per-frame ndim each fixed role must have (extra columns: any up to MAX_NDIM).
-ROLE_NDIM = {L.ROLE_ACTIONS: 1, L.ROLE_STATES: 1, L.ROLE_REWARDS: 0, L.ROLE_IS_TERMINAL: 0, L.ROLE_CAMERA: 3}
-#: The fixed roles and the one name each is stored and read under.
+#: The default dtype of each role that has one (what a 1.0 file holds for the fixed roles).
+ROLE_DTYPES = {role: choices[0] for role, choices in ROLE_DTYPE_CHOICES.items()}
+#: Per-frame ndim each role must have (roles not listed: any up to MAX_NDIM).
+ROLE_NDIM = {L.ROLE_ACTIONS: 1, L.ROLE_STATES: 1, L.ROLE_REWARDS: 0, L.ROLE_IS_TERMINAL: 0, L.ROLE_CAMERA: 3,
+             L.ROLE_TIMESTAMPS: 0, L.ROLE_STREAM_TIMESTAMPS: 0}
+#: The COLUMN.flags bits each role may carry; ``ROLE_REQUIRED_FLAGS`` those it must.
+ROLE_FLAGS = {
+    L.ROLE_ACTIONS: L.COLUMN_VARIABLE_SHAPE | L.COLUMN_CAST,
+    L.ROLE_STATES: L.COLUMN_FLAGS,
+    L.ROLE_REWARDS: L.COLUMN_CAST,
+    L.ROLE_IS_TERMINAL: 0,
+    L.ROLE_CAMERA: L.COLUMN_VARIABLE_SHAPE,
+    L.ROLE_EXTRA: L.COLUMN_FLAGS,
+    L.ROLE_TIMESTAMPS: 0,
+    L.ROLE_STREAM: L.COLUMN_FLAGS,
+    L.ROLE_STREAM_TIMESTAMPS: L.COLUMN_OWN_FRAMES,
+    L.ROLE_EPISODE_ARRAY: L.COLUMN_FLAGS,
+}
+ROLE_REQUIRED_FLAGS = {L.ROLE_STREAM: L.COLUMN_OWN_FRAMES, L.ROLE_STREAM_TIMESTAMPS: L.COLUMN_OWN_FRAMES,
+                       L.ROLE_EPISODE_ARRAY: L.COLUMN_OWN_FRAMES}
+#: The roles stored under one fixed name, and that name (which is also their read_episode key).
 FIXED_ROLE_NAMES = {role: L.ROLE_NAMES[role] for role in (L.ROLE_ACTIONS, L.ROLE_STATES, L.ROLE_REWARDS,
                                                           L.ROLE_IS_TERMINAL)}
+NAMED_ROLES = {**FIXED_ROLE_NAMES, L.ROLE_TIMESTAMPS: "timestamps"}
 #: The read_episode keys of the fixed roles, in role order.
 FIXED_ROLE_KEYS = tuple(FIXED_ROLE_NAMES.values())
-#: Names no camera or extra column may take: the fixed roles and read_episode's own keys.
-RESERVED_NAMES = (*FIXED_ROLE_KEYS, "images", "meta")
+#: A stream's times are the column named ``stream + STREAM_TIMES_SUFFIX``.
+STREAM_TIMES_SUFFIX = ".timestamps"
+#: Names no camera, extra column, stream or episode array may take: the fixed roles and read_episode's own keys.
+RESERVED_NAMES = (*FIXED_ROLE_KEYS, "images", "meta", "timestamps", "streams", "episode_arrays")
 #: Longest column or camera name, in utf-8 bytes.
 MAX_NAME_BYTES = 1024
+
+
+def stream_times_name(stream: str) -> str:
+    return stream + STREAM_TIMES_SUFFIX
 
 
 def storable_dtype(dt) -> np.dtype | None:
@@ -42,8 +71,28 @@ class Column:
     name: str
     role: int
     dtype: np.dtype
-    shape: tuple[int, ...]
+    shape: tuple[int, ...]  # for a COLUMN_VARIABLE_SHAPE column: the shape of its first block
     codec: int = L.CODEC_RAW
+    flags: int = 0
+    source_dtype: np.dtype | None = None  # set with COLUMN_CAST: the dtype before a lossy cast
+
+    @property
+    def variable_shape(self) -> bool:
+        return bool(self.flags & L.COLUMN_VARIABLE_SHAPE)
+
+    @property
+    def own_frames(self) -> bool:
+        return bool(self.flags & L.COLUMN_OWN_FRAMES)
+
+    @property
+    def per_block(self) -> bool:
+        """Whether each block's frame count and shape must be read from block_shapes."""
+        return bool(self.flags & (L.COLUMN_VARIABLE_SHAPE | L.COLUMN_OWN_FRAMES))
+
+    @property
+    def needs_1_1(self) -> bool:
+        """Whether this column uses a format 1.1 feature (a 1.0 reader would refuse it)."""
+        return self.role >= L.ROLES_1_0 or self.flags != 0 or self.dtype != ROLE_DTYPES.get(self.role, self.dtype)
 
     @property
     def frame_nbytes(self) -> int:
@@ -62,71 +111,124 @@ class Column:
         rec["role"] = self.role
         rec["codec"] = self.codec
         rec["ndim"] = len(self.shape)
+        rec["flags"] = self.flags
         rec["dtype"] = self.dtype.str.encode()
         rec["shape"][: len(self.shape)] = self.shape
         rec["frame_nbytes"] = self.frame_nbytes
+        if self.source_dtype is not None:
+            rec["source_dtype"] = self.source_dtype.str.encode()
         return rec
 
     def describe(self) -> dict:
-        return {
+        d = {
             "name": self.name,
             "role": L.ROLE_NAMES[self.role],
             "dtype": self.dtype.name,
             "shape": list(self.shape),
             "codec": L.CODEC_NAMES[self.codec],
         }
+        if self.variable_shape:
+            d["shape_varies"] = True
+        if self.own_frames:
+            d["own_frames"] = True
+        if self.source_dtype is not None:
+            d["cast_from"] = self.source_dtype.name
+        return d
 
 
-def columns_from_records(records: np.ndarray, strings: list[str], path, base_offset: int) -> list[Column]:
-    """Decode and check COLUMN records; ``base_offset`` is the file offset of the first record."""
+def columns_from_records(records: np.ndarray, strings: list[str], path, base_offset: int,
+                         minor: int = L.FORMAT_MINOR) -> list[Column]:
+    """Decode and check COLUMN records; ``base_offset`` is the file offset of the first record, ``minor`` the
+    minor version the commit declares (a value this reader does not know in a newer commit's column is an
+    UnsupportedVersionError, in a commit of a known version a CorruptFieldError)."""
     columns: list[Column] = []
     seen_names: set[str] = set()
     seen_roles: set[int] = set()
     for i, rec in enumerate(records):
-        at = base_offset + i * L.COLUMN.itemsize
-
-        def bad(field, expected, found):
-            off = at + L.COLUMN.fields[field][1]
-            return CorruptFieldError(path, off, f"COLUMN[{i}].{field} {expected}", repr(found))
-
-        name_id = int(rec["name_id"])
-        if name_id >= len(strings):
-            raise bad("name_id", f"< num_strings ({len(strings)})", name_id)
-        name = strings[name_id]
-        if not name or name in seen_names:
-            raise bad("name_id", "a unique non-empty column name", name)
-        role = int(rec["role"])
-        if role >= len(L.ROLE_NAMES):
-            raise bad("role", f"< {len(L.ROLE_NAMES)}", role)
-        if role != L.ROLE_CAMERA and role != L.ROLE_EXTRA:
-            if role in seen_roles:
-                raise bad("role", "at most one column per fixed role", L.ROLE_NAMES[role])
-            if name != FIXED_ROLE_NAMES[role]:
-                raise bad("name_id", f"name {FIXED_ROLE_NAMES[role]!r} for that role", name)
-        seen_roles.add(role)
-        codec = int(rec["codec"])
-        if codec >= len(L.CODEC_NAMES) or (codec == L.CODEC_LZ4_FRAMES and role != L.ROLE_CAMERA):
-            raise bad("codec", "0 (raw), or 1 (lz4) for a camera", codec)
-        raw_dtype = bytes(rec["dtype"]).rstrip(b"\0")
-        if raw_dtype not in L.ALLOWED_DTYPES:
-            raise bad("dtype", f"one of {[d.decode() for d in L.ALLOWED_DTYPES]}", raw_dtype)
-        dtype = np.dtype(raw_dtype.decode())
-        if role in ROLE_DTYPES and dtype != ROLE_DTYPES[role]:
-            raise bad("dtype", f"{ROLE_DTYPES[role].str} for role {L.ROLE_NAMES[role]}", raw_dtype)
-        ndim = int(rec["ndim"])
-        if ndim > L.MAX_NDIM or (role in ROLE_NDIM and ndim != ROLE_NDIM[role]):
-            raise bad("ndim", f"{ROLE_NDIM.get(role, f'<= {L.MAX_NDIM}')} for role {L.ROLE_NAMES[role]}", ndim)
-        shape_field = [int(x) for x in rec["shape"]]
-        if any(shape_field[ndim:]):
-            raise bad("shape", "zeros past ndim", shape_field)
-        shape = tuple(shape_field[:ndim])
-        if role == L.ROLE_CAMERA and (0 in shape or shape[2] > 4):
-            raise bad("shape", "a camera frame (H>0, W>0, 1<=C<=4)", shape)
-        column = Column(name, role, dtype, shape, codec)
-        if column.frame_nbytes > L.MAX_FRAME_NBYTES:  # Python ints: no overflow
-            raise bad("shape", f"a frame of at most {L.MAX_FRAME_NBYTES} bytes", shape)
-        if int(rec["frame_nbytes"]) != column.frame_nbytes:
-            raise bad("frame_nbytes", f"{column.frame_nbytes} (itemsize x shape)", int(rec["frame_nbytes"]))
-        seen_names.add(name)
+        column = _column_from_record(i, rec, strings, path, base_offset + i * L.COLUMN.itemsize, minor)
+        if column.name in seen_names:
+            raise _bad(path, base_offset, i, "name_id", "a unique non-empty column name", column.name)
+        if column.role in NAMED_ROLES and column.role in seen_roles:
+            raise _bad(path, base_offset, i, "role", "at most one column per fixed role", L.ROLE_NAMES[column.role])
+        seen_names.add(column.name)
+        seen_roles.add(column.role)
         columns.append(column)
     return columns
+
+
+def _bad(path, base_offset, i, field, expected, found, minor=None):
+    off = base_offset + i * L.COLUMN.itemsize + L.COLUMN.fields[field][1]
+    if minor is not None and minor > L.FORMAT_MINOR:
+        return UnsupportedVersionError(path, off, f"COLUMN[{i}].{field} {expected} (format "
+                                       f"{L.FORMAT_MAJOR}.{L.FORMAT_MINOR})", f"{found!r} in a {L.FORMAT_MAJOR}."
+                                       f"{minor} commit", "written by a newer kinonb: upgrade kinonb to read it")
+    return CorruptFieldError(path, off, f"COLUMN[{i}].{field} {expected}", repr(found))
+
+
+def _column_from_record(i, rec, strings, path, at, minor) -> Column:
+    def bad(field, expected, found, newer=False):
+        return _bad(path, at - i * L.COLUMN.itemsize, i, field, expected, found, minor if newer else None)
+
+    name_id = int(rec["name_id"])
+    if name_id >= len(strings):
+        raise bad("name_id", f"< num_strings ({len(strings)})", name_id)
+    name = strings[name_id]
+    if not name:
+        raise bad("name_id", "a unique non-empty column name", name)
+    role = int(rec["role"])
+    if role >= len(L.ROLE_NAMES):
+        raise bad("role", f"< {len(L.ROLE_NAMES)}", role, newer=True)
+    if role in NAMED_ROLES and name != NAMED_ROLES[role]:
+        raise bad("name_id", f"name {NAMED_ROLES[role]!r} for that role", name)
+    if role == L.ROLE_STREAM_TIMESTAMPS and not name.endswith(STREAM_TIMES_SUFFIX):
+        raise bad("name_id", f"a name ending in {STREAM_TIMES_SUFFIX!r} for stream timestamps", name)
+    flags = int(rec["flags"])
+    if flags & ~ROLE_FLAGS[role] or (flags & ROLE_REQUIRED_FLAGS.get(role, 0)) != ROLE_REQUIRED_FLAGS.get(role, 0):
+        raise bad("flags", f"a subset of {ROLE_FLAGS[role]:#x} including {ROLE_REQUIRED_FLAGS.get(role, 0):#x} for "
+                  f"role {L.ROLE_NAMES[role]}", flags, newer=bool(flags & ~L.COLUMN_FLAGS))
+    codec = int(rec["codec"])
+    if codec >= len(L.CODEC_NAMES) or (codec == L.CODEC_LZ4_FRAMES and role != L.ROLE_CAMERA):
+        raise bad("codec", "0 (raw), or 1 (lz4) for a camera", codec, newer=codec >= len(L.CODEC_NAMES))
+    dtype = _record_dtype(rec["dtype"], "dtype", bad)
+    if role in ROLE_DTYPE_CHOICES and dtype not in ROLE_DTYPE_CHOICES[role]:
+        raise bad("dtype", f"one of {[d.str for d in ROLE_DTYPE_CHOICES[role]]} for role {L.ROLE_NAMES[role]}",
+                  dtype.str)
+    source = None
+    if flags & L.COLUMN_CAST:
+        source = _record_dtype(rec["source_dtype"], "source_dtype", bad)
+    elif bytes(rec["source_dtype"]).strip(b"\0"):
+        raise bad("source_dtype", "zeros without the cast flag", bytes(rec["source_dtype"]))
+    ndim = int(rec["ndim"])
+    if ndim > L.MAX_NDIM or (role in ROLE_NDIM and ndim != ROLE_NDIM[role]):
+        raise bad("ndim", f"{ROLE_NDIM.get(role, f'<= {L.MAX_NDIM}')} for role {L.ROLE_NAMES[role]}", ndim)
+    shape_field = [int(x) for x in rec["shape"]]
+    if any(shape_field[ndim:]):
+        raise bad("shape", "zeros past ndim", shape_field)
+    shape = tuple(shape_field[:ndim])
+    problem = frame_shape_problem(role, shape, dtype)
+    if problem:
+        raise bad("shape", problem, shape)
+    column = Column(name, role, dtype, shape, codec, flags, source)
+    if int(rec["frame_nbytes"]) != column.frame_nbytes:
+        raise bad("frame_nbytes", f"{column.frame_nbytes} (itemsize x shape)", int(rec["frame_nbytes"]))
+    return column
+
+
+def _record_dtype(raw, field, bad) -> np.dtype:
+    raw = bytes(raw).rstrip(b"\0")
+    if raw not in L.ALLOWED_DTYPES:
+        raise bad(field, f"one of {[d.decode() for d in L.ALLOWED_DTYPES]}", raw)
+    return np.dtype(raw.decode())
+
+
+def frame_shape_problem(role: int, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+    """What is wrong with a per-frame ``shape`` of a ``role`` column (None when nothing): the one rule the
+    COLUMN check, the block_shapes check and the writer share."""
+    if role == L.ROLE_CAMERA and (len(shape) != 3 or 0 in shape or shape[2] > 4):
+        return "a camera frame (H>0, W>0, 1<=C<=4)"
+    nbytes = dtype.itemsize
+    for d in shape:
+        nbytes *= d
+    if nbytes > L.MAX_FRAME_NBYTES:  # Python ints: no overflow
+        return f"a frame of at most {L.MAX_FRAME_NBYTES} bytes"
+    return None

@@ -34,6 +34,12 @@ class EpisodeIndex:
         self._lz4_tables: dict[tuple[int, int], np.ndarray] = {}
         self.frame_nbytes = np.array([c.frame_nbytes for c in self.columns], np.uint64)
         self.is_lz4 = np.array([c.codec == L.CODEC_LZ4_FRAMES for c in self.columns], bool)
+        self.shapes = footer.block_shapes  # None in a commit without per-block shapes
+        self.per_block = np.array([c.per_block for c in self.columns], bool)
+        if self.per_block.any() and self.shapes is None:
+            c = int(np.flatnonzero(self.per_block)[0])
+            raise CorruptFieldError(path, footer.section_offsets.get("columns"), f"a block_shapes section for "
+                                    f"column {self.columns[c].name!r} (per-episode shapes or frame counts)", "none")
 
     # -- checking ------------------------------------------------------------------------------------------
     def ensure(self, position: int) -> None:
@@ -72,7 +78,7 @@ class EpisodeIndex:
     def _check_chunk(self, k: int) -> None:
         a, b = k * self.chunk, min(self.n, (k + 1) * self.chunk)
         path = self.path
-        got = int(chunk_checksums(self.episodes, self.blocks, self.chunk, [k])[0])
+        got = int(chunk_checksums(self.episodes, self.blocks, self.chunk, [k], self.shapes)[0])
         want = int(self.footer.chunk_crcs[k])
         if got != want:
             raise ChecksumError(path, self._episode_field_offset(a, "episode_id"),
@@ -130,6 +136,8 @@ class EpisodeIndex:
                   f"a block ending at or before the footer ({self.data_end})")
         fnb = self.frame_nbytes[None, :]
         nf2 = nf[:, None]
+        if self.per_block.any():
+            nf2, fnb = self._check_block_shapes(a, b, nf, present)
         with np.errstate(divide="ignore", invalid="ignore"):
             raw_ok = np.where(fnb == 0, nbytes == 0, (nbytes % np.maximum(fnb, 1) == 0) & (nbytes // np.maximum(fnb, 1) == nf2))
         lz4_ok = nbytes // np.uint64(8) >= nf2 + np.uint64(1)
@@ -149,6 +157,55 @@ class EpisodeIndex:
                                f"BLOCK[{i}][{self.columns[c].name}] to start at or after the previous block's end "
                                f"{int(e[j - 1])}", int(o[j]))
 
+    def _check_block_shapes(self, a: int, b: int, nf: np.ndarray, present: np.ndarray):
+        """Check the chunk's block_shapes rows of per-block columns; return (frames, frame_nbytes) per block."""
+        rows = self.shapes[a:b]
+        frames = np.where(self.per_block[None, :], rows["num_frames"], nf[:, None])
+        fnb = np.broadcast_to(self.frame_nbytes[None, :], frames.shape).copy()
+        for c in np.flatnonzero(self.per_block):
+            col = self.columns[c]
+            shape = rows["shape"][:, c]
+            got = present[:, c]
+            ndim = len(col.shape)
+            bad = ~got & ((rows["num_frames"][:, c] != 0) | shape.any(axis=1))
+            bad |= got & shape[:, ndim:].any(axis=1)
+            if not col.own_frames:
+                bad |= got & (frames[:, c] != nf)
+            if not col.variable_shape:
+                bad |= got & (shape[:, :ndim] != np.array(col.shape, np.uint64)).any(axis=1)
+            bad |= frames[:, c] > L.MAX_FRAMES
+            nbytes = np.full(len(shape), col.dtype.itemsize, np.float64)
+            for d in range(ndim):
+                nbytes *= shape[:, d].astype(np.float64)
+            bad |= got & (nbytes > L.MAX_FRAME_NBYTES)
+            if col.role == L.ROLE_CAMERA:
+                bad |= got & ((shape[:, 0] == 0) | (shape[:, 1] == 0) | (shape[:, 2] == 0) | (shape[:, 2] > 4))
+            if bad.any():
+                i = a + int(np.flatnonzero(bad)[0])
+                row = i * len(self.columns) + c
+                raise CorruptFieldError(self.path, self.footer.section_offsets["block_shapes"] + row *
+                                        L.BLOCK_SHAPE.itemsize, f"BLOCK_SHAPE[{i}][{col.name}]: zeros for an absent "
+                                        f"block, else a frame count and shape the column allows",
+                                        repr(self.shapes[i, c]))
+            exact = np.full(len(shape), col.dtype.itemsize, np.uint64)
+            for d in range(ndim):
+                exact *= shape[:, d]
+            fnb[:, c] = np.where(got, exact, 0)
+        return frames, fnb
+
+    def block_frames(self, position: int, c: int) -> int:
+        """Frames of column ``c`` in episode ``position`` (its own count for per-block columns)."""
+        if self.per_block[c]:
+            return int(self.shapes[position, c]["num_frames"])
+        return int(self.episodes[position]["num_frames"])
+
+    def block_shape(self, position: int, c: int) -> tuple[int, ...]:
+        """Per-frame shape of column ``c`` in episode ``position``."""
+        col = self.columns[c]
+        if col.variable_shape:
+            return tuple(int(d) for d in self.shapes[position, c]["shape"][: len(col.shape)])
+        return col.shape
+
     def lz4_table(self, buf: np.ndarray, position: int, c: int) -> np.ndarray:
         """The checked per-frame offset table of an lz4 camera block (cached)."""
         key = (position, c)
@@ -157,9 +214,10 @@ class EpisodeIndex:
             self.ensure(position)
             blk = self.blocks[position, c]
             off, nbytes = int(blk["offset"]), int(blk["nbytes"])
-            t = int(self.episodes[position]["num_frames"])
+            t = self.block_frames(position, c)
             table = buf[off : off + 8 * (t + 1)].view("<u8")
-            problem = frame_table_problem(table, t, nbytes, self.columns[c].frame_nbytes)
+            frame_nbytes = int(np.prod(self.block_shape(position, c), dtype=np.uint64))
+            problem = frame_table_problem(table, t, nbytes, frame_nbytes)
             if problem:
                 raise CorruptFieldError(self.path, off, f"lz4 frame table of episode {position} "
                                         f"camera {self.columns[c].name!r} with {problem}", table[:4].tolist())

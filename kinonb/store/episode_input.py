@@ -1,7 +1,7 @@
-"""Checking and converting what ``Writer.add_episode`` is given, before any byte of the episode is written.
+"""Checking and converting what ``Writer.add_episode`` is given, before any byte of the episode is written:
+the episode's fields and the lossless value conversions (the columns themselves: :mod:`.column_input`).
 
-Every rule here raises :class:`~kinonb.errors.SchemaError` naming the column; the writer only writes what
-passed. The dtype, shape and name rules themselves live in :mod:`kinonb.format.schema`.
+Every rule here raises :class:`~kinonb.errors.SchemaError`; the writer only writes what passed.
 """
 
 from __future__ import annotations
@@ -13,86 +13,7 @@ import numpy as np
 
 from ..errors import SchemaError
 from ..format import layout as L
-from ..format.schema import (
-    MAX_NAME_BYTES,
-    RESERVED_NAMES,
-    ROLE_DTYPES,
-    ROLE_NDIM,
-    Column,
-    storable_dtype,
-)
-
-#: The expected shape of each fixed role, for messages.
-_SHAPE_HINT = {0: "(T,)", 3: "(T, H, W, C)"}
-
-
-def episode_columns(actions, states, rewards, is_terminal, images, columns) -> tuple[int, list]:
-    """The episode's length ``T`` and its columns as ``[(name, role, value)]``, names checked and unique."""
-    actions = np.asarray(actions)
-    if actions.ndim != 2:
-        raise SchemaError(f"actions: expected a (T, action_dim) array, got shape {actions.shape}"
-                          + (" (use actions.reshape(-1, 1) for 1-d actions)" if actions.ndim == 1 else ""))
-    t = actions.shape[0]
-    if t == 0:
-        raise SchemaError("empty episode: actions has 0 frames; every episode needs at least one frame")
-    if t > L.MAX_FRAMES:  # possible with zero-width columns; the reader would refuse the whole file
-        raise SchemaError(f"episode of {t} frames: at most {L.MAX_FRAMES} frames per episode")
-    given = [("actions", L.ROLE_ACTIONS, actions)]
-    for name, role, value in (("states", L.ROLE_STATES, states), ("rewards", L.ROLE_REWARDS, rewards),
-                              ("is_terminal", L.ROLE_IS_TERMINAL, is_terminal)):
-        if value is not None:
-            given.append((name, role, value))
-    for name, frames in (images or {}).items():
-        given.append((check_name(name, "camera"), L.ROLE_CAMERA, frames))
-    for name, value in (columns or {}).items():
-        given.append((check_name(name, "column"), L.ROLE_EXTRA, value))
-    names = [g[0] for g in given]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise SchemaError(f"{dup}: given twice (a camera and an extra column cannot share a name)")
-    return t, given
-
-
-def check_name(name, kind: str) -> str:
-    if not isinstance(name, str) or not name:
-        raise SchemaError(f"{kind} names must be non-empty strings, got {name!r}")
-    if name in RESERVED_NAMES:
-        raise SchemaError(f"{kind} name {name!r} is reserved")
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise SchemaError(f"{kind} name longer than {MAX_NAME_BYTES} bytes: {name[:40]!r}...")
-    return name
-
-
-def prepare_column(name: str, role: int, value, t: int, existing: Column | None, camera_codec: int):
-    """Check and convert one column of an episode against the file's column of that name (``existing``, or
-    None for a new one); return ``(Column, C-contiguous array)``."""
-    arr = np.asarray(value)
-    if arr.ndim == 0 or arr.shape[0] != t:
-        raise SchemaError(f"{name}: expected {t} frames (the episode's length, from actions), got shape {arr.shape}")
-    ndim = ROLE_NDIM.get(role)
-    if ndim is not None and arr.ndim - 1 != ndim:
-        want = _SHAPE_HINT.get(ndim) or f"(T, {name[:-1] if name.endswith('s') else name}_dim)"
-        raise SchemaError(f"{name}: expected shape {want}, got {arr.shape}")
-    if arr.ndim - 1 > L.MAX_NDIM:
-        raise SchemaError(f"{name}: at most {L.MAX_NDIM} dimensions per frame, got shape {arr.shape}")
-    if existing is not None and existing.role != role:
-        raise SchemaError(f"{name}: already a {L.ROLE_NAMES[existing.role]} column in this file, "
-                          f"not a {L.ROLE_NAMES[role]}")
-    target = ROLE_DTYPES.get(role) or (existing.dtype if existing else _extra_dtype(name, arr.dtype))
-    arr = np.ascontiguousarray(_convert(name, arr, target))
-    if role == L.ROLE_CAMERA and (0 in arr.shape[1:3] or not 1 <= arr.shape[3] <= 4):
-        raise SchemaError(f"{name}: camera frames must be (H, W, C) with H, W > 0 and 1 <= C <= 4, "
-                          f"got {arr.shape[1:]}")
-    shape = tuple(int(d) for d in arr.shape[1:])
-    if existing is not None:
-        if existing.shape != shape:
-            raise SchemaError(f"{name}: per-frame shape {shape} does not match the file's {existing.shape}")
-        return existing, arr
-    col = Column(name, role, target, shape, camera_codec if role == L.ROLE_CAMERA else L.CODEC_RAW)
-    if col.frame_nbytes > L.MAX_FRAME_NBYTES:
-        raise SchemaError(f"{name}: frames of {col.frame_nbytes} bytes exceed the {L.MAX_FRAME_NBYTES}-byte limit")
-    return col, arr
-
+from ..format.schema import storable_dtype
 
 def check_episode_meta(task, embodiment, fps) -> float:
     """Check the episode's strings and fps; return fps as a float."""
@@ -126,14 +47,14 @@ def nonneg_int(label: str, v) -> int:
     return int(v)
 
 
-def _extra_dtype(name: str, dt: np.dtype) -> np.dtype:
+def extra_dtype(name: str, dt: np.dtype) -> np.dtype:
     stored = storable_dtype(dt)
     if stored is None:
         raise SchemaError(f"{name}: dtype {dt} is not storable; use bool, int8..64, uint8..64 or float16/32/64")
     return stored
 
 
-def _convert(name: str, arr: np.ndarray, target: np.dtype) -> np.ndarray:
+def convert_lossless(name: str, arr: np.ndarray, target: np.dtype) -> np.ndarray:
     """Convert to the column's dtype when no information is lost by kind; otherwise raise naming the column."""
     src = arr.dtype
     if src == target:

@@ -74,9 +74,9 @@ class Database(Queryable):
         self._install(commit, minor, np.frombuffer(mm, np.uint8), mm)
 
     def _install(self, commit: Commit, minor: int, buf: np.ndarray, mm) -> None:
-        footer = decode_footer(buf, self._path, commit.footer_offset, commit.footer_length)
+        footer = decode_footer(buf, self._path, commit.footer_offset, commit.footer_length, commit.minor)
         self._commit = commit
-        self._minor = minor
+        self._minor = max(minor, commit.minor)
         self._mm = mm
         self._buf = buf
         self._footer = footer

@@ -69,7 +69,7 @@ def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | 
     prefix = _pread(fd, n_prefix, fo)
     if len(prefix) < n_prefix or L.crc32(prefix) != int(t["footer_header_crc32"]):
         return None
-    header, _ = read_footer_prefix(prefix, path, fo, fl)  # CRC matched: a structural error here is real corruption
+    header, _ = read_footer_prefix(prefix, path, fo, fl, int(t["minor"]))  # CRC matched: a structural error here is real corruption
     if int(header["num_episodes"]) != int(t["num_episodes"]):
         return None
     return Commit(fo, fl, int(t["commit_seq"]), int(t["num_episodes"]), int(t["minor"]), file_size)

@@ -27,30 +27,29 @@ from ..errors import (
 from ..format import layout as L
 from ..format import stats as S
 from ..format import success as success_code
-from ..format.footer import Footer, decode_footer, encode_footer
+from ..format.footer import Footer, commit_minor, decode_footer, encode_footer
 from ..format.frame_codec import encode_frames
 from ..format.header import encode_header, encode_trailer
 from ..format.schema import Column
 from .atomic import publish, refuse_if_locked, temporary_path
 from .episode_index import EpisodeIndex
-from .episode_input import (
-    as_bytes,
-    attrs_blob,
-    check_episode_meta,
-    episode_columns,
-    nonneg_int,
-    prepare_column,
-)
+from .block_table import block_tables
+from .column_input import check_timestamps, episode_columns, parse_dtypes, prepare_column
+from .episode_input import as_bytes, attrs_blob, check_episode_meta, nonneg_int
 from .recovery import find_last_commit
 
 STAGE_LIMIT = 1 << 20
 
 
-def create(path, *, compression: str | None = None, overwrite: bool = False, sync: bool = True) -> "Writer":
+def create(path, *, compression: str | None = None, overwrite: bool = False, sync: bool = True,
+           dtypes: dict | None = None) -> "Writer":
     """Create a new .knb file (with an empty first commit) and return a writer for it.
 
     The file appears atomically: a crash during create leaves either no file or a valid empty one.
+    ``dtypes={"actions": "float32"}`` stores a column in that dtype, casting (and recording the cast) where
+    values lose precision; without it every float column keeps the dtype it is first given.
     """
+    requested = parse_dtypes(dtypes)
     path = Path(os.fspath(path))
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; use kinonb.append() to add to it, or overwrite=True")
@@ -79,18 +78,20 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
         if tmp.exists():
             tmp.unlink()
         raise
-    return Writer(path, fd=fd, compression=compression, sync=sync)
+    return Writer(path, fd=fd, compression=compression, sync=sync, dtypes=requested)
 
 
-def append(path, *, compression: str | None = None, sync: bool = True, repair: bool = False) -> "Writer":
+def append(path, *, compression: str | None = None, sync: bool = True, repair: bool = False,
+           dtypes: dict | None = None) -> "Writer":
     """Open an existing .knb file for appending.
 
     Bytes after the last intact commit (a crash mid-append) make this raise :class:`TornTailError`, since
     appending would bury them; ``repair=True`` truncates them first, as ``kinonb.repair(path)`` does.
     """
     path = Path(os.fspath(path))
+    requested = parse_dtypes(dtypes)
     fd = os.open(path, os.O_RDWR)
-    return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair)
+    return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair, dtypes=requested)
 
 
 def _remove_stale_temporary(tmp: Path) -> None:
@@ -103,13 +104,15 @@ class Writer:
     """Use :func:`kinonb.create` or :func:`kinonb.append`. A context manager: leaving the ``with`` block
     normally commits; leaving it by an exception discards every episode added since the last commit."""
 
-    def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool, repair: bool = False):
+    def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool, repair: bool = False,
+                 dtypes: dict | None = None):
         if compression not in (None, "none", "lz4"):
             os.close(fd)
             raise InvalidArgumentError(f"compression must be None or 'lz4', got {compression!r}")
         self.path = path
         self._fd = fd
         self._sync = sync
+        self._dtypes = dtypes or {}
         self._camera_codec = L.CODEC_LZ4_FRAMES if compression == "lz4" else L.CODEC_RAW
         self._closed = False
         self._failed: BaseException | None = None
@@ -144,7 +147,8 @@ class Writer:
             if self._sync:
                 os.fsync(self._fd)
         mm = np.memmap(self.path, dtype=np.uint8, mode="r", shape=(commit.end,))
-        footer = decode_footer(mm.view(np.ndarray), self.path, commit.footer_offset, commit.footer_length)
+        footer = decode_footer(mm.view(np.ndarray), self.path, commit.footer_offset, commit.footer_length,
+                               commit.minor)
         EpisodeIndex(self.path, footer, commit.footer_offset).ensure_all()
         self._seq = commit.seq
         self._committed_end = commit.end
@@ -153,6 +157,7 @@ class Writer:
         self._string_ids = {s: i for i, s in enumerate(self._strings)}
         self._episodes = np.array(footer.episodes)
         self._blocks = np.array(footer.blocks)
+        self._shapes = None if footer.block_shapes is None else np.array(footer.block_shapes)
         self._attrs = bytes(footer.attrs_heap)
         self._stats = [np.array(s) for s in footer.stats]
         self._num_frames = footer.num_frames
@@ -165,10 +170,10 @@ class Writer:
         self._stage = bytearray()
         self._stage_at = self._pos
         self._new_episodes: list[np.ndarray] = []
-        self._new_blocks: list[dict[int, tuple[int, int, int]]] = []
+        self._new_blocks: list[dict[int, tuple]] = []
         self._new_attrs: list[bytes] = []
         self._new_attrs_len = 0
-        self._mark = (len(self._columns), len(self._strings), [s.copy() for s in self._stats], self._num_frames,
+        self._mark = (list(self._columns), len(self._strings), [s.copy() for s in self._stats], self._num_frames,
                       self._next_id)
 
     @property
@@ -181,19 +186,27 @@ class Writer:
         return len(self._new_episodes)
 
     # -- adding --------------------------------------------------------------------------------------------
-    def add_episode(self, actions, states=None, rewards=None, is_terminal=None, *, images=None, columns=None,
-                    task: str = "", embodiment: str = "", fps: float = 0.0, success: bool | None = None,
-                    total_reward: float | None = None, attrs: dict | None = None,
-                    episode_id: int | None = None) -> int:
-        """Write one episode's blocks (not yet committed). Returns its position in the file."""
+    def add_episode(self, actions=None, states=None, rewards=None, is_terminal=None, *, images=None,
+                    columns=None, task: str = "", embodiment: str = "", fps: float = 0.0,
+                    success: bool | None = None, total_reward: float | None = None, attrs: dict | None = None,
+                    episode_id: int | None = None, timestamps=None, streams=None, episode_arrays=None) -> int:
+        """Write one episode's blocks (not yet committed). Returns its position in the file.
+
+        Every column is optional, actions too; ``T`` is the episode's frame count (from actions when given).
+        ``timestamps``: ``(T,)`` float64 seconds or int64 nanoseconds, non-decreasing. ``streams``: ``{name:
+        (times, values)}``, each with its own frame count. ``episode_arrays``: ``{name: array}``, one per episode.
+        States and extra columns may hold ``T + 1`` rows (the final observation).
+        """
         self._check_open()
-        t, given = episode_columns(actions, states, rewards, is_terminal, images, columns)
+        t, given = episode_columns(actions, states, rewards, is_terminal, images, columns, timestamps, streams,
+                                   episode_arrays)
         ids = self._column_ids()
         prepared = []
-        for name, role, value in given:
-            c = ids.get(name)
-            col, arr = prepare_column(name, role, value, t, self._columns[c] if c is not None else None,
-                                      self._camera_codec)
+        for g in given:
+            c = ids.get(g.name)
+            col, arr = prepare_column(g, t, self._columns[c] if c is not None else None, self._camera_codec,
+                                      self._dtypes.get(g.name))
+            check_timestamps(col, arr)
             prepared.append((c, col, arr))
         meta = self._episode_record(t, task, embodiment, fps, success, total_reward, attrs, episode_id)
 
@@ -204,11 +217,13 @@ class Writer:
                 self._columns.append(col)
                 self._intern(col.name)
                 self._stats.append(S.empty())
-        row: dict[int, tuple[int, int, int]] = {}
+            else:
+                self._columns[c] = col  # it may have gained a flag (a new width or frame count)
+        row: dict[int, tuple] = {}
         try:
             for c, col, arr in sorted(prepared, key=lambda x: x[0]):
                 pieces = encode_frames(arr) if col.codec == L.CODEC_LZ4_FRAMES else [as_bytes(arr)]
-                row[c] = self._write_block(pieces)
+                row[c] = (*self._write_block(pieces), arr.shape[0], arr.shape[1:])
                 self._stats[c] = S.merge(self._stats[c], S.of_array(arr))
         except OSError as e:
             self._fail(e)
@@ -300,7 +315,7 @@ class Writer:
             self._flush_stage()
             if self._sync:
                 os.fsync(self._fd)  # the footer is durable before any trailer points at it
-            self._emit(encode_trailer(footer_offset, length, self._seq + 1, len(footer.episodes), crc))
+            self._emit(encode_trailer(footer_offset, length, self._seq + 1, len(footer.episodes), crc, footer.minor))
             self._flush_stage()
         except OSError as e:
             self._fail(e)
@@ -312,32 +327,27 @@ class Writer:
             self._fail(e, truncate=False)
         self._seq += 1
         self._committed_end = self._pos
-        self._episodes, self._blocks = footer.episodes, footer.blocks
+        self._episodes, self._blocks, self._shapes = footer.episodes, footer.blocks, footer.block_shapes
         self._attrs = bytes(footer.attrs_heap)
         self._reset_pending()
 
     def _pending_footer(self) -> Footer:
-        n_old, c = len(self._episodes), len(self._columns)
-        n = n_old + len(self._new_episodes)
-        blocks = np.zeros((n, c), L.BLOCK)
-        blocks[:n_old, : self._blocks.shape[1]] = self._blocks
-        for i, row in enumerate(self._new_blocks):
-            for col, (off, nbytes, crc) in row.items():
-                blocks[n_old + i, col] = (off, nbytes, crc, L.BLOCK_PRESENT)
+        blocks, shapes = block_tables(self._blocks, self._shapes, self._episodes, self._columns, self._new_blocks)
         episodes = np.concatenate([self._episodes, np.stack(self._new_episodes)])
-        stats = np.array(self._stats, L.STAT) if c else np.zeros(0, L.STAT)
+        stats = np.array(self._stats, L.STAT) if self._columns else np.zeros(0, L.STAT)
         return Footer(columns=list(self._columns), strings=list(self._strings), episodes=episodes, blocks=blocks,
-                      attrs_heap=self._attrs + b"".join(self._new_attrs), stats=stats, num_frames=self._num_frames)
+                      attrs_heap=self._attrs + b"".join(self._new_attrs), stats=stats, num_frames=self._num_frames,
+                      block_shapes=shapes, minor=commit_minor(self._columns, blocks, shapes))
 
     def abort(self) -> None:
         """Discard every episode added since the last commit (their bytes are truncated away)."""
         if self._closed or self._failed is not None:
             return  # a failed writer already truncated, or must not (its trailer may be in use by readers)
-        ncols, nstrings, stats, num_frames, next_id = self._mark
+        columns, nstrings, stats, num_frames, next_id = self._mark
         for s in self._strings[nstrings:]:
             del self._string_ids[s]
         del self._strings[nstrings:]
-        del self._columns[ncols:]
+        self._columns[:] = columns
         self._stats = stats
         self._num_frames = num_frames
         self._next_id = next_id

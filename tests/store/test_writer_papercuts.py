@@ -24,6 +24,8 @@ def test_lossy_conversions_raise_naming_column_value_and_index(tmp_path, column,
     where = (2, 1) if data[column].ndim == 2 else (2,)
     data[column][where] = value
     with kinonb.create(tmp_path / "x.knb") as w:
+        w.add_episode(actions=np.zeros((1, 2), np.float32), states=np.zeros((1, 3), np.float32),
+                      rewards=np.zeros(1, np.float32))  # the file's columns are float32
         with pytest.raises(kinonb.SchemaError) as caught:
             w.add_episode(**data)
         w.add_episode(actions=np.zeros((1, 2), np.float32))
@@ -37,9 +39,14 @@ def test_rounding_and_non_finite_values_are_kept(tmp_path):
     with kinonb.create(tmp_path / "x.knb") as w:
         w.add_episode(actions=actions, columns={"ids": np.array([1, 2**40 + 1], np.int64)})
         w.add_episode(actions=np.zeros((1, 2), np.int32), columns={"ids": np.array([7], np.int32)})
-    ep = kinonb.open(tmp_path / "x.knb").read_episode(0)
-    np.testing.assert_array_equal(ep["actions"], actions.astype(np.float32))
+        w.add_episode(actions=np.zeros((1, 2)), states=np.ones((1, 2), np.float32))
+        w.add_episode(actions=np.zeros((1, 2)), states=np.array([[0.1, np.inf]]))  # float64 into float32 rounds
+    db = kinonb.open(tmp_path / "x.knb")
+    ep = db.read_episode(0)
+    np.testing.assert_array_equal(ep["actions"], actions)  # float64 kept as given
+    assert ep["actions"].dtype == np.float64 and db.read_episode(1)["actions"].dtype == np.float64
     assert ep["ids"].tolist() == [1, 2**40 + 1] and ep["ids"].dtype == np.int64
+    np.testing.assert_array_equal(db.read_episode(3)["states"], np.array([[0.1, np.inf]], np.float32))
 
 
 def test_extra_float32_column_refuses_overflow_from_a_later_episode(tmp_path):
