@@ -31,6 +31,7 @@ from ..protocol import ColumnBlocks
 from ..query import MetaTable, Queryable, attr_lookup
 from .episode_index import EpisodeIndex
 from .recovery import Commit, find_last_commit
+from .timelines import Timelines
 
 #: madvise() hint per ``access`` mode (None: leave the kernel's default read-ahead).
 ACCESS_ADVICE = {
@@ -46,7 +47,7 @@ def _reopen(path, access):
 
 
 
-class Database(Queryable):
+class Database(Timelines, Queryable):
     """A .knb file opened for reading. Use :func:`kinonb.open`. Implements :class:`kinonb.protocol.EpisodeReader`
     and :class:`kinonb.protocol.SampleSource`."""
 
@@ -86,6 +87,8 @@ class Database(Queryable):
         self._role_col = {c.role: i for i, c in enumerate(self._columns) if c.role in FIXED_ROLE_NAMES}
         self._cameras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_CAMERA]
         self._extras = [i for i, c in enumerate(self._columns) if c.role == L.ROLE_EXTRA]
+        self._by_role = {role: [i for i, c in enumerate(self._columns) if c.role == role]
+                         for role in (L.ROLE_TIMESTAMPS, L.ROLE_STREAM, L.ROLE_EPISODE_ARRAY)}
         self._meta_table = None
         if commit.ignored_bytes:
             warnings.warn(f"{self._path}: ignored {commit.ignored_bytes} bytes after the last intact commit "
@@ -157,10 +160,10 @@ class Database(Queryable):
             "task": strings[task_id],
             "num_frames": num_frames,
             "fps": fps,
-            "action_dim": self._dim(row, L.ROLE_ACTIONS),
+            "action_dim": self._dim(p, row, L.ROLE_ACTIONS),
             "success": success_code.decode(success),
             "total_reward": total_reward if flags & L.EPISODE_HAS_REWARD else None,
-            "state_dim": self._dim(row, L.ROLE_STATES),
+            "state_dim": self._dim(p, row, L.ROLE_STATES),
             "cameras": [cols[c].name for c in self._cameras if row[c][3] & L.BLOCK_PRESENT],
             "columns": [cols[c].name for c in self._extras if row[c][3] & L.BLOCK_PRESENT],
             "attrs": self._index.attrs(p) if attrs_length else {},
@@ -188,6 +191,7 @@ class Database(Queryable):
         for c in self._extras:
             if row[c][3] & L.BLOCK_PRESENT:
                 ep[self._columns[c].name] = self._column(p, c, row[c])
+        self._add_timelines(ep, p, row)
         return ep
 
     # -- beyond kinodb -------------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ class Database(Queryable):
         """Frames [start, stop) of column ``key`` of episode ``i``: a zero-copy view for raw columns."""
         p = self._position(i)
         c = self._column_index(key)
-        t = int(self._index.episodes[p]["num_frames"])
+        t = self._index.block_frames(p, c)
         if not self._has(p, c):
             raise UnknownKeyError(f"episode {p} has no column {key!r}")
         start, stop, step = slice(start, stop).indices(t)
@@ -251,7 +255,8 @@ class Database(Queryable):
             c = self._role_col.get(role)
             if c is None:
                 return np.zeros(index.n, np.int64)
-            return np.where(present[:, c], self._columns[c].shape[0], 0).astype(np.int64)
+            width = index.shapes["shape"][:, c, 0] if self._columns[c].variable_shape else self._columns[c].shape[0]
+            return np.where(present[:, c], width, 0).astype(np.int64)
 
         has_reward = (eps["flags"] & L.EPISODE_HAS_REWARD) != 0
         return MetaTable(
@@ -301,8 +306,13 @@ class Database(Queryable):
             raise InvalidArgumentError(f"key {key!r} is absent from episode {missing}; filter episodes with "
                                        f"episodes=db.query(...) to those that have it")
         starts = blocks["offset"].astype(np.int64)
+        counts = shapes = None
+        if col.per_block:
+            rows = self._index.shapes[episodes, c]
+            counts = rows["num_frames"].astype(np.int64) if col.own_frames else None
+            shapes = rows["shape"][:, : len(col.shape)].astype(np.int64) if col.variable_shape else None
         if col.codec != L.CODEC_LZ4_FRAMES:
-            return ColumnBlocks(col, self._buf, starts)
+            return ColumnBlocks(col, self._buf, starts, frame_counts=counts, shapes=shapes)
         tables = [self._index.lz4_table(self._buf, int(p), c) for p in episodes]
         frame_base = np.zeros(len(episodes), np.int64)
         if len(episodes) > 1:
@@ -311,7 +321,7 @@ class Database(Queryable):
         end = [t[1:].astype(np.int64) + off for t, off in zip(tables, starts.tolist())]
         frame_offset = np.concatenate(begin) if begin else np.zeros(0, np.int64)
         frame_length = (np.concatenate(end) if end else np.zeros(0, np.int64)) - frame_offset
-        return ColumnBlocks(col, self._buf, starts, frame_offset, frame_length, frame_base)
+        return ColumnBlocks(col, self._buf, starts, frame_offset, frame_length, frame_base, counts, shapes)
 
     # -- internals -----------------------------------------------------------------------------------------
     def _position(self, i) -> int:
@@ -338,21 +348,23 @@ class Database(Queryable):
     def _has(self, p: int, c: int) -> bool:
         return bool(self._index.blocks[p, c]["flags"] & L.BLOCK_PRESENT)
 
-    def _dim(self, row: list, role: int) -> int:
+    def _dim(self, p: int, row: list, role: int) -> int:
         c = self._role_col.get(role)
         if c is None or not row[c][3] & L.BLOCK_PRESENT:
             return 0
-        return self._columns[c].shape[0]
+        return self._index.block_shape(p, c)[0]
 
     def _column(self, p: int, c: int, block=None) -> np.ndarray:
         """Episode ``p``'s column ``c``: a view for raw columns, decoded frames for lz4 cameras."""
         col = self._columns[c]
         off, nbytes, _, _ = self._index.blocks[p, c].item() if block is None else block
+        frames = self._index.block_frames(p, c)
         if col.codec == L.CODEC_LZ4_FRAMES:
-            return self._decode_camera(p, c, range(int(self._index.episodes[p]["num_frames"])))
+            return self._decode_camera(p, c, range(frames))
+        shape = (frames, *self._index.block_shape(p, c))
         if nbytes:
-            return self._buf[off : off + nbytes].view(col.dtype).reshape((-1, *col.shape))
-        empty = np.empty((int(self._index.episodes[p]["num_frames"]), *col.shape), col.dtype)
+            return self._buf[off : off + nbytes].view(col.dtype).reshape(shape)
+        empty = np.empty(shape, col.dtype)  # zero-width: no bytes, whatever the shape claims
         empty.flags.writeable = False
         return empty
 
@@ -361,11 +373,12 @@ class Database(Queryable):
         table = self._index.lz4_table(self._buf, p, c)
         off = int(self._index.blocks[p, c]["offset"])
         ids = np.asarray(frame_ids, np.int64)
-        out = np.empty((len(ids), *col.shape), np.uint8)
+        frame_shape = self._index.block_shape(p, c)
+        out = np.empty((len(ids), *frame_shape), np.uint8)
         starts = table[ids].astype(np.int64) + off
         try:
-            decode_frames(self._buf, starts, table[ids + 1].astype(np.int64) + off - starts, col.frame_nbytes,
-                          out.reshape(-1))
+            decode_frames(self._buf, starts, table[ids + 1].astype(np.int64) + off - starts, out[0].size if len(ids)
+                          else 0, out.reshape(-1))
         except ValueError as e:
             raise CorruptFieldError(self._path, off, f"lz4 frames of episode {p} camera {col.name!r} decoding to "
                                     f"{col.frame_nbytes} bytes each", str(e)) from None
