@@ -10,7 +10,13 @@ import pytest
 
 from kinonb.errors import InvalidArgumentError, MissingFileError, SourceLayoutError
 from kinonb.interop.ingest.detect import detect
-from kinonb.interop.ingest.field_map import MISSING, flatten, lookup, parse_field_map, split_target
+from kinonb.interop.ingest.field_map import (
+    MISSING,
+    flatten,
+    lookup,
+    parse_field_map,
+    split_target,
+)
 from kinonb.interop.ingest.generic import episode_kwargs
 from kinonb.interop.ingest.npz import check_ends, episode_files, read_npz
 from kinonb.store.report import Report
@@ -203,7 +209,12 @@ def test_failed_detection_names_the_closest_format(tmp_path):
 
 def test_hf_datasets_groups_rows_by_episode_and_frame(tmp_path):
     pa = pytest.importorskip("pyarrow")
-    from kinonb.interop.ingest.hf_datasets import dataset_folder, episode_rows, episode_tree, read_table
+    from kinonb.interop.ingest.hf_datasets import (
+        dataset_folder,
+        episode_rows,
+        episode_tree,
+        read_table,
+    )
 
     root = tmp_path / "dd"
     (root / "train").mkdir(parents=True)
@@ -212,9 +223,9 @@ def test_hf_datasets_groups_rows_by_episode_and_frame(tmp_path):
     table = pa.table({"action": pa.array([[5.0], [1.0], [2.0], [4.0]], pa.list_(pa.float32(), 1)),
                       "episode_index": pa.array([1, 0, 0, 1]), "frame_index": pa.array([1, 1, 0, 0]),
                       "task": pa.array(["b", "a", "a", "b"])})
-    with pa.OSFile(str(root / "train" / "data-00000-of-00001.arrow"), "wb") as sink:
-        with pa.ipc.new_stream(sink, table.schema) as w:
-            w.write_table(table)
+    with pa.OSFile(str(root / "train" / "data-00000-of-00001.arrow"), "wb") as sink, \
+            pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
     (root / "train" / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
     report = Report("ingest", source=str(root), output="o")
     folder = dataset_folder(root, None, report)

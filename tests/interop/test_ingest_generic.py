@@ -124,9 +124,9 @@ def so101_save_to_disk(root, lengths=(6, 4)):
                       "observation.state": pa.array(cols["observation.state"], pa.list_(pa.float32(), 6)),
                       "timestamp": pa.array(cols["timestamp"], pa.float32()),
                       **{k: pa.array(cols[k], pa.int64()) for k in ("episode_index", "frame_index", "index")}})
-    with pa.OSFile(str(root / "data-00000-of-00001.arrow"), "wb") as sink:
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
+    with pa.OSFile(str(root / "data-00000-of-00001.arrow"), "wb") as sink, \
+            pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
     (root / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}],
                                                  "_fingerprint": "0", "_format_type": None, "_split": None}))
     (root / "dataset_info.json").write_text(json.dumps({"features": {}}))

@@ -87,12 +87,12 @@ def detect_format(src) -> str:
     return detect(src)[0]
 
 
-def ingest(src, out, *, format: str | None = None, **options) -> Report:  # noqa: A002
+def ingest(src, out, *, format: str | None = None, **options) -> Report:
     """Convert ``src`` into the .knb file ``out``; ``format`` is one of FORMATS (None: detect it, and say in the
     report's notes which formats were tried)."""
     tried = None
     if format is None:
-        format, tried = detect(src)  # noqa: A001
+        format, tried = detect(src)
     if format not in FORMATS:
         raise InvalidArgumentError(f"format must be one of {FORMATS}, got {format!r}")
     module = importlib.import_module(f".{MODULES.get(format, format)}", __name__)

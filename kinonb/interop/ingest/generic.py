@@ -25,16 +25,16 @@ import numpy as np
 
 from . import (
     Report,
-    check_options,
-    write_ingest,
     SourceLayoutError,
     as_float32,
     camera_shaped,
+    check_options,
     column_name,
     require_zero_one,
     storable_column,
     terminal_flags,
     total_reward,
+    write_ingest,
 )
 from .field_map import MISSING, flatten, parse_field_map, resolve, split_target
 

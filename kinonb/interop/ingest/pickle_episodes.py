@@ -107,7 +107,8 @@ def _latin1_encode(text, encoding="utf-8"):
 def safe_load(path) -> object:
     """The object pickled in ``path``, through :class:`RestrictedUnpickler` (SourceLayoutError otherwise)."""
     label = os.fspath(path)
-    data = open(label, "rb").read()
+    with open(label, "rb") as f:
+        data = f.read()
     try:
         return RestrictedUnpickler(io.BytesIO(data), label=label, max_bytes=len(data)).load()
     except SourceLayoutError:
