@@ -29,20 +29,21 @@ def cmd_merge(args) -> int:
 
 
 def cmd_ingest(args) -> int:
-    from ..interop.ingest import detect_format, ingest
+    from ..interop.ingest import detect, ingest
 
     key_map = _key_map(args.map)
-    fmt = args.format or detect_format(args.src)
+    fmt, tried = (args.format, None) if args.format else detect(args.src)
     options = dict(embodiment=args.embodiment, task=args.task, fps=args.fps, max_episodes=args.max_episodes,
                    compression=_compression(args.compress), key_map=key_map, overwrite=args.overwrite,
                    progress=_progress(args, f"ingest {fmt}"))
     if args.split is not None:
         if fmt == "hdf5":
             options["filter_key"] = args.split
-        elif fmt == "rlds":
+        elif fmt in ("rlds", "hf_datasets"):
             options["split"] = args.split
         else:
-            raise UsageError(f"--split applies to hdf5 (a mask/ filter key) and rlds (a split), not {fmt}")
+            raise UsageError(f"--split applies to hdf5 (a mask/ filter key), rlds and hf_datasets (a split), "
+                             f"not {fmt}")
     if args.keep_large_attrs:
         if fmt != "hdf5":
             raise UsageError("--keep-large-attrs applies to hdf5 only")
@@ -50,6 +51,8 @@ def cmd_ingest(args) -> int:
     if fmt == "kdb" and options["key_map"]:
         raise UsageError("--map does not apply to .kdb sources (their keys are fixed)")
     report = ingest(args.src, args.output, format=fmt, **options)
+    if tried is not None:
+        report.note(f"format {fmt} detected (tried {', '.join(tried)})")
     if args.json:
         _print_json(report.as_dict())
         return EXIT_OK

@@ -154,9 +154,12 @@ def _add_mix(add) -> None:
 def _add_ingest(add) -> None:
     from ..interop.ingest import FORMATS
 
-    p = add("ingest", cmd_ingest, "convert a dataset (kdb, hdf5, lerobot, zarr, rlds) into a new .knb",
+    p = add("ingest", cmd_ingest, "convert a dataset (kdb, hdf5, lerobot, zarr, rlds, npz, pickle, hf_datasets) "
+            "into a new .knb",
             "kinonb ingest low_dim.hdf5 -o lift.knb --format hdf5 --embodiment panda --fps 20\n"
-            "  kinonb ingest pusht.zarr -o pusht.knb --format zarr --map top=img --compress lz4")
+            "  kinonb ingest pusht.zarr -o pusht.knb --format zarr --map top=img --compress lz4\n"
+            "  kinonb ingest rollouts/ -o r.knb --format npz --map actions=act --map states=obs.qpos\n"
+            "  kinonb ingest demos.pickle -o d.knb --format pickle --map episode_arrays.init=init_state_dict.qpos")
     p.add_argument("src", help="the source file or directory")
     p.add_argument("-o", "--output", required=True, help="the new .knb file")
     p.add_argument("--format", choices=FORMATS, default=None, help="the source format (default: detect)")
@@ -167,8 +170,11 @@ def _add_ingest(add) -> None:
     p.add_argument("--compress", choices=["none", "lz4"], default="none", help="camera compression")
     p.add_argument("--map", action="append", metavar="NAME=KEY",
                    help="fill a role (actions, states, rewards, is_terminal) from a source key, or store a "
-                        "source key under another name; repeatable")
-    p.add_argument("--split", default=None, help="hdf5: keep the demos of mask/SPLIT; rlds: read one split")
+                        "source key under another name; npz / pickle / hf_datasets also take timestamps, task, "
+                        "embodiment, fps, images.CAM, columns.NAME, episode_arrays.NAME and dotted KEYs "
+                        "(obs.qpos); repeatable")
+    p.add_argument("--split", default=None,
+                   help="hdf5: keep the demos of mask/SPLIT; rlds, hf_datasets: read one split")
     p.add_argument("--keep-large-attrs", action="store_true",
                    help="hdf5: keep string attributes over 16 KiB (robosuite's model_file XML)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")

@@ -7,8 +7,13 @@
 One module per source format, each importing its third-party reader only when it runs (extras in brackets):
 :mod:`~kinonb.ingest.hdf5` (robomimic / LIBERO / robosuite HDF5, ``[hdf5]``), :mod:`~kinonb.ingest.lerobot`
 (LeRobot v2.1 / v3.0, ``[lerobot]``), :mod:`~kinonb.ingest.zarr_replay` (diffusion_policy replay buffers,
-``[zarr]``), :mod:`~kinonb.ingest.rlds` (RLDS TFRecords, no TensorFlow, ``[rlds]``: nothing extra) and
-:mod:`~kinonb.ingest.kdb` (kinodb ``.kdb`` files, no extra).
+``[zarr]``; also flat groups of concatenated episodes with ``episode_ends``), :mod:`~kinonb.ingest.rlds` (RLDS
+TFRecords, no TensorFlow, ``[rlds]``: nothing extra), :mod:`~kinonb.ingest.kdb` (kinodb ``.kdb`` files, no extra)
+and the generic formats, for what users have (their field map: :mod:`~kinonb.ingest.field_map`):
+:mod:`~kinonb.ingest.npz` (a folder of per-episode ``.npz`` files, or one ``.npz`` of concatenated episodes with
+``episode_ends``, no extra), :mod:`~kinonb.ingest.pickle_episodes` (a pickle of a list of episode dicts, read
+by an unpickler that admits numpy arrays only) and :mod:`~kinonb.ingest.hf_datasets` (``save_to_disk``
+folders, ``[lerobot]``: pyarrow). :func:`detect_format` (:mod:`~kinonb.ingest.detect`) says which it tried.
 
 Every ingest function has the signature ``ingest_<format>(src, out, **options) -> Report`` with the common
 options below; the output is written to a temporary file beside ``out`` and renamed into place only when
@@ -40,7 +45,6 @@ import errno
 import importlib
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -55,9 +59,10 @@ from ...format import layout as L
 from ...format.schema import FIXED_ROLE_KEYS, RESERVED_NAMES, storable_dtype
 from ...store.report import Report
 from ...store.transfer import write_episodes
-from ..kdb_layout import MAGIC as KDB_MAGIC
+from .detect import FORMATS, detect
 
-FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds")
+#: The module of each format whose module is not named after it.
+MODULES = {"zarr": "zarr_replay", "pickle": "pickle_episodes"}
 
 
 def require_exists(path) -> None:
@@ -77,39 +82,24 @@ def require(module: str, extra: str, what: str):
 
 
 def detect_format(src) -> str:
-    """Guess the source format from the path: a .kdb magic, an HDF5 file, a LeRobot / zarr / RLDS directory."""
-    p = Path(os.fspath(src))
-    if p.is_file():
-        with open(p, "rb") as f:
-            head = f.read(8)
-        if head[:4] == KDB_MAGIC:
-            return "kdb"
-        if head == b"\x89HDF\r\n\x1a\n" or p.suffix.lower() in (".hdf5", ".h5", ".he5"):
-            return "hdf5"
-        if p.suffix.lower() == ".zip" and ".zarr" in p.name:
-            return "zarr"
-        if ".tfrecord" in p.name:
-            return "rlds"
-    elif p.is_dir():
-        if (p / "meta" / "info.json").is_file():
-            return "lerobot"
-        if (p / ".zgroup").is_file() or (p / "zarr.json").is_file():
-            return "zarr"
-        if list(p.glob("*.tfrecord*")) or list(p.glob("*/*.tfrecord*")):
-            return "rlds"
-    else:
-        require_exists(p)
-    raise SourceLayoutError(p, "a .kdb or HDF5 file, a LeRobot directory (meta/info.json), a zarr group or an "
-                            "RLDS directory (*.tfrecord*)", "none of these", "pass --format explicitly")
+    """Guess the source format from the path (names and leading bytes: :mod:`.detect`); a SourceLayoutError
+    when none fits lists the formats tried and names the closest, with the ``--format`` / ``--map`` to pass."""
+    return detect(src)[0]
 
 
-def ingest(src, out, *, format: str | None = None, **options) -> Report:  # noqa: A002
-    """Convert ``src`` into the .knb file ``out``; ``format`` is one of FORMATS (None: detect_format)."""
-    fmt = format or detect_format(src)
-    if fmt not in FORMATS:
-        raise InvalidArgumentError(f"format must be one of {FORMATS}, got {fmt!r}")
-    module = importlib.import_module(f".{'zarr_replay' if fmt == 'zarr' else fmt}", __name__)
-    return getattr(module, f"ingest_{fmt}")(src, out, **options)
+def ingest(src, out, *, format: str | None = None, **options) -> Report:
+    """Convert ``src`` into the .knb file ``out``; ``format`` is one of FORMATS (None: detect it, and say in the
+    report's notes which formats were tried)."""
+    tried = None
+    if format is None:
+        format, tried = detect(src)
+    if format not in FORMATS:
+        raise InvalidArgumentError(f"format must be one of {FORMATS}, got {format!r}")
+    module = importlib.import_module(f".{MODULES.get(format, format)}", __name__)
+    report = getattr(module, f"ingest_{format}")(src, out, **options)
+    if tried is not None:
+        report.note(f"format {format} detected (tried {', '.join(tried)})")
+    return report
 
 
 # ---- shared by the format modules ------------------------------------------------------------------------

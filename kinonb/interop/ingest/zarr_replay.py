@@ -1,5 +1,9 @@
 """diffusion_policy replay buffers in zarr (extra ``zarr``; zarr v2 or v3 stores, directories or ``.zarr.zip``).
 
+A flat group (arrays and ``episode_ends`` at its root, no data/ meta/ groups) is split at episode_ends and read
+with the generic field map instead (:func:`~kinonb.ingest.npz.ingest_concatenated`: float64 kept, dotted
+``--map`` paths).
+
 Expected layout: ``data/<key>`` arrays that all have N rows, and ``meta/episode_ends`` (int, ascending, last ==
 N): episode i is rows ``[episode_ends[i-1], episode_ends[i])``; its position is its episode id.
 
@@ -70,8 +74,15 @@ def open_group(src):
 def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
                 key_map=None, overwrite=False, progress=None) -> Report:
     """Convert a diffusion_policy zarr replay buffer to .knb (see the module docstring for the mapping)."""
-    key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     root = open_group(src)
+    if "episode_ends" in set(root.array_keys()):  # a flat group of concatenated episodes: the generic field map
+        from .npz import ingest_concatenated
+
+        arrays = {k: root[k] for k in root.array_keys() if k != "episode_ends"}
+        return ingest_concatenated(src, out, "zarr", arrays, root["episode_ends"][:], embodiment=embodiment,
+                                   task=task, fps=fps, max_episodes=max_episodes, compression=compression,
+                                   key_map=key_map, overwrite=overwrite, progress=progress)
+    key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     report = Report("ingest", source=str(src), output=str(out), format="zarr")
     ends, arrays = _replay_buffer(root, src, report)
     source_meta, meta_from = _source_meta(root, report)
