@@ -75,3 +75,9 @@ def atomic_output(path, *, overwrite: bool = False, purpose: str = "writing"):
         if tmp.exists():
             tmp.unlink()
         raise
+
+
+def remove_stale_temporary(tmp: Path) -> None:
+    """Unlink a temporary file of create() unless a create still holds its lock (then it is not stale)."""
+    refuse_if_locked(tmp, "is being created by this process already")
+    tmp.unlink()

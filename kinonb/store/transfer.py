@@ -16,7 +16,7 @@ def episode_kwargs(ep: dict, *, keep_id: bool = True) -> dict:
     """Writer.add_episode keyword arguments that reproduce an episode returned by ``read_episode``."""
     meta = ep["meta"]
     kw = {
-        "actions": ep["actions"],
+        "actions": ep.get("actions"),
         "states": ep.get("states"),
         "rewards": ep.get("rewards"),
         "is_terminal": ep.get("is_terminal"),
@@ -28,6 +28,9 @@ def episode_kwargs(ep: dict, *, keep_id: bool = True) -> dict:
         "success": meta["success"],
         "total_reward": meta["total_reward"],
         "attrs": meta.get("attrs") or None,
+        "timestamps": ep.get("timestamps"),
+        "streams": ep.get("streams") or None,
+        "episode_arrays": ep.get("episode_arrays") or None,
     }
     if keep_id:
         kw["episode_id"] = meta["episode_id"]
@@ -75,8 +78,8 @@ def write_episodes(out, episodes, report: Report, *, compression=None, overwrite
                 except SchemaError as e:
                     raise SchemaError(f"{where or f'source episode {report.episodes}'}: {e}") from e
                 report.episodes += 1
-                report.frames += len(ep["actions"])
                 cameras.update(dict.fromkeys(ep.get("images") or {}))
                 columns.update(dict.fromkeys(ep.get("columns") or {}))
+            report.frames = w.num_frames
     report.cameras, report.columns = list(cameras), list(columns)
     return report

@@ -31,7 +31,7 @@ from ..format.footer import Footer, commit_minor, decode_footer, encode_footer
 from ..format.frame_codec import encode_frames
 from ..format.header import encode_header, encode_trailer
 from ..format.schema import Column
-from .atomic import publish, refuse_if_locked, temporary_path
+from .atomic import publish, refuse_if_locked, remove_stale_temporary, temporary_path
 from .episode_index import EpisodeIndex
 from .block_table import block_tables
 from .column_input import check_timestamps, episode_columns, parse_dtypes, prepare_column
@@ -59,7 +59,7 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        _remove_stale_temporary(tmp)  # left by a create killed in an earlier process with the same pid
+        remove_stale_temporary(tmp)  # left by a create killed in an earlier process with the same pid
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,12 +92,6 @@ def append(path, *, compression: str | None = None, sync: bool = True, repair: b
     requested = parse_dtypes(dtypes)
     fd = os.open(path, os.O_RDWR)
     return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair, dtypes=requested)
-
-
-def _remove_stale_temporary(tmp: Path) -> None:
-    """Unlink a temporary file of create() unless a create still holds its lock (then it is not stale)."""
-    refuse_if_locked(tmp, "is being created by this process already")
-    tmp.unlink()
 
 
 class Writer:
@@ -182,6 +176,11 @@ class Writer:
         return len(self._episodes) + len(self._new_episodes)
 
     @property
+    def num_frames(self) -> int:
+        """Frames in the file once pending episodes are committed."""
+        return self._num_frames
+
+    @property
     def pending(self) -> int:
         return len(self._new_episodes)
 
@@ -190,13 +189,9 @@ class Writer:
                     columns=None, task: str = "", embodiment: str = "", fps: float = 0.0,
                     success: bool | None = None, total_reward: float | None = None, attrs: dict | None = None,
                     episode_id: int | None = None, timestamps=None, streams=None, episode_arrays=None) -> int:
-        """Write one episode's blocks (not yet committed). Returns its position in the file.
-
-        Every column is optional, actions too; ``T`` is the episode's frame count (from actions when given).
-        ``timestamps``: ``(T,)`` float64 seconds or int64 nanoseconds, non-decreasing. ``streams``: ``{name:
-        (times, values)}``, each with its own frame count. ``episode_arrays``: ``{name: array}``, one per episode.
-        States and extra columns may hold ``T + 1`` rows (the final observation).
-        """
+        """Write one episode's blocks (not yet committed); return its position. Every column is optional (T:
+        from actions when given); states and extras may hold T + 1 rows. ``timestamps``: (T,) float64 s or int64
+        ns; ``streams``: ``{name: (times, values)}``; ``episode_arrays``: ``{name: array}``. See docs/format-1.1."""
         self._check_open()
         t, given = episode_columns(actions, states, rewards, is_terminal, images, columns, timestamps, streams,
                                    episode_arrays)
