@@ -90,7 +90,7 @@ class _Tally:
         return out
 
     def notes(self) -> list:
-        fill = {"actions": "an empty (T, 0) array: action_dim 0", "rewards": "0.0", "is_terminal": "False"}
+        fill = {"actions": "(T, 0), action_dim 0", "rewards": "0.0", "is_terminal": "False"}
         out = [f"{count} episodes have no {key}: written as {fill[key]} (.kdb stores one per frame)"
                for key, count in self.missing.items() if count]
         for (key, dtype), (eps, values, changed) in self.casts.items():
