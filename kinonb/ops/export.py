@@ -6,6 +6,13 @@
 - extra columns and episode attrs (``.kdb`` has neither);
 - absent rewards are written as 0.0 and absent is_terminal as False (``.kdb`` stores both for every frame;
   ``total_reward`` stays None, so "no reward" survives in the metadata, as kinodb does it);
+- timestamps, streams and episode arrays (``.kdb`` has none), and a final observation row of states (T+1 rows:
+  ``.kdb`` stores one state per frame);
+- episodes without actions are written with action_dim 0 (``.kdb`` needs an action array; KQL ``action_dim = 0``
+  matches them in both files);
+- float16 / float64 actions, states and rewards are written as float32 (all ``.kdb`` stores); a note counts the
+  values the cast rounded (none, for float16);
+- each episode keeps its own action_dim / state_dim (``.kdb`` stores both per episode);
 - episode ids: ``.kdb`` files written by kinodb number episodes by position; ``keep_episode_ids`` stores the
   .knb ids instead.
 
@@ -17,6 +24,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..interop.kdb_writer import write_kdb
@@ -44,35 +53,79 @@ def export_kdb(src, out, *, created_timestamp: int | None = None, keep_episode_i
     db = open_db(src)
     report = Report("export", source=str(src), output=str(out), format="kdb")
     n = len(db)
-    dropped_columns: dict = {}
-    missing = {"rewards": 0, "is_terminal": 0}
+    tally = _Tally()
 
     def episodes():
         for i in range(n):
-            ep = db.read_episode(i)
-            meta = ep["meta"]
-            for name in meta.get("columns", []):
-                if name not in dropped_columns:
-                    dropped_columns[name] = True
-                    report.skip(f"column {name!r}", ".kdb has no extra columns", stacklevel=4)
-            if meta.get("attrs"):
-                report.skip("episode attrs", ".kdb has no attrs", stacklevel=4)
-            if ep.get("rewards") is None:
-                missing["rewards"] += 1
-            if ep.get("is_terminal") is None:
-                missing["is_terminal"] += 1
+            ep = _kdb_episode(db.read_episode(i), report, tally)
             report.episodes += 1
-            report.frames += meta["num_frames"]
-            yield {k: ep.get(k) for k in ("meta", "actions", "states", "rewards", "is_terminal", "images")}
+            report.frames += ep["meta"]["num_frames"]
+            yield ep
 
     write_kdb(out, with_progress(episodes(), progress, n), created_timestamp=created_timestamp,
               keep_episode_ids=keep_episode_ids, overwrite=overwrite)
-    for key, count in missing.items():
-        if count:
-            fill = "0.0" if key == "rewards" else "False"
-            report.notes.append(f"{count} episodes have no {key}: written as {fill} (.kdb stores one per frame)")
+    report.notes.extend(tally.notes())
     report.notes.append("episode ids: " + ("the source's ids" if keep_episode_ids else "positions (kinodb's rule)"))
     return report
+
+
+class _Tally:
+    """What the export changed on the way into .kdb, counted over all episodes, for the report's notes."""
+
+    def __init__(self):
+        self.missing = dict.fromkeys(("actions", "rewards", "is_terminal"), 0)
+        self.casts: dict = {}  # (key, source dtype) -> [episodes, values, values changed]
+
+    def cast(self, key: str, arr):
+        """``arr`` as the float32 .kdb stores, counting values a wider float rounds."""
+        arr = np.asarray(arr)
+        if arr.dtype == np.float32:
+            return arr
+        out = arr.astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            changed = int(np.count_nonzero((out != arr) & ~(np.isnan(out) & np.isnan(arr))))
+        counts = self.casts.setdefault((key, str(arr.dtype)), [0, 0, 0])
+        for j, k in enumerate((1, arr.size, changed)):
+            counts[j] += k
+        return out
+
+    def notes(self) -> list:
+        fill = {"actions": "(T, 0), action_dim 0", "rewards": "0.0", "is_terminal": "False"}
+        out = [f"{count} episodes have no {key}: written as {fill[key]} (.kdb stores one per frame)"
+               for key, count in self.missing.items() if count]
+        for (key, dtype), (eps, values, changed) in self.casts.items():
+            how = f"{changed} of {values} values rounded" if changed else "exact, no value changed"
+            out.append(f"{key}: {dtype} in {eps} episodes written as float32 (.kdb stores float32; {how})")
+        return out
+
+
+def _kdb_episode(ep: dict, report: Report, tally: _Tally) -> dict:
+    """One read_episode dict as write_kdb takes it; what .kdb cannot hold is reported skipped or noted."""
+    meta = ep["meta"]
+    for name in meta.get("columns", []):
+        report.skip(f"column {name!r}", ".kdb has no extra columns", stacklevel=5)
+    if meta.get("attrs"):
+        report.skip("episode attrs", ".kdb has no attrs", stacklevel=5)
+    if ep.get("timestamps") is not None:
+        report.skip("timestamps", ".kdb has no frame times (kinodb has fps only)", stacklevel=5)
+    for kind, what in (("streams", "stream"), ("episode_arrays", "episode array")):
+        for name in ep.get(kind) or {}:
+            report.skip(f"{what} {name!r}", f".kdb has no {kind.replace('_', ' ')}", stacklevel=5)
+    t = int(meta["num_frames"])
+    out = {"meta": meta, "images": ep.get("images")}
+    for key in ("actions", "states", "rewards", "is_terminal"):
+        value = ep.get(key)
+        if value is None:
+            if key in tally.missing:
+                tally.missing[key] += 1
+            if key == "actions":
+                out[key] = np.zeros((t, 0), np.float32)
+            continue
+        if key == "states" and len(value) == t + 1:
+            report.skip("states' final observation (row T+1)", ".kdb stores one state per frame", stacklevel=5)
+            value = value[:t]
+        out[key] = value if key == "is_terminal" else tally.cast(key, value)
+    return out
 
 
 def export_knb(src, out, *, compression: str | None = None, filter: str | None = None,  # noqa: A002

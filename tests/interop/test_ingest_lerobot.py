@@ -97,14 +97,14 @@ def test_overrides_and_key_map(datasets_dir, tmp_path):
         ("so101", "pick", 15.0)
 
 
-def write_v21(root, n=3):
+def write_v21(root, n=3, action_dtype=np.float32):
     """A LeRobot v2.1 dataset with an image feature (PNG in parquet), rewards, dones and success."""
     pytest.importorskip("PIL")
     rng = np.random.default_rng(0)
     features = {
         "observation.image": {"dtype": "image", "shape": [6, 5, 3], "names": ["height", "width", "channel"]},
         "observation.state": {"dtype": "float32", "shape": [2]},
-        "action": {"dtype": "float32", "shape": [3]},
+        "action": {"dtype": np.dtype(action_dtype).name, "shape": [3]},
         "observation.effort": {"dtype": "float64", "shape": [2, 2]},
         "next.reward": {"dtype": "float32", "shape": [1]},
         "next.done": {"dtype": "bool", "shape": [1]},
@@ -127,7 +127,8 @@ def write_v21(root, n=3):
             "observation.image": pa.array([{"bytes": png(f), "path": None} for f in img],
                                           pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
             "observation.state": pa.FixedSizeListArray.from_arrays(pa.array(rng.normal(size=2 * t).astype(np.float32)), 2),
-            "action": pa.array(rng.normal(size=(t, 3)).astype(np.float32).tolist(), pa.list_(pa.float32())),
+            "action": pa.array(list(rng.normal(size=(t, 3)).astype(action_dtype)),
+                               pa.list_(pa.from_numpy_dtype(np.dtype(action_dtype)))),
             "observation.effort": pa.array(rng.normal(size=(t, 2, 2)).tolist(), pa.list_(pa.list_(pa.float64(), 2), 2)),
             "next.reward": pa.array(rng.random(t).astype(np.float32)),
             "next.done": pa.array(np.arange(t) == t - 1),
@@ -162,6 +163,18 @@ def test_synthetic_v21_images_rewards_dones(tmp_path):
         assert meta["task"] == "pour" and meta["attrs"].get("tasks") == (["pour", "stir"] if e % 2 else None)
         assert meta["attrs"]["split"] == ("train" if e < 2 else "test")
     assert db.query("attrs.split = 'test'") == [2]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_float_actions_keep_their_dtype(tmp_path, dtype):
+    """Format 1.1 keeps float16/64 actions: they read back bit-exact, and no note claims a float32 cast."""
+    written = write_v21(tmp_path / "ds", n=2, action_dtype=dtype)
+    report = ingest_lerobot(tmp_path / "ds", tmp_path / "o.knb")
+    db = kinonb.open(tmp_path / "o.knb")
+    for e, (table, _) in enumerate(written):
+        same(db.read_episode(e)["actions"], np.array(table.column("action").to_pylist(), dtype))
+    assert db.schema()[0]["dtype"] == np.dtype(dtype).name
+    assert not any("float32" in s for s in report.notes), report.notes
 
 
 def test_column_to_numpy_rejects_ragged_lists():

@@ -100,7 +100,7 @@ def test_synthetic_buffer_roles_and_dtypes(tmp_path, fmt):
     assert [db.read_meta(i)["num_frames"] for i in range(3)] == [3, 4, 5]
     ep = db.read_episode(1)
     same(ep["actions"], arrays["action"][3:7])
-    same(ep["states"], arrays["state"][3:7].astype(np.float32))
+    same(ep["states"], arrays["state"][3:7])  # float64 kept, bit-exact (format 1.1)
     same(ep["rewards"], arrays["reward"][3:7])
     same(ep["is_terminal"], np.array([0, 0, 0, 1], bool))
     same(ep["eef_quat"], arrays["eef_quat"][3:7])  # float64 kept

@@ -124,6 +124,16 @@ def renames(key_map: dict) -> dict:
     return {key: name for name, key in key_map.items() if name not in FIXED_ROLE_KEYS}
 
 
+ROLE_FLOATS = (np.float16, np.float32, np.float64)
+
+
+def role_float(name: str, arr, report: Report) -> np.ndarray:
+    """A fixed role's values (actions, states, rewards): float16/32/64 as the source holds them (format 1.1 keeps
+    them, so a float64 source reads back bit-exact); other numbers (ints, bools) as float32, noted when rounded."""
+    arr = np.asarray(arr)
+    return arr if arr.dtype.type in ROLE_FLOATS else as_float32(name, arr, report)
+
+
 def as_float32(name: str, arr, report: Report) -> np.ndarray:
     """Cast a role array to float32; note in the report when that rounds any value."""
     arr = np.asarray(arr)
@@ -178,20 +188,20 @@ def role_keys(key_map: dict, defaults: dict) -> dict:
 
 def states_and_rewards(arrays: dict, roles: dict, t: int, report: Report, labels: dict | None = None):
     """An episode's states, rewards and total_reward from ``arrays`` ({source key: (t, ...) array}) at the source
-    keys ``roles`` names ({role: source key}; a role it lacks is absent), cast to float32. ``labels`` ({role: name},
-    default the role) names an array in the report's rounding note. Returns (those fields, the source keys used)."""
+    keys ``roles`` names ({role: source key}; a role it lacks is absent), floats kept (:func:`role_float`).
+    ``labels`` ({role: name}, default the role) names an array in the report's rounding note. Returns (those fields, the source keys used)."""
     labels = labels or {}
     fields, used = {}, set()
     key = roles.get("states")
     if key in arrays:
         used.add(key)
-        fields["states"] = as_float32(labels.get("states", "states"), arrays[key].reshape(t, -1), report)
+        fields["states"] = role_float(labels.get("states", "states"), arrays[key].reshape(t, -1), report)
     rewards = None
     key = roles.get("rewards")
     if key in arrays:
         used.add(key)
         rewards = arrays[key].reshape(t)
-        fields["rewards"] = as_float32(labels.get("rewards", "rewards"), rewards, report)
+        fields["rewards"] = role_float(labels.get("rewards", "rewards"), rewards, report)
     fields["total_reward"] = total_reward(rewards)
     return fields, used
 

@@ -26,19 +26,17 @@ import numpy as np
 from . import (
     Report,
     SourceLayoutError,
-    as_float32,
     camera_shaped,
     check_options,
     column_name,
     require_zero_one,
+    role_float,
     storable_column,
     terminal_flags,
     total_reward,
     write_ingest,
 )
 from .field_map import MISSING, flatten, parse_field_map, resolve, split_target
-
-FLOATS = (np.float16, np.float32, np.float64)
 
 
 def episode_kwargs(tree: dict, fmap: dict, report: Report, label: str) -> dict:
@@ -83,11 +81,6 @@ def _frame_count(roles: dict, leaves: dict, used: set, label: str) -> int:
     return lengths[0]
 
 
-def _role_float(arr: np.ndarray, name: str, report: Report) -> np.ndarray:
-    """A fixed role's values: float16/32/64 as given (format 1.1 keeps them), other numbers as float32."""
-    return arr if arr.dtype.type in FLOATS else as_float32(name, arr, report)
-
-
 def _rows(arr, path: str, rows: tuple, label: str, role: str) -> np.ndarray:
     if len(arr) not in rows:
         want = " or ".join(str(r) for r in rows)
@@ -100,13 +93,13 @@ def _roles(roles: dict, t: int, label: str, report: Report) -> dict:
     ep = {"actions": None}
     if "actions" in roles:
         path, arr = roles["actions"]
-        ep["actions"] = _role_float(arr.reshape(t, -1), "actions", report)
+        ep["actions"] = role_float("actions", arr.reshape(t, -1), report)
     else:
         report.note("no actions in the source: actions=None (action_dim 0)")
     if "states" in roles:
         path, arr = roles["states"]
         arr = _rows(arr, path, (t, t + 1), label, "states")
-        ep["states"] = _role_float(arr.reshape(len(arr), -1), "states", report)
+        ep["states"] = role_float("states", arr.reshape(len(arr), -1), report)
         if len(arr) == t + 1:
             report.note(f"states from {path!r} with T+1 rows (a final observation), kept")
     rewards = None
@@ -115,7 +108,7 @@ def _roles(roles: dict, t: int, label: str, report: Report) -> dict:
         rewards = _rows(arr.reshape(len(arr), -1), path, (t,), label, "rewards").reshape(t, -1)
         if rewards.shape[1] != 1:
             raise SourceLayoutError(label, f"{path!r} (rewards) with one value per frame", f"shape {arr.shape}")
-        ep["rewards"] = rewards = _role_float(rewards.reshape(t), "rewards", report)
+        ep["rewards"] = rewards = role_float("rewards", rewards.reshape(t), report)
     ep["total_reward"] = total_reward(rewards)
     done = None
     if "is_terminal" in roles:

@@ -5,12 +5,12 @@ demo_10); the episode id is N.
 
 robomimic / LIBERO (a demo has an ``obs`` group)::
 
-    data/demo_N/actions (T, A)   -> actions (float32)
-    data/demo_N/rewards (T,)     -> rewards (float32); total_reward = their float64 sum; success = last reward > 0
+    data/demo_N/actions (T, A)   -> actions (float16/32/64 kept, integers as float32; so for every role)
+    data/demo_N/rewards (T,)     -> rewards; total_reward = their float64 sum; success = last reward > 0
     data/demo_N/dones (T,)       -> is_terminal, as stored (0/1)
     data/demo_N/obs/<key>        -> uint8 (T, H, W, C): a camera named <key>; other numeric arrays: an extra
                                     column named <key> (``obs.<key>`` when kinonb reserves the name), and the
-                                    (T,) / (T, D) ones, flattened and cast to float32, concatenated in sorted
+                                    (T,) / (T, D) ones, flattened and concatenated (their common dtype) in sorted
                                     key order into states
     data/demo_N/states           -> extra column ``sim_states`` (MuJoCo states, dtype kept)
     data/demo_N/next_obs/*       -> skipped (the next frame's obs: obs shifted by one frame)
@@ -20,7 +20,7 @@ robomimic / LIBERO (a demo has an ``obs`` group)::
 
 robosuite raw demos (no ``obs`` group; robosuite 0.3 / 1.x ``demo.hdf5``)::
 
-    data/demo_N/states (T, S)    -> states (float32) and ``sim_states`` (exact, needed to replay the demo)
+    data/demo_N/states (T, S)    -> states and ``sim_states`` (the same values, needed to replay the demo)
     data/demo_N/actions (T, A)   -> actions; robosuite 0.3 files have none: actions = joint_velocities ++
                                     gripper_actuations when both exist (0.3's playback convention), else
                                     (T, 0) with a note (BaxterLift / BaxterPegInHole store states only)
@@ -53,7 +53,6 @@ import numpy as np
 from . import (
     Report,
     SourceLayoutError,
-    as_float32,
     camera_shaped,
     check_options,
     column_name,
@@ -63,6 +62,7 @@ from . import (
     require,
     require_exists,
     require_zero_one,
+    role_float,
     skip_if_unstorable,
     terminal_flags,
     total_reward,
@@ -227,15 +227,14 @@ def _get(demo, path, name, src_label):
 def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: Report) -> dict:
     """One demo group as Writer.add_episode kwargs (see the module docstring for the mapping)."""
     consumed = set()  # datasets stored in a role (or as sim_states): not extra columns as well
-    actions = _actions(demo, key_map, consumed, report)
-    t = len(actions)
-    ep = {"actions": as_float32("actions", actions, report), "episode_id": int(DEMO.match(name).group(1)),
-          "source": f"data/{name}"}
-    ep.update(_rewards_and_terminal(demo, t, key_map, consumed, report))
     dtypes = source_meta["dtypes"]
+    actions = _actions(demo, key_map, consumed, dtypes, report)
+    t = len(actions)
+    ep = {"actions": actions, "episode_id": int(DEMO.match(name).group(1)), "source": f"data/{name}"}
+    ep.update(_rewards_and_terminal(demo, t, key_map, consumed, dtypes, report))
     if "obs" in demo:  # robomimic / LIBERO
         images, columns, lowdim = _obs(demo, t, key_map, dtypes, report)
-        states = _obs_states(demo, t, key_map.get("states"), lowdim, consumed, report)
+        states = _obs_states(demo, t, key_map.get("states"), lowdim, consumed, dtypes, report)
         _sim_states(demo, t, key_map, columns, consumed, dtypes, report)
         if "next_obs" in demo:
             report.skip("data/demo_*/next_obs", "the next frame's obs (obs shifted by one frame)")
@@ -251,7 +250,7 @@ def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: 
     return ep
 
 
-def _actions(demo, key_map, consumed, report: Report) -> np.ndarray:
+def _actions(demo, key_map, consumed, dtypes, report: Report) -> np.ndarray:
     """(T, A) actions: key_map's or ``actions``, else joint_velocities ++ gripper_actuations, else (T, 0)."""
     akey = key_map.get("actions", "actions")
     if akey in demo:
@@ -260,7 +259,7 @@ def _actions(demo, key_map, consumed, report: Report) -> np.ndarray:
         if akey != "actions":
             report.note(f"actions from {akey}")
     elif "actions" not in key_map and "joint_velocities" in demo and "gripper_actuations" in demo:
-        jv, ga = np.asarray(demo["joint_velocities"]), np.asarray(demo["gripper_actuations"])
+        jv, ga = (_widen(np.asarray(demo[k]), k, dtypes) for k in ("joint_velocities", "gripper_actuations"))
         actions = np.concatenate([jv.reshape(len(jv), -1), ga.reshape(len(ga), -1)], axis=1)
         report.note("actions = joint_velocities ++ gripper_actuations (robosuite 0.3 playback convention)")
     elif "actions" in key_map:
@@ -271,17 +270,18 @@ def _actions(demo, key_map, consumed, report: Report) -> np.ndarray:
     else:
         raise SourceLayoutError(report.source, f"{demo.name}/actions (or states, for a robosuite raw demo)",
                                 f"datasets {[p for p, _ in _datasets(demo)][:20]}", "map one with key_map")
-    return actions.reshape(-1, 1) if actions.ndim == 1 else actions
+    actions = _widen(actions, akey, dtypes)
+    return role_float("actions", actions.reshape(-1, 1) if actions.ndim == 1 else actions, report)
 
 
-def _rewards_and_terminal(demo, t, key_map, consumed, report: Report) -> dict:
+def _rewards_and_terminal(demo, t, key_map, consumed, dtypes, report: Report) -> dict:
     """rewards, is_terminal (0/1 dones, else the last frame only), total_reward and success (last reward > 0)."""
     src, fields, rewards, dones = report.source, {}, None, None
     rkey, dkey = key_map.get("rewards", "rewards"), key_map.get("is_terminal", "dones")
     if rkey in demo:
         rewards = _per_frame(_get(demo, rkey, "rewards", src), t, rkey, demo, src).reshape(t)
         consumed.add(rkey)
-        fields["rewards"] = as_float32("rewards", rewards, report)
+        fields["rewards"] = role_float("rewards", _widen(rewards, rkey, dtypes), report)
     if dkey in demo:
         dones = _per_frame(_get(demo, dkey, "is_terminal", src), t, dkey, demo, src).reshape(t)
         consumed.add(dkey)
@@ -316,18 +316,18 @@ def _obs(demo, t, key_map, dtypes, report: Report):
     return images, columns, lowdim
 
 
-def _obs_states(demo, t, skey, lowdim, consumed, report: Report):
-    """robomimic states (float32): key_map's dataset ``skey``, else the ``lowdim`` arrays in sorted key order."""
+def _obs_states(demo, t, skey, lowdim, consumed, dtypes, report: Report):
+    """robomimic states: key_map's dataset ``skey``, else the ``lowdim`` arrays in sorted key order."""
     if skey is not None:
         states = _per_frame(_get(demo, skey, "states", report.source), t, skey, demo, report.source)
-        out = as_float32("states", states.reshape(t, -1), report)
+        out = role_float("states", _widen(states, skey, dtypes).reshape(t, -1), report)
         consumed.add(skey)
         report.note(f"states from {skey}")
         return out
     if not lowdim:
         return None
     keys = sorted(lowdim)
-    out = np.concatenate([as_float32(f"obs/{k}", lowdim[k].reshape(t, -1), report) for k in keys], axis=1)
+    out = np.concatenate([role_float(f"obs/{k}", lowdim[k].reshape(t, -1), report) for k in keys], axis=1)
     report.note(f"states = concatenation of obs/{{{', '.join(keys)}}} (sorted keys)")
     return out
 
@@ -345,18 +345,18 @@ def _sim_states(demo, t, key_map, columns, consumed, dtypes, report: Report) -> 
 
 
 def _raw_demo_states(demo, t, key_map, columns, consumed, dtypes, report: Report) -> np.ndarray:
-    """A raw demo's states (float32): key_map's or ``states``, which also goes to ``columns`` as sim_states."""
+    """A raw demo's states: key_map's or ``states``, which also goes to ``columns`` as sim_states."""
     src = report.source
     skey = key_map.get("states") or "states"
     if skey not in demo:
         raise SourceLayoutError(src, f"{demo.name}/obs (robomimic) or {demo.name}/states (robosuite raw demo)",
                                 f"datasets {[p for p, _ in _datasets(demo)][:20]}")
     states = _per_frame(_get(demo, skey, "states", src), t, skey, demo, src)
-    out = as_float32("states", states.reshape(t, -1), report)
+    out = role_float("states", _widen(states, skey, dtypes).reshape(t, -1), report)
     consumed.add(skey)
     if skey == "states":
         columns[renames(key_map).get("states", "sim_states")] = _widen(states, "states", dtypes)
-        report.note("robosuite raw demo: states -> states (float32) and sim_states (exact)")
+        report.note("robosuite raw demo: states -> states and sim_states")
     return out
 
 

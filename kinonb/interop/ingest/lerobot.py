@@ -5,8 +5,8 @@ episode metadata (v2.x: ``meta/episodes.jsonl``; v3.0: ``meta/episodes/chunk-*/f
 (``meta/tasks.jsonl`` / ``meta/tasks.parquet``) and the parquet data files named by ``data_path``. Episodes are
 ingested in ascending ``episode_index``, which becomes the episode id.
 
-    action                 -> actions (float32)
-    observation.state      -> states (float32)
+    action                 -> actions (float16/32/64 as stored; other numbers as float32)
+    observation.state      -> states (likewise)
     next.reward            -> rewards; total_reward = their float64 sum
     next.done              -> is_terminal (else True on the last frame only, kinodb's convention)
     next.success           -> success = its last value (also kept as a column)
@@ -29,12 +29,12 @@ from ...errors import InvalidArgumentError
 from . import (
     Report,
     SourceLayoutError,
-    as_float32,
     check_options,
     non_empty,
     renames,
     require,
     require_zero_one,
+    role_float,
     role_keys,
     states_and_rewards,
     terminal_flags,
@@ -239,7 +239,7 @@ def _episode(table, row, features, roles, rename, tasks, splits, info, report: R
         raise SourceLayoutError(report.source, f"column {akey!r} in episode {ep_index}'s data",
                                 f"columns {table.column_names}")
     t = table.num_rows
-    ep = {"actions": as_float32(akey, arrays[akey].reshape(t, -1), report), "episode_id": ep_index,
+    ep = {"actions": role_float(akey, arrays[akey].reshape(t, -1), report), "episode_id": ep_index,
           "source": f"episode_index {ep_index}"}
     fields, used = states_and_rewards(arrays, roles, t, report, labels=roles)
     ep.update(fields)

@@ -9,10 +9,11 @@ is decoded by ``example_proto.py``. Episodes are read split by split in dataset_
 Per-step features ``steps/<key>`` (an Example flattens the T steps of each feature into one list; features.json
 gives every feature's dtype and per-step shape, which fixes T):
 
-    steps/action                  -> actions (float32); a dict action (steps/action/<k>, e.g. RT-1's
-                                     world_vector, rotation_delta, ...) -> each an extra column ``action/<k>``
-                                     and, the float ones, concatenated in sorted key order into actions
-    steps/observation/state       -> states (float32)
+    steps/action                  -> actions (float16/32/64 as features.json types them, else float32); a dict
+                                     action (steps/action/<k>, e.g. RT-1's world_vector, rotation_delta, ...)
+                                     -> each an extra column ``action/<k>`` and, the float ones, concatenated
+                                     in sorted key order into actions
+    steps/observation/state       -> states (likewise)
     steps/reward                  -> rewards; total_reward = their float64 sum
     steps/is_terminal             -> is_terminal
     image features (JPEG / PNG)   -> cameras named by their last path part (``image_0``), decoded to uint8
@@ -41,11 +42,11 @@ from ...errors import CorruptFieldError, InvalidArgumentError
 from . import (
     Report,
     SourceLayoutError,
-    as_float32,
     check_options,
     non_empty,
     renames,
     require_exists,
+    role_float,
     role_keys,
     states_and_rewards,
     terminal_flags,
@@ -238,7 +239,7 @@ def _episode(steps: dict, meta: dict, specs: dict, key_map: dict, split: str, wh
     numeric, images, texts = _step_features(steps, specs, t, where, report)
     roles = role_keys(key_map, ROLE_KEYS)
     actions, used = _actions(numeric, roles["actions"], steps, t, where, report)
-    ep = {"actions": as_float32("actions", actions.reshape(t, -1), report), "source": where}
+    ep = {"actions": role_float("actions", actions.reshape(t, -1), report), "source": where}
     fields, role_used = states_and_rewards(numeric, roles, t, report)
     ep.update(fields)
     used |= role_used

@@ -7,8 +7,8 @@ with the generic field map instead (:func:`~kinonb.ingest.npz.ingest_concatenate
 Expected layout: ``data/<key>`` arrays that all have N rows, and ``meta/episode_ends`` (int, ascending, last ==
 N): episode i is rows ``[episode_ends[i-1], episode_ends[i])``; its position is its episode id.
 
-    data/action    -> actions (float32)
-    data/state     -> states (float32)
+    data/action    -> actions (float16/32/64 as stored, so float64 reads back bit-exact; other numbers: float32)
+    data/state     -> states (likewise)
     data/reward    -> rewards; data/done or data/terminal -> is_terminal (when present)
     image arrays   -> cameras: 4-D (N, H, W, C) arrays with C in 1..4 that are uint8, or float holding integers
                       in 0..255 (Push-T's ``img`` is float32 0..255): converted to uint8 exactly, and a clear
@@ -37,7 +37,6 @@ import numpy as np
 from . import (
     Report,
     SourceLayoutError,
-    as_float32,
     camera_shaped,
     check_options,
     first_meta,
@@ -45,6 +44,7 @@ from . import (
     require,
     require_exists,
     require_zero_one,
+    role_float,
     skip_if_unstorable,
     states_and_rewards,
     terminal_flags,
@@ -181,7 +181,7 @@ def _episode(src, i, start, stop, arrays, roles, cameras, columns, report) -> di
     def rows(key):
         return np.asarray(arrays[key][start:stop])
 
-    ep = {"actions": as_float32("actions", rows(roles["actions"]).reshape(t, -1), report), "episode_id": i,
+    ep = {"actions": role_float("actions", rows(roles["actions"]).reshape(t, -1), report), "episode_id": i,
           "source": f"episode {i} (rows {start}..{stop})"}
     role_rows = {roles[role]: rows(roles[role]) for role in ("states", "rewards") if role in roles}
     fields, _ = states_and_rewards(role_rows, roles, t, report)
