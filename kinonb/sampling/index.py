@@ -1,8 +1,12 @@
-"""``SampleIndex``: frame-level training samples with windows per key, read a batch at a time.
+"""``SampleIndex``: training samples with windows per key, read a batch at a time.
 
-A sample is frame ``t`` of an episode; each key reads the frames ``t + offset`` for its window offsets. Which
-``t`` are samples is documented in :mod:`kinonb.kernels.windows` (``pad="edge"``: every frame, windows clamped
-to the episode and flagged in ``{key}_is_pad``; ``pad="none"``: only frames whose every window fits).
+A sample is frame ``t`` of an episode (or, with ``rate=hz``, grid step ``k``: see
+:mod:`kinonb.sampling.streams`); each key reads the frames ``t + offset`` for its window offsets. Which ``t``
+are samples is documented in :mod:`kinonb.kernels.windows` (``pad="edge"``: every frame, windows clamped to
+the key's frames and flagged in ``{key}_is_pad``; ``pad="none"``: only frames whose every window fits).
+Each key's own frame count bounds its window (a final observation's ``T + 1`` rows); streams are anchored
+latest-at on the frame's time; keys of mixed widths are padded (:mod:`kinonb.sampling.widths`); episodes
+lacking a key are refused or skipped (:mod:`kinonb.sampling.keys`).
 
 ``read`` makes one compiled call per key per batch, straight from the file's memory map, through offsets that
 were checked when the index was built.
@@ -10,18 +14,20 @@ were checked when the index was built.
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
 
-from ..errors import CorruptFieldError, InvalidArgumentError, PositionError
-from ..format import layout as L
-from ..kernels import build_sample_index, gather_windows, resize_frames
+from ..errors import InvalidArgumentError, PositionError
+from ..kernels import build_sample_index
 from ..kernels.jit import kernel
-from ..kernels.lz4 import decode_frames
-from ..protocol import ColumnBlocks, SampleSource
+from .cameras import read_camera
 from .images import ImageOptions
-from .outputs import output_array
+from .keys import Key, check_missing, key_blocks
+from .reads import Grid, read_frames, read_grid
+from .streams import Segments, StreamAnchors, check_rate, check_staleness, grid_steps, segments
+from .widths import check_pad_dims
 
 
 @kernel
@@ -37,58 +43,81 @@ def _locate(ids, sample_ep, sample_t, ep_out, t_out):
     return -1
 
 
-class _Key:
-    """What reading one key needs: its window and where its frames live (checked by the reader)."""
-
-    def __init__(self, name: str, offsets: np.ndarray, blocks: ColumnBlocks, lengths: np.ndarray):
-        col = blocks.column
-        self.name = name
-        self.column = col
-        self.offsets = offsets
-        self.blocks = blocks
-        self.is_camera = col.role == L.ROLE_CAMERA
-        self.row_elems = int(np.prod(col.shape, dtype=np.int64))
-        self.ep_len = lengths
-        self.byte_starts = blocks.starts
-        if not blocks.compressed:
-            self.flat = blocks.buffer.view(col.dtype)
-            self.ep_start = blocks.starts // col.dtype.itemsize
-
-
 class SampleIndex:
-    """Use :meth:`kinonb.Database.sample_index`."""
+    """Use :meth:`kinonb.Database.sample_index`.
 
-    def __init__(self, db: SampleSource, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None,
-                 pad_after=None):
+    ``pad_dims``: ``None`` (keys of mixed widths padded to the batch's widest, with ``{key}_dim_mask``),
+    ``{key: width}`` (that width in every batch) or ``False`` (refuse mixed widths). ``missing``: ``"error"`` or
+    ``"skip"`` for episodes lacking a window key (:attr:`skipped_episodes`). ``rate``: samples on a grid of
+    ``rate`` Hz instead of frames (offsets in grid steps; ``read`` adds ``time``). ``max_staleness``: seconds
+    after which a latest-at frame is padded.
+    """
+
+    def __init__(self, db, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None,
+                 pad_dims=None, missing: str = "error", rate=None, max_staleness=None):
         if not isinstance(windows, dict) or not windows:
             raise InvalidArgumentError("windows must be a non-empty dict {key: offsets}, e.g. {'actions': range(16)}")
         self.db = db
-        n = db.num_episodes()
-        if episodes is None:
-            eps = np.arange(n, dtype=np.int64)
-        else:
-            eps = np.asarray(episodes)
-            if eps.ndim != 1 or not (eps.dtype.kind in "iu" or eps.size == 0):
-                raise InvalidArgumentError(f"episodes must be a 1-D list of episode positions, got {eps.dtype} "
-                                           f"{eps.shape}")
-            eps = eps.astype(np.int64)
-            if eps.size and (eps.min() < 0 or eps.max() >= n):
-                raise PositionError(f"episodes: positions must lie in [0, {n}), found {eps.min()}..{eps.max()}")
-        lengths = db.episode_lengths(eps)
-        self.episodes = eps
-        self._all_episodes = episodes is None
+        eps = _positions(episodes, db.num_episodes())
         offsets = {k: _offsets(k, v) for k, v in windows.items()}
-        lo = min(int(o.min()) for o in offsets.values())
-        hi = max(int(o.max()) for o in offsets.values())
-        self.keys = {k: _Key(k, o, db.column_blocks(k, eps), lengths) for k, o in offsets.items()}
+        pad_dims = check_pad_dims(pad_dims, offsets)
+        self.rate = check_rate(rate)
+        max_stale = check_staleness(max_staleness)
+        kept, lengths, blocks = key_blocks(db, list(offsets), eps, db.episode_lengths(eps), check_missing(missing))
+        self.skipped_episodes = eps[~np.isin(eps, kept)]
+        self.episodes = kept
+        self._all_episodes = episodes is None and not len(self.skipped_episodes)
+        self.keys = {k: Key(db, k, o, blocks[k], lengths, kept, pad_dims) for k, o in offsets.items()}
         self.pad = pad
+        self._grid = self._time = self._frame = None
+        if self.rate is None:
+            self._frame_samples(lengths, pad, pad_before, pad_after, max_stale)
+        else:
+            self._grid_samples(lengths, pad, pad_before, pad_after, max_stale)
+
+    @property
+    def num_skipped(self) -> int:
+        """Episodes left out by ``missing="skip"``."""
+        return len(self.skipped_episodes)
+
+    def _frame_samples(self, lengths, pad, pad_before, pad_after, max_stale) -> None:
+        per_frame = [k.offsets for k in self.keys.values() if not k.is_stream] or [np.zeros(1, np.int64)]
+        lo = min(int(o.min()) for o in per_frame)
+        hi = max(int(o.max()) for o in per_frame)
         self._ep, self._t = build_sample_index(lengths, lo, hi, pad, pad_before, pad_after)
+        streams = [k for k in self.keys.values() if k.is_stream]
+        if not streams:
+            if math.isfinite(max_stale):
+                raise InvalidArgumentError("max_staleness applies to stream keys or rate=; windows name no stream")
+            return
+        clock = segments(self.db, None, self.episodes, lengths, "frame clock")
+        for key in streams:
+            times = segments(self.db, key.name, self.episodes, key.ep_len, f"times of stream {key.name!r}")
+            key.anchors = StreamAnchors.build(clock, times, self._ep, self._t, max_stale)
+
+    def _grid_samples(self, lengths, pad, pad_before, pad_after, max_stale) -> None:
+        cameras = [k.name for k in self.keys.values() if k.is_camera]
+        if cameras:
+            raise InvalidArgumentError(f"rate= samples low-dim keys and streams; cameras {cameras} are read per "
+                                       f"frame (leave rate=None)")
+        clock = segments(self.db, None, self.episodes, lengths, "frame clock")
+        lo = min(int(k.offsets.min()) for k in self.keys.values())
+        hi = max(int(k.offsets.max()) for k in self.keys.values())
+        self._ep, self._t = build_sample_index(grid_steps(clock, self.rate), lo, hi, pad, pad_before, pad_after)
+        self._grid = Grid(clock.first(), clock.last(), self.rate, max_stale)
+        self._time = self._grid.times(self._ep, self._t)
+        self._frame = clock.latest(self._ep, self._time)
+        for key in self.keys.values():
+            if key.is_stream:
+                key.times = segments(self.db, key.name, self.episodes, key.ep_len, f"times of stream {key.name!r}")
+            else:
+                key.times = Segments(clock.times, clock.start, np.minimum(key.ep_len, clock.length))
 
     def __len__(self) -> int:
         return len(self._t)
 
     def locate(self, i: int) -> tuple[int, int]:
-        """(episode position in the file, frame t) of sample ``i``."""
+        """(episode position in the file, frame t) of sample ``i``; with ``rate=``, (episode, grid step k)."""
         n = len(self)
         j = operator.index(i)
         if not -n <= j < n:
@@ -102,11 +131,18 @@ class SampleIndex:
 
     @property
     def sample_frames(self) -> np.ndarray:
-        return self._t
+        """Frame of every sample (with ``rate=``: the latest-at frame of its grid time)."""
+        return self._t if self._frame is None else self._frame
+
+    @property
+    def sample_times(self) -> np.ndarray | None:
+        """Grid time (seconds) of every sample with ``rate=``; None for frame samples."""
+        return self._time
 
     def read(self, sample_ids, *, image_size=None, layout: str = "HWC", normalize: bool = False,
              mode: str = "bilinear", keys=None, out: dict | None = None, image: ImageOptions | None = None) -> dict:
-        """Read a batch: per key an array ``(B, W, ...)`` and ``{key}_is_pad`` ``(B, W)``.
+        """Read a batch: per key an array ``(B, W, ...)`` and ``{key}_is_pad`` ``(B, W)`` (padded keys also
+        ``{key}_dim_mask`` ``(B, width)``), plus ``episode`` and ``frame`` (and ``time`` with ``rate=``).
 
         Cameras come as uint8 ``(B, W, H, W, C)``, or resized to ``image_size`` (a pair, or a dict per camera),
         channels first with ``layout="CHW"``, float32 in [0, 1] with ``normalize``; ``image`` passes those four
@@ -125,66 +161,35 @@ class SampleIndex:
         for k in names:
             if k not in self.keys:
                 raise InvalidArgumentError(f"keys: {k!r} is not a key of this index ({list(self.keys)})")
-        cameras = [k for k, key in self.keys.items() if key.is_camera]
-        sizes = image.sizes(cameras)
+        sizes = image.sizes([k for k, key in self.keys.items() if key.is_camera])
         out = out or {}
         batch = {}
         for name in names:
             key = self.keys[name]
-            given = out.get(name)
             if key.is_camera:
-                batch[name], batch[f"{name}_is_pad"] = self._read_camera(key, sample_ep, sample_t, sizes.get(name),
-                                                                         image, given)
+                batch[name], batch[f"{name}_is_pad"] = read_camera(self.db.path(), key, sample_ep, sample_t,
+                                                                   sizes.get(name), image, out.get(name))
+            elif self._grid is not None:
+                batch.update(read_grid(key, self._grid, sample_ep, sample_t, out.get(name)))
             else:
-                batch[name], batch[f"{name}_is_pad"] = self._read_lowdim(key, sample_ep, sample_t, given)
+                batch.update(read_frames(key, ids, sample_ep, sample_t, out.get(name)))
         batch["episode"] = sample_ep if self._all_episodes else self.episodes[sample_ep]
-        batch["frame"] = sample_t
+        batch["frame"] = sample_t if self._frame is None else self._frame[ids]
+        if self._time is not None:
+            batch["time"] = self._time[ids]
         return batch
 
-    # -- per key ---------------------------------------------------------------------------------------------
-    def _read_lowdim(self, key: _Key, sample_ep, sample_t, given):
-        b, w = len(sample_ep), len(key.offsets)
-        result = output_array(given, (b, w, *key.column.shape), key.column.dtype, f"out[{key.name!r}]")
-        is_pad = np.empty((b, w), np.bool_)
-        gather_windows(key.flat, key.ep_start, key.ep_len, key.row_elems, sample_ep, sample_t, key.offsets,
-                       result.reshape(b, w, key.row_elems), is_pad)
-        return result, is_pad
 
-    def _read_camera(self, key: _Key, sample_ep, sample_t, size, image: ImageOptions, given):
-        h, w_, c = key.column.shape
-        b, w = len(sample_ep), len(key.offsets)
-        frame = sample_t[:, None] + key.offsets[None, :]
-        last = key.ep_len[sample_ep][:, None] - 1
-        is_pad = (frame < 0) | (frame > last)
-        np.clip(frame, 0, last, out=frame)
-        nbytes = key.column.frame_nbytes
-        blocks = key.blocks
-        if blocks.compressed:  # decode only the requested frames
-            g = (blocks.frame_base[sample_ep][:, None] + frame).reshape(-1)
-            src = np.empty(b * w * nbytes, np.uint8)
-            try:
-                decode_frames(blocks.buffer, blocks.frame_offset[g], blocks.frame_length[g], nbytes, src)
-            except ValueError as e:
-                raise CorruptFieldError(self.db.path(), None, f"lz4 frames of camera {key.name!r}", str(e)) from None
-            starts = np.arange(b * w, dtype=np.int64) * nbytes
-        else:
-            src = blocks.buffer
-            starts = (key.byte_starts[sample_ep][:, None] + frame * nbytes).reshape(-1)
-        plain = size is None and not image.chw and not image.normalize
-        oh, ow = (h, w_) if size is None else size
-        shape = (b, w, c, oh, ow) if image.chw else (b, w, oh, ow, c)
-        result = output_array(given, shape, np.float32 if image.normalize else np.uint8, f"out[{key.name!r}]")
-        if plain and blocks.compressed:
-            result.reshape(-1)[:] = src
-        elif plain:
-            flat_out = result.reshape(b, w, nbytes)
-            pad_scratch = np.empty((b, w), np.bool_)
-            gather_windows(src, key.byte_starts, key.ep_len, nbytes, sample_ep, sample_t, key.offsets,
-                           flat_out, pad_scratch)
-        else:
-            resize_frames(src, starts, h, w_, c, result.reshape(b * w, *shape[2:]), image.mode, image.chw,
-                          image.normalize)
-        return result, is_pad
+def _positions(episodes, n: int) -> np.ndarray:
+    if episodes is None:
+        return np.arange(n, dtype=np.int64)
+    eps = np.asarray(episodes)
+    if eps.ndim != 1 or not (eps.dtype.kind in "iu" or eps.size == 0):
+        raise InvalidArgumentError(f"episodes must be a 1-D list of episode positions, got {eps.dtype} {eps.shape}")
+    eps = eps.astype(np.int64)
+    if eps.size and (eps.min() < 0 or eps.max() >= n):
+        raise PositionError(f"episodes: positions must lie in [0, {n}), found {eps.min()}..{eps.max()}")
+    return eps
 
 
 def _offsets(key, value) -> np.ndarray:

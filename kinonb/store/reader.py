@@ -229,7 +229,8 @@ class Database(Timelines, Queryable):
             return self._decode_camera(p, c, range(start, max(start, stop)))
         return self._column(p, c)[start:stop]
 
-    def sample_index(self, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None):
+    def sample_index(self, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None,
+                     pad_dims=None, missing: str = "error", rate=None, max_staleness=None):
         """Frame-level samples with a window of offsets per key; see :class:`kinonb.sampling.SampleIndex`.
 
         >>> index = db.sample_index({"actions": range(16), "states": range(-1, 1), "top": [0]})
@@ -237,7 +238,8 @@ class Database(Timelines, Queryable):
         """
         from ..sampling.index import SampleIndex
 
-        return SampleIndex(self, windows, pad=pad, episodes=episodes, pad_before=pad_before, pad_after=pad_after)
+        return SampleIndex(self, windows, pad=pad, episodes=episodes, pad_before=pad_before, pad_after=pad_after,
+                           pad_dims=pad_dims, missing=missing, rate=rate, max_staleness=max_staleness)
 
     def meta_table(self):
         """The episode metadata as numpy columns, the table KQL evaluates (built once per snapshot)."""

@@ -144,7 +144,8 @@ def pad_collate(batch, *, dims: dict | None = None):
 
     Every key whose samples differ only in the last axis, and every key named in ``dims`` (``{key: width}``,
     e.g. ``MixtureDataset.pad_dims``, for the same width in every batch), is zero-padded on that axis to the
-    widest sample (or ``dims[key]``) and gets ``{key}_dim_mask``, bool ``(B, width)``, True on real entries.
+    widest sample (or ``dims[key]``) and gets ``{key}_dim_mask``, bool ``(B, width)``, True on real entries
+    (a sample that brings its own ``{key}_dim_mask``, read from a file of mixed widths, keeps it, padded).
     Other keys are collated as ``default_collate`` does, except that strings and Python bools / None
     (kinodb's ``success``) become a numpy object array, as in every batch kinonb assembles. A batch already
     assembled by a kinonb dataset (:class:`Rows`, or a dict from an iterable dataset with ``batch_size``) is
@@ -162,6 +163,8 @@ def pad_collate(batch, *, dims: dict | None = None):
         return {}
     out = {}
     for key in samples[0]:
+        if key.endswith("_dim_mask") and key[: -len("_dim_mask")] in samples[0]:
+            continue  # a sample's own mask (mixed widths within a file): padded with its key below
         values = [s[key] for s in samples]
         first = values[0]
         if isinstance(first, (np.ndarray, torch.Tensor)):
@@ -169,10 +172,12 @@ def pad_collate(batch, *, dims: dict | None = None):
             if len({tuple(v.shape[:-1]) for v in values}) > 1 or len({v.ndim for v in values}) > 1:
                 raise InvalidArgumentError(f"pad_collate: samples of {key!r} differ in more than their last axis "
                                            f"({sorted({tuple(v.shape) for v in values})})")
-            if key in dims or len({tuple(v.shape) for v in values}) > 1:
+            own = f"{key}_dim_mask" in samples[0]
+            if key in dims or own or len({tuple(v.shape) for v in values}) > 1:
                 width = max(dims.get(key, 0), *(v.shape[-1] for v in values))
                 out[key] = torch.stack([pad_dim(v, width) for v in values])
-                out[f"{key}_dim_mask"] = dim_mask([v.shape[-1] for v in values], width, as_tensor=True)
+                out[f"{key}_dim_mask"] = (torch.stack([pad_dim(to_tensor(s[f"{key}_dim_mask"]), width) for s in samples])
+                                          if own else dim_mask([v.shape[-1] for v in values], width, as_tensor=True))
             else:
                 out[key] = torch.stack(values)
         elif all(v is None or isinstance(v, (str, bool)) for v in values):

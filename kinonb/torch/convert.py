@@ -9,6 +9,8 @@
 - :func:`pad_dim` / :func:`dim_mask`: zero-pad the last axis to a width and say which entries are real.
 - :func:`merge_parts`: batches read per source -> one batch in schedule order (padding the last axis).
 - :func:`row`: sample ``i`` of a batch.
+- :func:`cast_floats`: float arrays to the dataset's ``dtype``.
+- :func:`stack_arrays`: per-episode arrays (``episode_arrays=``) as one batch array.
 
 Nothing here reads a file; the datasets read, and call these to shape what they read.
 """
@@ -105,7 +107,7 @@ def episode_sample(ep: dict, camera: str | None = None, frames: np.ndarray | Non
     out = EpisodeSample()
     for src, dst in KINODB_KEYS.items():
         if ep.get(src) is not None:
-            out[dst] = np.asarray(ep[src], dtype=np.float32)
+            out[dst] = np.asarray(ep[src])  # the dataset's dtype= applies (cast_floats)
     out["task"] = meta["task"]
     out["embodiment"] = meta["embodiment"]
     out["success"] = meta["success"]
@@ -141,6 +143,31 @@ def row(batch: dict, i: int) -> dict:
     return {k: v[i] for k, v in batch.items()}
 
 
+def cast_floats(sample: dict, dtype, skip=()) -> dict:
+    """Float arrays of ``sample`` as numpy ``dtype`` (None: unchanged), in place; keys in ``skip`` (cameras,
+    whose dtype ``normalize`` decides) are left alone."""
+    if dtype is None:
+        return sample
+    for k, v in sample.items():
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.dtype != dtype and k not in skip:
+            sample[k] = v.astype(dtype)
+    return sample
+
+
+def stack_arrays(name: str, arrays: list) -> dict:
+    """``{name: (B, ...)}`` from one array per sample; a last axis that differs between them is zero-padded to
+    the widest, with ``{name}_dim_mask``."""
+    shapes = {a.shape for a in arrays}
+    if len(shapes) == 1:
+        return {name: np.stack(arrays)}
+    if len({a.shape[:-1] for a in arrays}) > 1 or not all(a.ndim for a in arrays):
+        raise InvalidArgumentError(f"episode_arrays: {name!r} has shapes {sorted(shapes)} across the episodes of "
+                                   f"the batch; only the last axis may differ")
+    width = max(a.shape[-1] for a in arrays)
+    return {name: np.stack([pad_dim(a, width) for a in arrays]),
+            f"{name}_dim_mask": dim_mask([a.shape[-1] for a in arrays], width, as_tensor=False)}
+
+
 # -- padding the last axis -----------------------------------------------------------------------------------
 def pad_dim(value, width: int):
     """Zero-pad the last axis of an array or tensor to ``width`` (unchanged when already that wide)."""
@@ -163,25 +190,43 @@ def dim_mask(dims, width: int, as_tensor: bool):
     return torch.from_numpy(mask) if as_tensor else mask
 
 
+def _own_masks(parts: list, dims: dict) -> dict:
+    """``dims`` plus the keys a source padded itself (``{key}_dim_mask`` in its batch: mixed widths within a
+    file), at the widest of the parts."""
+    dims = dict(dims)
+    for p in parts:
+        for key in p:
+            base = key[: -len("_dim_mask")]
+            if key.endswith("_dim_mask") and base in p:
+                dims[base] = max(dims.get(base, 0), *(q[base].shape[-1] for q in parts))
+    return dims
+
+
 def merge_parts(parts: list, rows: list, dims: dict) -> dict:
     """Batches read per source -> one batch.
 
     ``parts[j]`` is a batch dict; ``rows[j]`` the positions its samples take in the merged batch. Keys in
-    ``dims`` are zero-padded on their last axis to ``dims[key]`` and get ``{key}_dim_mask``.
+    ``dims`` (and keys a part already padded) are zero-padded on their last axis to ``dims[key]`` and get
+    ``{key}_dim_mask`` (a part's own mask kept, padded with False).
     """
     if len(parts) == 1 and not dims:
         return parts[0]
+    dims = _own_masks(parts, dims)
     n = sum(len(r) for r in rows)
     where = np.concatenate(rows)
     order = np.empty(n, np.int64)
     order[where] = np.arange(n)
     out = {}
-    for key, first in parts[0].items():
+    for key in parts[0]:
+        if key.endswith("_dim_mask") and key[: -len("_dim_mask")] in dims:
+            continue
         values = [p[key] for p in parts]
         if key in dims:
-            sizes = np.concatenate([np.full(len(v), v.shape[-1], np.int64) for v in values])
+            masks = [p.get(f"{key}_dim_mask") for p in parts]
+            masks = [dim_mask(np.full(len(v), v.shape[-1]), v.shape[-1], as_tensor=False) if m is None else m
+                     for m, v in zip(masks, values)]
+            out[f"{key}_dim_mask"] = np.concatenate([pad_dim(m, dims[key]) for m in masks])[order]
             values = [pad_dim(v, dims[key]) for v in values]
-            out[f"{key}_dim_mask"] = dim_mask(sizes[order], dims[key], as_tensor=False)
         shapes = {v.shape[1:] for v in values}
         if len(shapes) > 1:
             raise InvalidArgumentError(f"sources give {key!r} different shapes {sorted(shapes)}; "

@@ -29,6 +29,7 @@ from ..sampling.mixture import check_weights, schedule
 from . import convert, sharding
 from .collate import pad_collate
 from .map_dataset import Source
+from .options import SampleOptions
 
 STATE_FORMAT = "kinonb.torch.iter/1"
 READ_AHEAD = 64  # samples read per kernel call when yielding single samples
@@ -66,7 +67,8 @@ class KinoIterDataset(IterableDataset):
     :func:`kinonb.torch.from_mixture`) in an order fixed by ``(seed, epoch)``.
 
     Samples are whole episodes (``windows=None``, kinodb's keys) or windowed frames (``windows={...}``), with the
-    options of :class:`~kinonb.torch.KinoMapDataset`. ``batch_size=B`` yields whole batches, each assembled by
+    options of :class:`~kinonb.torch.KinoMapDataset` (``pad_dims``, ``missing``, ``rate``, ``max_staleness``,
+    ``dtype`` and ``episode_arrays`` included). ``batch_size=B`` yields whole batches, each assembled by
     one compiled call per key inside the worker (use ``DataLoader(ds, batch_size=None)``); ``drop_last`` drops
     the last ``n % B`` samples of the rank stream. Without ``batch_size`` it yields single samples; workers
     then take blocks of ``block_size`` samples in turn (set it to the DataLoader's batch size and each
@@ -83,11 +85,14 @@ class KinoIterDataset(IterableDataset):
                  to_tensor=True, *, windows=None, actions_only=False, pad="edge", pad_before=None, pad_after=None,
                  resize_mode="nearest", layout="CHW", normalize=True, batch_size=None, drop_last=False,
                  block_size=1, rank=None, world_size=None, equalize="wrap", kql_filters=None, replacement=True,
-                 num_samples=None):
+                 num_samples=None, pad_dims=None, missing="error", rate=None, max_staleness=None,
+                 dtype=torch.float32, episode_arrays=()):
         specs, self.is_mixture = _sources(db_paths, kql_filter, kql_filters)
         image = convert.ImageFormat(image_size, resize_mode, layout, bool(normalize))
+        options = SampleOptions(pad_dims, missing, rate, max_staleness, dtype, episode_arrays)
         self.sources = [Source(path, name=name, kql_filter=kql, windows=windows, pad=pad, pad_before=pad_before,
-                               pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only)
+                               pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only,
+                               options=options)
                         for name, path, _, kql in specs]
         self.weights = np.array([w for _, _, w, _ in specs], np.float64)
         self.shuffle = bool(shuffle)
@@ -268,10 +273,11 @@ class KinoIterDataset(IterableDataset):
             return out
         out = [None] * len(ids)
         for part, sel in self._parts(ids):
+            padded = any(k.endswith("_dim_mask") for k in part)  # mixed widths within the file
             part = convert.tensors(part, self.to_tensor)
             for j, i in enumerate(sel.tolist()):
                 row = convert.row(part, j)
-                out[i] = convert.MixtureRow(row, widths=self.pad_dims) if self.is_mixture else row
+                out[i] = convert.MixtureRow(row, widths=self.pad_dims) if self.is_mixture or padded else row
         return out
 
     # -- mixtures of different dims --------------------------------------------------------------------------

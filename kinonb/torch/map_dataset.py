@@ -12,6 +12,7 @@ import os
 from typing import NamedTuple
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from ..errors import (
@@ -24,6 +25,7 @@ from ..errors import (
 from ..interop import opener
 from . import convert, sharding
 from .collate import Rows
+from .options import SampleOptions
 
 
 class _Opened(NamedTuple):
@@ -34,6 +36,7 @@ class _Opened(NamedTuple):
     image: object  # ImageOptions for the cameras read (window mode)
     episode_ids: np.ndarray  # stored episode id per file position (window mode)
     tasks: np.ndarray  # task string per file position (window mode)
+    arrays: dict  # episode position -> {name: array}: the episode_arrays read so far (this process)
 
 
 class Source:
@@ -43,7 +46,8 @@ class Source:
     """
 
     def __init__(self, path, *, name=None, kql_filter=None, windows=None, pad="edge", pad_before=None,
-                 pad_after=None, image_key=None, image: convert.ImageFormat | None = None, actions_only=False):
+                 pad_after=None, image_key=None, image: convert.ImageFormat | None = None, actions_only=False,
+                 options: SampleOptions | None = None):
         self.path = os.fspath(path)
         self.name = str(path) if name is None else str(name)
         if kql_filter is not None and not isinstance(kql_filter, str):
@@ -62,6 +66,8 @@ class Source:
         self.image_key = image_key
         self.image = image if image is not None else convert.ImageFormat()
         self.actions_only = bool(actions_only)
+        self.options = options if options is not None else SampleOptions()
+        self.options.check_windowed(windows is not None)
         self._state = None
 
     def __getstate__(self):
@@ -87,17 +93,17 @@ class Source:
         positions = (db.query_positions(self.kql_filter) if self.kql_filter else np.arange(n, dtype=np.int64))
         positions = np.asarray(positions, np.int64)
         if not self.windowed:
-            return _Opened(os.getpid(), db, positions, None, self.image, None, None)
+            return _Opened(os.getpid(), db, positions, None, self.image, None, None, {})
         cameras = set(db.camera_names())
         windows = {k: v for k, v in self.windows.items() if not (self.actions_only and k in cameras)}
         if not windows:
             raise InvalidArgumentError(f"actions_only=True leaves no key of windows {list(self.windows)} to read")
         index = db.sample_index(windows, pad=self.pad, episodes=positions, pad_before=self.pad_before,
-                                pad_after=self.pad_after)
+                                pad_after=self.pad_after, **self.options.index_kwargs())
         image = self.image.restricted(cameras & set(windows), cameras)
         table = db.meta_table()
         tasks = np.asarray(list(table.strings), dtype=object)[table.task_id] if n else np.zeros(0, object)
-        return _Opened(os.getpid(), db, positions, index, image, table.episode_id, tasks)
+        return _Opened(os.getpid(), db, positions, index, image, table.episode_id, tasks, {})
 
     # -- the sample space ------------------------------------------------------------------------------------
     def require_samples(self) -> None:
@@ -136,8 +142,9 @@ class Source:
         """Last-axis width of every low-dim key this source returns (the widest episode's, for whole episodes)."""
         st = self._opened()
         if self.windowed:
-            shapes = {c["name"]: tuple(c["shape"]) for c in st.db.schema() if c["role"] != "camera"}
-            return {k: shapes[k][-1] for k in st.index.keys if k in shapes and len(shapes[k]) >= 1}
+            keys = st.index.keys.values()
+            return {k.name: int(k.widths.width or k.widths.dims.max(initial=0)) for k in keys
+                    if not k.is_camera and k.shape}
         table = st.db.meta_table()
         out = {}
         for key, column in (("action", table.action_dim), ("state", table.state_dim)):
@@ -151,7 +158,20 @@ class Source:
         """Window mode: samples ``ids`` as one batch, one compiled call per key."""
         st = self._opened()
         batch = st.index.read(ids, image=st.image)
+        for name in self.options.episode_arrays:
+            batch.update(convert.stack_arrays(name, [self._episode_array(st, p, name) for p in batch["episode"]]))
+        cameras = [k for k, key in st.index.keys.items() if key.is_camera]
+        convert.cast_floats(batch, self.options.numpy_dtype, skip=cameras)
         return convert.window_batch(batch, st.episode_ids, st.tasks)
+
+    def _episode_array(self, st: _Opened, p: int, name: str) -> np.ndarray:
+        """Episode ``p``'s array ``name`` (zero-copy from ``read_episode``), read once per process."""
+        arrays = st.arrays.get(p)
+        if arrays is None:
+            arrays = st.arrays[p] = st.db.read_episode(int(p)).get("episode_arrays", {})
+        if name not in arrays:
+            raise UnknownKeyError(f"{self.path}: episode {p} has no episode array {name!r} (it has {sorted(arrays)})")
+        return arrays[name]
 
     def episode(self, i: int) -> dict:
         """Whole-episode mode: sample ``i`` (the ``i``-th episode passing the filter) with kinodb's keys."""
@@ -161,12 +181,16 @@ class Source:
             raise PositionError(f"sample {i} out of range for {n} episodes of {self.path}")
         p = int(st.positions[i])
         db = st.db
-        if self.actions_only:
-            return convert.episode_sample(db.read_episode_actions_only(p))
         ep = db.read_episode_actions_only(p)
-        camera = self._camera(ep["meta"]["cameras"], p)
-        frames = db.frames(p, camera) if camera is not None else None  # decodes the chosen camera only
-        return convert.episode_sample(ep, camera, frames, self.image)
+        if self.actions_only:
+            sample = convert.episode_sample(ep)
+        else:
+            camera = self._camera(ep["meta"]["cameras"], p)
+            frames = db.frames(p, camera) if camera is not None else None  # decodes the chosen camera only
+            sample = convert.episode_sample(ep, camera, frames, self.image)
+        for name in self.options.episode_arrays:
+            sample[name] = self._episode_array(st, p, name)
+        return convert.cast_floats(sample, self.options.numpy_dtype, skip=("image",))
 
     def _camera(self, cameras: list, p: int):
         if self.image_key is None:
@@ -191,6 +215,11 @@ class KinoMapDataset(Dataset):
     frame and repeats edge frames (flagged in ``_is_pad``); ``pad="none"`` keeps only frames whose windows fit
     (see ``kinonb.kernels.windows``). Cameras come as ``layout`` (CHW), float32 in [0, 1] with ``normalize``
     (else uint8), resized to ``image_size``. ``actions_only=True`` drops camera keys from ``windows``.
+    ``pad_dims``, ``missing``, ``rate`` and ``max_staleness`` go to ``db.sample_index`` (keys of mixed widths
+    come zero-padded with ``{key}_dim_mask``; streams and fixed-rate grids, see docs/sampling.md).
+
+    Low-dim float arrays come as ``dtype`` (default ``torch.float32``; ``None``: as stored); ``episode_arrays=
+    ["init_qpos"]`` adds those per-episode arrays to every sample.
 
     ``__getitems__`` reads a whole batch with one compiled call per key and hands it to the DataLoader's
     collate function as assembled (see :mod:`kinonb.torch.collate`). The dataset holds the path only and
@@ -200,10 +229,13 @@ class KinoMapDataset(Dataset):
 
     def __init__(self, db_path, kql_filter=None, image_key=None, image_size=None, to_tensor=True,
                  actions_only=False, *, windows=None, pad="edge", pad_before=None, pad_after=None,
-                 resize_mode="nearest", layout="CHW", normalize=True):
+                 resize_mode="nearest", layout="CHW", normalize=True, pad_dims=None, missing="error", rate=None,
+                 max_staleness=None, dtype=torch.float32, episode_arrays=()):
         image = convert.ImageFormat(image_size, resize_mode, layout, bool(normalize))
+        options = SampleOptions(pad_dims, missing, rate, max_staleness, dtype, episode_arrays)
         self.source = Source(db_path, kql_filter=kql_filter, windows=windows, pad=pad, pad_before=pad_before,
-                             pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only)
+                             pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only,
+                             options=options)
         self.to_tensor = bool(to_tensor)
         self.source.require_samples()
 

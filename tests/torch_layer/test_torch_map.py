@@ -10,7 +10,9 @@ torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampler  # noqa: E402
 
 import kinonb  # noqa: E402
+import kinonb.sampling.cameras  # noqa: E402
 import kinonb.sampling.index  # noqa: E402
+import kinonb.sampling.reads  # noqa: E402
 from kinonb.torch import KinoDataset, KinoMapDataset, pad_collate  # noqa: E402
 
 WINDOWS = {"actions": range(4), "states": range(-1, 1), "front": [0]}
@@ -147,7 +149,7 @@ def test_window_options_hwc_uint8_numpy_and_actions_only(knb, monkeypatch):
     ds = KinoMapDataset(path, windows=WINDOWS, layout="HWC", normalize=False, to_tensor=False)
     b = ds.__getitems__([1, 2]).batch
     assert isinstance(b["front"], np.ndarray) and b["front"].dtype == np.uint8 and b["front"].shape == (2, 1, 6, 8, 3)
-    monkeypatch.setattr(kinonb.sampling.index, "decode_frames", lambda *a, **k: pytest.fail("image bytes decoded"))
+    monkeypatch.setattr(kinonb.sampling.cameras, "decode_frames", lambda *a, **k: pytest.fail("image bytes decoded"))
     ds = KinoMapDataset(path, windows=WINDOWS, actions_only=True)
     b = ds.__getitems__([1, 2]).batch
     assert "front" not in b and b["actions"].shape == (2, 4, 3)
@@ -160,7 +162,7 @@ def test_window_options_hwc_uint8_numpy_and_actions_only(knb, monkeypatch):
 def test_default_collate_gets_the_batch_with_one_kernel_call_per_key(knb, monkeypatch):
     path, _ = knb
     calls = {"read": 0, "gather": 0}
-    real_read, real_gather = kinonb.sampling.index.SampleIndex.read, kinonb.sampling.index.gather_windows
+    real_read, real_gather = kinonb.sampling.index.SampleIndex.read, kinonb.sampling.reads.gather_windows
 
     def read(self, *a, **k):
         calls["read"] += 1
@@ -171,7 +173,7 @@ def test_default_collate_gets_the_batch_with_one_kernel_call_per_key(knb, monkey
         return real_gather(*a, **k)
 
     monkeypatch.setattr(kinonb.sampling.index.SampleIndex, "read", read)
-    monkeypatch.setattr(kinonb.sampling.index, "gather_windows", gather)
+    monkeypatch.setattr(kinonb.sampling.reads, "gather_windows", gather)
     ds = KinoMapDataset(path, windows={"actions": range(4), "states": [0]})
     batches = list(DataLoader(ds, batch_size=8, shuffle=True))
     assert calls["read"] == len(batches) == -(-len(ds) // 8)
