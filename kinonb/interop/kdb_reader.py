@@ -276,7 +276,8 @@ class KdbDatabase(Queryable):
         start, stop, _ = slice(start, stop).indices(len(values))
         return values[start:stop]
 
-    def sample_index(self, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None):
+    def sample_index(self, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None,
+                     pad_dims=None, missing: str = "error", rate=None, max_staleness=None):
         raise InvalidArgumentError(f"{self._path}: windows need a .knb file, this is a kinodb .kdb file; convert it "
                                    f"with `kinonb ingest {self._path} -o OUT.knb` (whole episodes work on .kdb as is)")
 

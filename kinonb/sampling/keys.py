@@ -15,7 +15,7 @@ from ..format import layout as L
 from ..protocol import ColumnBlocks
 from .widths import key_widths
 
-ROLE_STREAM = getattr(L, "ROLE_STREAM", 7)  # format 1.1 role 7 (contract-1.1)
+ROLE_STREAM = L.ROLE_STREAM
 MISSING = ("error", "skip")
 
 

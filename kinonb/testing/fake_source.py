@@ -24,7 +24,7 @@ from ..format.schema import Column
 from ..kernels.latest import TIME_TOLERANCE
 from ..protocol import ColumnBlocks
 
-ROLE_STREAM = getattr(L, "ROLE_STREAM", 7)  # format 1.1 role 7 (contract-1.1)
+ROLE_STREAM = L.ROLE_STREAM
 _ROLES = {"actions": L.ROLE_ACTIONS, "states": L.ROLE_STATES, "rewards": L.ROLE_REWARDS}
 
 
