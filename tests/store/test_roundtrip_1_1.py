@@ -58,3 +58,10 @@ def test_roundtrip_1_1_bit_for_bit(tmp_path_factory, data):
     report = kinonb.validate(path, deep=True)
     assert report.ok, report.errors
 
+
+def test_episode_array_of_shape_0d_is_an_array(tmp_path):
+    path = tmp_path / "d.knb"
+    with kinonb.create(path) as w:
+        w.add_episode(actions=np.zeros((1, 1), np.float32), episode_arrays={"seed": np.int64(7)})
+    got = kinonb.open(path).read_episode(0)["episode_arrays"]["seed"]
+    assert isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.int64 and int(got) == 7
