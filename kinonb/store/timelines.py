@@ -38,7 +38,8 @@ class Timelines:
                     streams[name] = (self._column(p, t, row[t]), self._column(p, c, row[c]))
             ep["streams"] = streams
         if by_role[L.ROLE_EPISODE_ARRAY]:
-            ep["episode_arrays"] = {self._columns[c].name: self._column(p, c, row[c])[0]
+            # [0, ...]: a 0-d array view even for a scalar episode array ([0] would give a numpy scalar, a copy).
+            ep["episode_arrays"] = {self._columns[c].name: self._column(p, c, row[c])[0, ...]
                                     for c in by_role[L.ROLE_EPISODE_ARRAY] if present(c)}
 
     def stream_names(self) -> list[str]:
