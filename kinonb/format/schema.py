@@ -24,10 +24,65 @@ FIXED_ROLE_NAMES = {role: L.ROLE_NAMES[role] for role in (L.ROLE_ACTIONS, L.ROLE
                                                           L.ROLE_IS_TERMINAL)}
 #: The read_episode keys of the fixed roles, in role order.
 FIXED_ROLE_KEYS = tuple(FIXED_ROLE_NAMES.values())
-#: Names no camera or extra column may take: the fixed roles and read_episode's own keys.
-RESERVED_NAMES = (*FIXED_ROLE_KEYS, "images", "meta")
+#: Names no camera or extra column may take: the fixed roles, read_episode's own keys (1.1 adds timestamps, streams,
+#: episode_arrays) and the keys SampleIndex.read and the torch layer put beside the columns in a batch.
+RESERVED_NAMES = (*FIXED_ROLE_KEYS, "images", "meta", "timestamps", "streams", "episode_arrays",
+                  "frame", "episode", "episode_id", "task", "source")
+#: Endings no camera or extra column name may have: batch keys made from a column's name, and stream clocks.
+RESERVED_SUFFIXES = ("_is_pad", "_dim_mask", ".timestamps")
 #: Longest column or camera name, in utf-8 bytes.
 MAX_NAME_BYTES = 1024
+#: Deepest nesting of arrays and objects in an episode's attrs (the writer refuses deeper, the reader too).
+MAX_ATTRS_DEPTH = 64
+
+
+def is_reserved_name(name: str) -> bool:
+    """True when no camera or extra column may be called ``name`` (see RESERVED_NAMES, RESERVED_SUFFIXES)."""
+    return name in RESERVED_NAMES or name.endswith(RESERVED_SUFFIXES)
+
+
+def frame_dims_problem(shape) -> str | None:
+    """Why a per-frame shape is not allowed, or None: each dim and the element count of a frame are at most
+    MAX_FRAME_NBYTES, so a zero-width frame (a 0 dim) cannot hide a dim numpy refuses to allocate."""
+    count = 1
+    for d in shape:
+        if d > L.MAX_FRAME_NBYTES:
+            return f"every dim at most {L.MAX_FRAME_NBYTES}"
+        count *= d if d else 1
+    if count > L.MAX_FRAME_NBYTES:
+        return f"the product of the non-zero dims at most {L.MAX_FRAME_NBYTES}"
+    return None
+
+
+def attrs_too_deep(blob: bytes) -> bool:
+    """True when JSON text nests arrays and objects deeper than MAX_ATTRS_DEPTH (counting brackets first, so
+    ordinary attrs cost two ``bytes.count`` calls)."""
+    if blob.count(b"[") + blob.count(b"{") <= MAX_ATTRS_DEPTH:
+        return False
+    return attrs_depth(blob) > MAX_ATTRS_DEPTH
+
+
+def attrs_depth(blob: bytes) -> int:
+    """Deepest nesting of ``[``/``{`` in JSON text, found by one linear scan that skips strings (so the depth is
+    known before a recursive parser could exhaust the stack)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for b in blob:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif b == 0x5C:  # backslash
+                escaped = True
+            elif b == 0x22:  # quote
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+        elif b in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def storable_dtype(dt) -> np.dtype | None:
@@ -122,6 +177,11 @@ def columns_from_records(records: np.ndarray, strings: list[str], path, base_off
         shape = tuple(shape_field[:ndim])
         if role == L.ROLE_CAMERA and (0 in shape or shape[2] > 4):
             raise bad("shape", "a camera frame (H>0, W>0, 1<=C<=4)", shape)
+        if role in (L.ROLE_CAMERA, L.ROLE_EXTRA) and is_reserved_name(name):
+            raise bad("name_id", "a camera or column name kinonb does not reserve (format_spec.md, COLUMN)", name)
+        dims_problem = frame_dims_problem(shape)
+        if dims_problem:
+            raise bad("shape", dims_problem, shape)
         column = Column(name, role, dtype, shape, codec)
         if column.frame_nbytes > L.MAX_FRAME_NBYTES:  # Python ints: no overflow
             raise bad("shape", f"a frame of at most {L.MAX_FRAME_NBYTES} bytes", shape)

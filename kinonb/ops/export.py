@@ -7,7 +7,10 @@
 - absent rewards are written as 0.0 and absent is_terminal as False (``.kdb`` stores both for every frame;
   ``total_reward`` stays None, so "no reward" survives in the metadata, as kinodb does it);
 - episode ids: ``.kdb`` files written by kinodb number episodes by position; ``keep_episode_ids`` stores the
-  .knb ids instead.
+  .knb ids instead;
+- whole episodes .kdb cannot hold (fps or total_reward beyond float32, frame counts beyond its u32 field, more
+  frames than the source has bytes): listed in ``skipped`` and ``skipped_episodes`` (their source positions);
+  the rest are exported. ``kinonb export`` then exits with status 1.
 
 Images are written raw (format 0), byte for byte as kinodb's writer does with no JPEG quality; with the same
 ``created_timestamp`` the file equals the one kinodb writes from the same episodes.
@@ -19,7 +22,7 @@ import os
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..interop.kdb_writer import write_kdb
+from ..interop.kdb_writer import kdb_problem, write_kdb
 from ..interop.opener import open as open_db
 from ..store.atomic import refuse_existing
 from ..store.report import Report
@@ -47,8 +50,16 @@ def export_kdb(src, out, *, created_timestamp: int | None = None, keep_episode_i
     dropped_columns: dict = {}
     missing = {"rewards": 0, "is_terminal": 0}
 
+    source_bytes = os.path.getsize(src) if os.path.isfile(src) else 1 << 62
+    report.skipped_episodes = []
+
     def episodes():
         for i in range(n):
+            problem = kdb_problem(db.read_meta(i), source_bytes)
+            if problem:
+                report.skipped_episodes.append(i)
+                report.skip(f"episode {i}", problem, stacklevel=4)
+                continue
             ep = db.read_episode(i)
             meta = ep["meta"]
             for name in meta.get("columns", []):

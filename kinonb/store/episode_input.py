@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 
 import numpy as np
 
 from ..errors import SchemaError
 from ..format import layout as L
+from ..format import success as success_code
 from ..format.schema import (
+    MAX_ATTRS_DEPTH,
     MAX_NAME_BYTES,
     RESERVED_NAMES,
+    RESERVED_SUFFIXES,
     ROLE_DTYPES,
     ROLE_NDIM,
     Column,
+    attrs_too_deep,
+    frame_dims_problem,
+    is_reserved_name,
     storable_dtype,
 )
 
@@ -28,7 +35,7 @@ _SHAPE_HINT = {0: "(T,)", 3: "(T, H, W, C)"}
 
 def episode_columns(actions, states, rewards, is_terminal, images, columns) -> tuple[int, list]:
     """The episode's length ``T`` and its columns as ``[(name, role, value)]``, names checked and unique."""
-    actions = np.asarray(actions)
+    actions = as_array("actions", actions)
     if actions.ndim != 2:
         raise SchemaError(f"actions: expected a (T, action_dim) array, got shape {actions.shape}"
                           + (" (use actions.reshape(-1, 1) for 1-d actions)" if actions.ndim == 1 else ""))
@@ -58,7 +65,10 @@ def check_name(name, kind: str) -> str:
         raise SchemaError(f"{kind} names must be non-empty strings, got {name!r}")
     if name in RESERVED_NAMES:
         raise SchemaError(f"{kind} name {name!r} is reserved")
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+    if is_reserved_name(name):
+        raise SchemaError(f"{kind} name {name!r} is reserved (a read_episode or batch key, or a reserved ending "
+                          f"{RESERVED_SUFFIXES}); rename it")
+    if len(_utf8(f"{kind} name", name)) > MAX_NAME_BYTES:
         raise SchemaError(f"{kind} name longer than {MAX_NAME_BYTES} bytes: {name[:40]!r}...")
     return name
 
@@ -66,7 +76,7 @@ def check_name(name, kind: str) -> str:
 def prepare_column(name: str, role: int, value, t: int, existing: Column | None, camera_codec: int):
     """Check and convert one column of an episode against the file's column of that name (``existing``, or
     None for a new one); return ``(Column, C-contiguous array)``."""
-    arr = np.asarray(value)
+    arr = as_array(name, value)
     if arr.ndim == 0 or arr.shape[0] != t:
         raise SchemaError(f"{name}: expected {t} frames (the episode's length, from actions), got shape {arr.shape}")
     ndim = ROLE_NDIM.get(role)
@@ -75,6 +85,8 @@ def prepare_column(name: str, role: int, value, t: int, existing: Column | None,
         raise SchemaError(f"{name}: expected shape {want}, got {arr.shape}")
     if arr.ndim - 1 > L.MAX_NDIM:
         raise SchemaError(f"{name}: at most {L.MAX_NDIM} dimensions per frame, got shape {arr.shape}")
+    if frame_dims_problem(arr.shape[1:]):
+        raise SchemaError(f"{name}: per-frame shape {arr.shape[1:]} needs {frame_dims_problem(arr.shape[1:])}")
     if existing is not None and existing.role != role:
         raise SchemaError(f"{name}: already a {L.ROLE_NAMES[existing.role]} column in this file, "
                           f"not a {L.ROLE_NAMES[role]}")
@@ -95,25 +107,62 @@ def prepare_column(name: str, role: int, value, t: int, existing: Column | None,
 
 
 def check_episode_meta(task, embodiment, fps) -> float:
-    """Check the episode's strings and fps; return fps as a float."""
+    """Check the episode's strings (str, encodable as utf-8) and fps; return fps as a float."""
     for label, s in (("task", task), ("embodiment", embodiment)):
         if not isinstance(s, str):
             raise SchemaError(f"{label} must be a str, got {type(s).__name__}")
-    fps = float(fps)
+        _utf8(label, s)
+    fps = real_number("fps", fps)
     if not math.isfinite(fps) or fps < 0:
         raise SchemaError(f"fps must be finite and >= 0, got {fps}")
     return fps
 
 
+def check_episode_fields(images, columns, success, total_reward, episode_id) -> tuple:
+    """Check what ``add_episode`` is given besides the arrays and strings, before anything is interned or
+    written; return ``(success code, total_reward float or None, episode_id int or None)``."""
+    for label, value in (("images", images), ("columns", columns)):
+        if value is not None and not isinstance(value, dict):
+            raise SchemaError(f"{label} must be a dict of {{name: array}} or None, got {type(value).__name__}")
+    code = success_code.encode(success)
+    reward = None if total_reward is None else real_number("total_reward", total_reward)
+    eid = None if episode_id is None else nonneg_int("episode_id", episode_id)
+    return code, reward, eid
+
+
 def attrs_blob(attrs) -> bytes:
-    if not attrs:
+    """The stored form of an episode's attrs: sorted-key JSON in utf-8, no NaN or Infinity, nested at most
+    MAX_ATTRS_DEPTH deep; None or {} store nothing."""
+    if attrs is None:
         return b""
     if not isinstance(attrs, dict) or not all(isinstance(k, str) for k in attrs):
-        raise SchemaError("attrs must be a dict with str keys")
+        raise SchemaError(f"attrs must be a dict with str keys or None, got {type(attrs).__name__}")
+    if not attrs:
+        return b""
     try:
-        return json.dumps(attrs, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as e:
-        raise SchemaError(f"attrs must be JSON-serialisable (no NaN): {e}") from None
+        blob = json.dumps(attrs, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as e:  # UnicodeEncodeError is a ValueError
+        raise SchemaError(f"attrs must be JSON-serialisable, utf-8 encodable, without NaN: {e}") from None
+    if attrs_too_deep(blob):
+        raise SchemaError(f"attrs nest deeper than {MAX_ATTRS_DEPTH} levels of lists and dicts")
+    return blob
+
+
+def as_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, with numpy's refusals (ragged lists, odd objects) as SchemaError naming the column."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise SchemaError(f"{name}: expected an array, got {type(value).__name__} that numpy refuses: {e}") from None
+
+
+def real_number(label: str, v) -> float:
+    """A real number given as a Python or numpy number (not a bool, not a string) -> float."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v[()]
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.integer, np.floating)):
+        raise SchemaError(f"{label} must be a number, got {type(v).__name__} {v!r}")
+    return float(v)
 
 
 def as_bytes(arr: np.ndarray):
@@ -121,9 +170,21 @@ def as_bytes(arr: np.ndarray):
 
 
 def nonneg_int(label: str, v) -> int:
-    if isinstance(v, (bool, np.bool_)) or int(v) != v or int(v) < 0 or int(v) >= 1 << 63:
+    ok = not isinstance(v, (bool, np.bool_)) and isinstance(v, (numbers.Real, np.integer, np.floating))
+    try:
+        ok = ok and int(v) == v and 0 <= int(v) < 1 << 63
+    except (ValueError, OverflowError):  # nan, inf
+        ok = False
+    if not ok:
         raise SchemaError(f"{label} must be an integer in [0, 2**63), got {v!r}")
     return int(v)
+
+
+def _utf8(label: str, s: str) -> bytes:
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise SchemaError(f"{label} {s[:40]!r} is not valid unicode (a lone surrogate?): {e}") from None
 
 
 def _extra_dtype(name: str, dt: np.dtype) -> np.dtype:

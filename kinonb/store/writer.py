@@ -26,7 +26,6 @@ from ..errors import (
 )
 from ..format import layout as L
 from ..format import stats as S
-from ..format import success as success_code
 from ..format.footer import Footer, decode_footer, encode_footer
 from ..format.frame_codec import encode_frames
 from ..format.header import encode_header, encode_trailer
@@ -36,9 +35,9 @@ from .episode_index import EpisodeIndex
 from .episode_input import (
     as_bytes,
     attrs_blob,
+    check_episode_fields,
     check_episode_meta,
     episode_columns,
-    nonneg_int,
     prepare_column,
 )
 from .recovery import find_last_commit
@@ -187,6 +186,7 @@ class Writer:
                     episode_id: int | None = None) -> int:
         """Write one episode's blocks (not yet committed). Returns its position in the file."""
         self._check_open()
+        fields = check_episode_fields(images, columns, success, total_reward, episode_id)
         t, given = episode_columns(actions, states, rewards, is_terminal, images, columns)
         ids = self._column_ids()
         prepared = []
@@ -195,7 +195,7 @@ class Writer:
             col, arr = prepare_column(name, role, value, t, self._columns[c] if c is not None else None,
                                       self._camera_codec)
             prepared.append((c, col, arr))
-        meta = self._episode_record(t, task, embodiment, fps, success, total_reward, attrs, episode_id)
+        meta = self._episode_record(t, task, embodiment, fps, fields, attrs)
 
         # Everything is validated: from here on only I/O can fail.
         for k, (c, col, arr) in enumerate(prepared):
@@ -222,18 +222,20 @@ class Writer:
     def _column_ids(self) -> dict[str, int]:
         return {col.name: i for i, col in enumerate(self._columns)}
 
-    def _episode_record(self, t, task, embodiment, fps, success, total_reward, attrs, episode_id) -> np.ndarray:
+    def _episode_record(self, t, task, embodiment, fps, fields, attrs) -> np.ndarray:
         fps = check_episode_meta(task, embodiment, fps)
         blob = attrs_blob(attrs)
+        success, total_reward, episode_id = fields
+        # Every check has passed: interning is the first change of state.
         rec = np.zeros((), L.EPISODE)
-        rec["episode_id"] = self._next_id if episode_id is None else nonneg_int("episode_id", episode_id)
+        rec["episode_id"] = self._next_id if episode_id is None else episode_id
         rec["num_frames"] = t
         rec["fps"] = fps
         rec["task_id"] = self._intern(task)
         rec["embodiment_id"] = self._intern(embodiment)
-        rec["success"] = success_code.encode(success)
+        rec["success"] = success
         if total_reward is not None:
-            rec["total_reward"] = float(total_reward)
+            rec["total_reward"] = total_reward
             rec["flags"] = L.EPISODE_HAS_REWARD
         rec["attrs_offset"] = len(self._attrs) + self._new_attrs_len
         rec["attrs_length"] = len(blob)
