@@ -28,6 +28,9 @@ def _cap_address_space():
 
 def run_cases(examples: int, random: bool, timeout: int) -> str:
     env = dict(os.environ, KINONB_HOSTILE_EXAMPLES=str(examples), KINONB_HOSTILE_RANDOM="1" if random else "0")
+    # The child runs in tests/: put this checkout first, so it tests the kinonb this pytest imports (not another
+    # checkout that an editable install points at).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parents[1]), os.environ.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(HERE / "hostile_cases.py"), "-q", "-s", "-p", "no:cacheprovider",
          "-o", "addopts="],
