@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .options import _compression, _key_map
-from .output import EXIT_OK, _info, _print_json, _progress
+from .output import EXIT_DATA, EXIT_OK, _info, _print_json, _progress
 
 
 def cmd_merge(args) -> int:
@@ -81,10 +81,13 @@ def cmd_export(args) -> int:
         raise UsageError("the output is the input file; export to a new file")
     report = export(args.path, args.output, format=args.format, overwrite=args.overwrite,
                     progress=_progress(args, f"export {args.format}"), **options)
+    code = EXIT_DATA if report.skipped_episodes else EXIT_OK
     if args.json:
         _print_json(report.as_dict())
-        return EXIT_OK
+        return code
     _info(args, f"exported {report.episodes} episodes ({report.frames} frames) to {args.output} ({args.format})")
     for note in report.notes:
         _info(args, f"  note: {note}")
-    return EXIT_OK
+    if report.skipped_episodes:
+        _info(args, f"  skipped {len(report.skipped_episodes)} episodes .kdb cannot hold (see the warnings)")
+    return code

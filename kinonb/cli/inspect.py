@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 
-from .output import EXIT_OK, _print_json
+from .output import EXIT_OK, _print_json, escaped, escaped_lines
 
 META_HEADER = f"{'pos':>6} {'id':>8} {'frames':>7} {'fps':>6} {'success':>7} {'reward':>9}  {'embodiment':<16} task"
 
@@ -20,7 +20,7 @@ def _meta_row(p: int, m: dict) -> str:
     success = {None: "-", True: "yes", False: "no"}[m["success"]]
     reward = "-" if m["total_reward"] is None else f"{m['total_reward']:.4g}"
     return (f"{p:>6} {m['episode_id']:>8} {m['num_frames']:>7} {m['fps']:>6.4g} {success:>7} {reward:>9}  "
-            f"{m['embodiment'][:16]:<16} {m['task']}")
+            f"{escaped(m['embodiment'][:16]):<16} {escaped(m['task'])}")
 
 
 def cmd_info(args) -> int:
@@ -48,7 +48,7 @@ def cmd_info(args) -> int:
     if args.json:
         _print_json(out)
         return EXIT_OK
-    print(db.summary())
+    print(escaped_lines(db.summary()))
     if kdb:
         print(f"  (kinodb .kdb v{db.version()}; `kinonb ingest {args.path} -o OUT.knb` converts it)")
     if out["ignored_bytes"]:
@@ -69,7 +69,7 @@ def cmd_schema(args) -> int:
         return EXIT_OK
     print(f"{'name':<24} {'role':<11} {'dtype':<8} {'shape':<16} codec")
     for c in cols:
-        print(f"{c['name']:<24} {c['role']:<11} {c['dtype']:<8} {str(tuple(c['shape'])):<16} {c['codec']}")
+        print(f"{escaped(c['name']):<24} {c['role']:<11} {c['dtype']:<8} {str(tuple(c['shape'])):<16} {c['codec']}")
     return EXIT_OK
 
 
@@ -81,7 +81,7 @@ def cmd_query(args) -> int:
     if args.json:
         _print_json({"query": args.kql, "count": len(positions), "positions": shown, "episodes": metas})
         return EXIT_OK
-    print(f"{len(positions)} of {len(db)} episodes match: {args.kql}")
+    print(f"{len(positions)} of {len(db)} episodes match: {escaped(args.kql)}")
     if metas:
         print(META_HEADER)
         for p, m in zip(shown, metas):

@@ -31,6 +31,17 @@ def _jsonable(obj):
     return obj
 
 
+def escaped(text: str) -> str:
+    """``text`` with every character a terminal would act on (control characters, bidi overrides, ...) written
+    as a Python escape: names and tasks come from files, and a file must not move the cursor or recolour it."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
+def escaped_lines(text: str) -> str:
+    """:func:`escaped` line by line (the newlines between lines are kept)."""
+    return "\n".join(escaped(line) for line in str(text).split("\n"))
+
+
 def _print_json(obj) -> None:
     print(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False))
 

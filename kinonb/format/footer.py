@@ -237,7 +237,7 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int,
 
 
 def _decode_strings(offsets: np.ndarray, heap: np.ndarray, path, section_offsets) -> list[str]:
-    if len(offsets) == 0 or offsets[0] != 0 or np.any(np.diff(offsets.astype(np.int64)) < 0) or offsets[-1] != len(heap):
+    if len(offsets) == 0 or offsets[0] != 0 or bool(np.any(offsets[1:] < offsets[:-1])) or offsets[-1] != len(heap):
         raise CorruptFieldError(path, section_offsets["string_offsets"],
                                 f"non-decreasing string offsets from 0 to the heap length {len(heap)}",
                                 offsets[:8].tolist())

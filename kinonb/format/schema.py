@@ -49,10 +49,68 @@ NAMED_ROLES = {**FIXED_ROLE_NAMES, L.ROLE_TIMESTAMPS: "timestamps"}
 FIXED_ROLE_KEYS = tuple(FIXED_ROLE_NAMES.values())
 #: A stream's times are the column named ``stream + STREAM_TIMES_SUFFIX``.
 STREAM_TIMES_SUFFIX = ".timestamps"
-#: Names no camera, extra column, stream or episode array may take: the fixed roles and read_episode's own keys.
-RESERVED_NAMES = (*FIXED_ROLE_KEYS, "images", "meta", "timestamps", "streams", "episode_arrays")
+#: Names no camera, extra column, stream or episode array may take: the fixed roles, read_episode's own keys
+#: (1.1 adds timestamps, streams, episode_arrays) and the keys SampleIndex.read and the torch layer put beside the
+#: columns in a batch.
+RESERVED_NAMES = (*FIXED_ROLE_KEYS, "images", "meta", "timestamps", "streams", "episode_arrays",
+                  "frame", "episode", "episode_id", "task", "source", "time")
+#: Endings no such name may have: batch keys made from a column's name, and stream clocks.
+RESERVED_SUFFIXES = ("_is_pad", "_dim_mask", STREAM_TIMES_SUFFIX)
+#: The roles whose columns are named by the caller (and so must avoid the reserved names).
+FREE_NAME_ROLES = (L.ROLE_CAMERA, L.ROLE_EXTRA, L.ROLE_STREAM, L.ROLE_EPISODE_ARRAY)
 #: Longest column or camera name, in utf-8 bytes.
 MAX_NAME_BYTES = 1024
+#: Deepest nesting of arrays and objects in an episode's attrs (the writer refuses deeper, the reader too).
+MAX_ATTRS_DEPTH = 64
+
+
+def is_reserved_name(name: str) -> bool:
+    """True when no camera or extra column may be called ``name`` (see RESERVED_NAMES, RESERVED_SUFFIXES)."""
+    return name in RESERVED_NAMES or name.endswith(RESERVED_SUFFIXES)
+
+
+def frame_dims_problem(shape) -> str | None:
+    """Why a per-frame shape is not allowed, or None: each dim and the element count of a frame are at most
+    MAX_FRAME_NBYTES, so a zero-width frame (a 0 dim) cannot hide a dim numpy refuses to allocate."""
+    count = 1
+    for d in shape:
+        if d > L.MAX_FRAME_NBYTES:
+            return f"every dim at most {L.MAX_FRAME_NBYTES}"
+        count *= d if d else 1
+    if count > L.MAX_FRAME_NBYTES:
+        return f"the product of the non-zero dims at most {L.MAX_FRAME_NBYTES}"
+    return None
+
+
+def attrs_too_deep(blob: bytes) -> bool:
+    """True when JSON text nests arrays and objects deeper than MAX_ATTRS_DEPTH (counting brackets first, so
+    ordinary attrs cost two ``bytes.count`` calls)."""
+    if blob.count(b"[") + blob.count(b"{") <= MAX_ATTRS_DEPTH:
+        return False
+    return attrs_depth(blob) > MAX_ATTRS_DEPTH
+
+
+def attrs_depth(blob: bytes) -> int:
+    """Deepest nesting of ``[``/``{`` in JSON text, found by one linear scan that skips strings (so the depth is
+    known before a recursive parser could exhaust the stack)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for b in blob:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif b == 0x5C:  # backslash
+                escaped = True
+            elif b == 0x22:  # quote
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+        elif b in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def stream_times_name(stream: str) -> str:
@@ -178,6 +236,8 @@ def _column_from_record(i, rec, strings, path, at, minor) -> Column:
     role = int(rec["role"])
     if role >= len(L.ROLE_NAMES):
         raise bad("role", f"< {len(L.ROLE_NAMES)}", role, newer=True)
+    if role in FREE_NAME_ROLES and is_reserved_name(name):
+        raise bad("name_id", "a name kinonb does not reserve (format_spec.md §6, reserved names)", name)
     if role in NAMED_ROLES and name != NAMED_ROLES[role]:
         raise bad("name_id", f"name {NAMED_ROLES[role]!r} for that role", name)
     if role == L.ROLE_STREAM_TIMESTAMPS and not name.endswith(STREAM_TIMES_SUFFIX):
@@ -226,6 +286,9 @@ def frame_shape_problem(role: int, shape: tuple[int, ...], dtype: np.dtype) -> s
     COLUMN check, the block_shapes check and the writer share."""
     if role == L.ROLE_CAMERA and (len(shape) != 3 or 0 in shape or shape[2] > 4):
         return "a camera frame (H>0, W>0, 1<=C<=4)"
+    dims = frame_dims_problem(shape)
+    if dims:
+        return dims
     nbytes = dtype.itemsize
     for d in shape:
         nbytes *= d

@@ -81,10 +81,38 @@ def write_kdb(path, episodes, *, created_timestamp: int | None = None, keep_epis
     return len(entries)
 
 
+def kdb_problem(meta: dict, source_bytes: int) -> str | None:
+    """Why the episode of ``read_meta`` dict ``meta`` cannot be written to .kdb, or None: its frame count or
+    widths overflow .kdb's u32/u16 index fields, fps or total_reward overflow its f32 fields, or it has more
+    frames than its source file has bytes (zero-width columns: .kdb stores at least 5 bytes a frame)."""
+    T = int(meta.get("num_frames") or 0)
+    if T > _U32_MAX or int(meta.get("action_dim") or 0) > _U16_MAX or int(meta.get("state_dim") or 0) > _U16_MAX:
+        return (f"T={T}, action_dim={meta.get('action_dim')}, state_dim={meta.get('state_dim')} exceed .kdb's "
+                "u32/u16/u16 index fields")
+    if T > source_bytes:
+        return (f"{T} frames of zero-width columns in a {source_bytes}-byte file would take at least {5 * T} bytes "
+                "in .kdb")
+    for key in ("fps", "total_reward"):
+        value = meta.get(key)
+        if value is not None and not _fits_f32(value):
+            return f"{key}={value!r} overflows .kdb's float32 field"
+    return None
+
+
+def _fits_f32(value) -> bool:
+    try:
+        L.F32.pack(float(value))
+    except OverflowError:
+        return False
+    return True
+
+
 def _encode_episode(n, ep, keep_episode_ids):
     meta = ep.get("meta") or {}
     actions = _floats(ep, "actions", n, required=True)
     T, A = actions.shape
+    if T > _U32_MAX:  # before any array of T frames is allocated
+        raise SchemaError(f"episode {n}: T={T} exceeds .kdb's u32 frame count")
     states = _floats(ep, "states", n, default=np.zeros((T, 0), np.float32))
     S = states.shape[1]
     rewards = _floats(ep, "rewards", n, default=np.zeros(T, np.float32), ndim=1)
@@ -154,6 +182,9 @@ def _string(n, what, s) -> bytes:
 def _encode_meta(n, meta) -> bytes:
     code = success_code.encode(meta.get("success"), f"episode {n}: success")
     reward = meta.get("total_reward")
+    for key in ("fps", "total_reward"):
+        if meta.get(key) is not None and not _fits_f32(meta[key]):
+            raise SchemaError(f"episode {n}: {key}={meta[key]!r} overflows .kdb's float32 field")
     parts = [
         _string(n, "embodiment", meta.get("embodiment") or ""),
         _string(n, "task", meta.get("task") or ""),

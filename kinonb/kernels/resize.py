@@ -123,30 +123,45 @@ def _nearest_frame(src, start, rowlen, iy, ix, out, n, chw, normalize, acc):
 
 
 @kernel(inline=True)
-def _separable_frame(src, start, H, rowlen, iy, wy, ix, wx, out, n, chw, normalize, frow, tmp, acc):
-    # Pass 1, along each source row: tmp[y] is row y resized to OW, flattened as in tables().
+def _source_row(src, start, rowlen, y, ix, wx, frow, trow):
+    """Source row ``y`` resized to OW (pass 1, along the row) into ``trow``, flattened as in :func:`tables`."""
+    srow = src[start + y * rowlen:]
+    for i in range(rowlen):
+        frow[i] = np.float32(srow[i])
+    for j in range(trow.shape[0]):
+        trow[j] = wx[0, j] * frow[ix[0, j]]
+    for k in range(1, ix.shape[0]):
+        for j in range(trow.shape[0]):
+            trow[j] += wx[k, j] * frow[ix[k, j]]
+
+
+@kernel(inline=True)
+def _separable_frame(src, start, rowlen, iy, wy, ix, wx, out, n, chw, normalize, frow, rows, cached, acc):
+    # Output row by output row: pass 1 resizes each source row a tap uses (once: consecutive output rows share
+    # at most their neighbour's last two, consecutive, rows, kept in the two slots of ``rows`` by parity); pass
+    # 2 sums the taps down the column. Scratch is two rows, whatever the source's height.
     m = acc.shape[0]
-    for y in range(H):
-        srow = src[start + y * rowlen:]
-        for i in range(rowlen):
-            frow[i] = np.float32(srow[i])
-        trow = tmp[y]
-        for j in range(m):
-            trow[j] = wx[0, j] * frow[ix[0, j]]
-        for k in range(1, ix.shape[0]):
-            for j in range(m):
-                trow[j] += wx[k, j] * frow[ix[k, j]]
-    # Pass 2, down the columns: one axpy per tap, vectorised.
+    cached[0] = -1
+    cached[1] = -1
     for oy in range(iy.shape[0]):
-        t0 = tmp[iy[oy, 0]]
-        w = wy[oy, 0]
-        for j in range(m):
-            acc[j] = w * t0[j]
-        for k in range(1, iy.shape[1]):
-            tk = tmp[iy[oy, k]]
+        first = True
+        for k in range(iy.shape[1]):
             w = wy[oy, k]
-            for j in range(m):
-                acc[j] += w * tk[j]
+            if w == 0:  # adds nothing (area's padding taps, bilinear on an exact source row)
+                continue
+            y = np.int64(iy[oy, k])
+            slot = y & 1
+            t = rows[slot]
+            if cached[slot] != y:
+                _source_row(src, start, rowlen, y, ix, wx, frow, t)
+                cached[slot] = y
+            if first:
+                for j in range(m):
+                    acc[j] = w * t[j]
+                first = False
+            else:
+                for j in range(m):
+                    acc[j] += w * t[j]
         _store_row(out, n, oy, acc, chw, normalize)
 
 
@@ -163,10 +178,11 @@ def separable_chunk(src, starts, H, W, C, iy, wy, ix, wx, out, chw, normalize, n
     """Frames ``n0 .. n1 - 1`` -> ``out[n]`` through the tables of :func:`tables`, rows first, then columns."""
     m = ix.shape[1]
     frow = np.empty(W * C, np.float32)
-    tmp = np.empty((H, m), np.float32)
+    rows = np.empty((2, m), np.float32)
+    cached = np.empty(2, np.int64)
     acc = np.empty(m, np.float32)
     for n in range(n0, n1):
-        _separable_frame(src, starts[n], H, W * C, iy, wy, ix, wx, out, n, chw, normalize, frow, tmp, acc)
+        _separable_frame(src, starts[n], W * C, iy, wy, ix, wx, out, n, chw, normalize, frow, rows, cached, acc)
 
 
 def nearest_serial(src, starts, H, W, C, iy, ix, out, chw, normalize):

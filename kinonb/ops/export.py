@@ -14,7 +14,10 @@
   values the cast rounded (none, for float16);
 - each episode keeps its own action_dim / state_dim (``.kdb`` stores both per episode);
 - episode ids: ``.kdb`` files written by kinodb number episodes by position; ``keep_episode_ids`` stores the
-  .knb ids instead.
+  .knb ids instead;
+- whole episodes .kdb cannot hold (fps or total_reward beyond float32, frame counts beyond its u32 field, more
+  frames than the source has bytes): listed in ``skipped`` and ``skipped_episodes`` (their source positions);
+  the rest are exported. ``kinonb export`` then exits with status 1.
 
 Images are written raw (format 0), byte for byte as kinodb's writer does with no JPEG quality; with the same
 ``created_timestamp`` the file equals the one kinodb writes from the same episodes.
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from ..interop.kdb_writer import write_kdb
+from ..interop.kdb_writer import kdb_problem, write_kdb
 from ..interop.opener import open as open_db
 from ..store.atomic import refuse_existing
 from ..store.report import Report
@@ -55,8 +58,16 @@ def export_kdb(src, out, *, created_timestamp: int | None = None, keep_episode_i
     n = len(db)
     tally = _Tally()
 
+    source_bytes = os.path.getsize(src) if os.path.isfile(src) else 1 << 62
+    report.skipped_episodes = []
+
     def episodes():
         for i in range(n):
+            problem = kdb_problem(db.read_meta(i), source_bytes)
+            if problem:
+                report.skipped_episodes.append(i)
+                report.skip(f"episode {i}", problem, stacklevel=4)
+                continue
             ep = _kdb_episode(db.read_episode(i), report, tally)
             report.episodes += 1
             report.frames += ep["meta"]["num_frames"]

@@ -11,10 +11,57 @@ from pathlib import Path
 
 from ..errors import OutputExistsError, WriterLockedError
 
+#: What every temporary's name starts with after the target's name (``.NAME.kinonb-PURPOSE.PID.tmp``).
+TEMP_TAG = "kinonb-"
+
 
 def temporary_path(path: Path, purpose: str) -> Path:
-    """The temporary name beside ``path`` (hidden, tagged with the pid, so concurrent processes never share)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{purpose}")
+    """The temporary name beside ``path``: hidden, saying what it is and tagged with the pid, so concurrent
+    processes never share one (``.data.knb.kinonb-ingesting.4242.tmp``). Temporaries of ``path`` that a killed
+    process left (its pid is dead) are removed first."""
+    remove_stale_temporaries(path)
+    return path.with_name(f".{path.name}.{TEMP_TAG}{purpose}.{os.getpid()}.tmp")
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Unlink the temporaries of ``path`` whose writer's pid is no longer alive (a SIGKILLed create, ingest or
+    merge); also those named ``.NAME.PID.PURPOSE`` by kinonb before 0.3. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    prefix = f".{path.name}."
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        pid = _temporary_pid(entry.name[len(prefix):])
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _temporary_pid(rest: str) -> int | None:
+    """The pid in the tail of a temporary's name (``kinonb-PURPOSE.PID.tmp`` or ``PID.PURPOSE``), else None."""
+    parts = rest.split(".")
+    if len(parts) == 3 and parts[0].startswith(TEMP_TAG) and parts[2] == "tmp" and parts[1].isdigit():
+        return int(parts[1])
+    if len(parts) == 2 and parts[0].isdigit() and parts[1] in ("creating", "writing", "ingesting"):
+        return int(parts[0])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def refuse_existing(path: Path, overwrite: bool) -> None:

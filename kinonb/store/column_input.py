@@ -15,18 +15,18 @@ from ..errors import InvalidArgumentError, SchemaError
 from ..format import layout as L
 from ..format.schema import (
     MAX_NAME_BYTES,
-    RESERVED_NAMES,
+    RESERVED_SUFFIXES,
     ROLE_DTYPE_CHOICES,
     ROLE_FLAGS,
     ROLE_NDIM,
     ROLE_REQUIRED_FLAGS,
-    STREAM_TIMES_SUFFIX,
     Column,
     frame_shape_problem,
+    is_reserved_name,
     storable_dtype,
     stream_times_name,
 )
-from .episode_input import convert_lossless, extra_dtype
+from .episode_input import as_array, convert_lossless, extra_dtype, utf8
 
 #: The expected shape of each fixed role, for messages.
 _SHAPE_HINT = {0: "(T,)", 3: "(T, H, W, C)"}
@@ -46,18 +46,6 @@ class Given:
     name: str
     role: int
     value: np.ndarray
-
-
-def as_array(name: str, value) -> np.ndarray:
-    if isinstance(value, (dict, str, bytes)) or value is None:
-        raise SchemaError(f"{name}: expected an array, got {type(value).__name__}")
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as e:
-        raise SchemaError(f"{name}: not an array ({e}); ragged lists need one length per frame") from None
-    if arr.dtype == object:
-        raise SchemaError(f"{name}: not a numeric array (dtype object: ragged or mixed values)")
-    return arr
 
 
 def _mapping(label: str, value) -> dict:
@@ -112,9 +100,10 @@ def episode_columns(actions, states, rewards, is_terminal, images, columns, time
 def check_name(name, kind: str) -> str:
     if not isinstance(name, str) or not name:
         raise SchemaError(f"{kind} names must be non-empty strings, got {name!r}")
-    if name in RESERVED_NAMES or name.endswith(STREAM_TIMES_SUFFIX):
-        raise SchemaError(f"{kind} name {name!r} is reserved (as are names ending in {STREAM_TIMES_SUFFIX!r})")
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+    if is_reserved_name(name):
+        raise SchemaError(f"{kind} name {name!r} is reserved (a read_episode or batch key, or a reserved ending "
+                          f"{RESERVED_SUFFIXES}); rename it")
+    if len(utf8(f"{kind} name", name)) > MAX_NAME_BYTES:
         raise SchemaError(f"{kind} name longer than {MAX_NAME_BYTES} bytes: {name[:40]!r}...")
     return name
 

@@ -16,6 +16,18 @@ from ..errors import ChecksumError, CorruptFieldError, OffsetError, OverlapError
 from ..format import layout as L
 from ..format.footer import Footer, chunk_checksums
 from ..format.frame_codec import frame_table_problem
+from ..format.schema import MAX_ATTRS_DEPTH, attrs_depth, attrs_too_deep
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} (format_spec.md section 8 forbids NaN and Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} overflows a float64")
+    return value
 
 
 class EpisodeIndex:
@@ -60,6 +72,8 @@ class EpisodeIndex:
         if not self._all_checked:
             for k in np.flatnonzero(~self._checked):
                 self._check_chunk(int(k))
+            if len(self.columns):
+                self._check_disjoint()
             self._all_checked = True
             if self.n:
                 last = self.episodes[-1]
@@ -175,9 +189,13 @@ class EpisodeIndex:
                 bad |= got & (shape[:, :ndim] != np.array(col.shape, np.uint64)).any(axis=1)
             bad |= frames[:, c] > L.MAX_FRAMES
             nbytes = np.full(len(shape), col.dtype.itemsize, np.float64)
+            elements = np.ones(len(shape), np.float64)  # of the non-zero dims: frame_dims_problem's rule
             for d in range(ndim):
-                nbytes *= shape[:, d].astype(np.float64)
-            bad |= got & (nbytes > L.MAX_FRAME_NBYTES)
+                dim = shape[:, d].astype(np.float64)
+                nbytes *= dim
+                elements *= np.maximum(dim, 1)
+                bad |= got & (shape[:, d] > L.MAX_FRAME_NBYTES)
+            bad |= got & ((nbytes > L.MAX_FRAME_NBYTES) | (elements > L.MAX_FRAME_NBYTES))
             if col.role == L.ROLE_CAMERA:
                 bad |= got & ((shape[:, 0] == 0) | (shape[:, 1] == 0) | (shape[:, 2] == 0) | (shape[:, 2] > 4))
             if bad.any():
@@ -205,6 +223,24 @@ class EpisodeIndex:
         if col.variable_shape:
             return tuple(int(d) for d in self.shapes[position, c]["shape"][: len(col.shape)])
         return col.shape
+
+    def _check_disjoint(self) -> None:
+        """Every present block of the file, in file order, starts at or after the end of the one before (the
+        per-chunk check sees one chunk and the row before it: absent rows or forged chunk sizes can hide an
+        overlap between chunks)."""
+        flat = self.blocks.reshape(-1)
+        rows = np.flatnonzero((flat["flags"] & L.BLOCK_PRESENT) != 0)
+        off = flat["offset"][rows]
+        end = off + flat["nbytes"][rows]
+        order = np.lexsort((end, off))  # an empty block sorts before a block that starts where it lies
+        o, e = off[order], end[order]
+        bad = np.flatnonzero(o[1:] < e[:-1])
+        if len(bad):
+            j = int(bad[0]) + 1
+            i, c = divmod(int(rows[order[j]]), len(self.columns))
+            raise OverlapError(self.path, self._block_field_offset(i, c, "offset"),
+                               f"BLOCK[{i}][{self.columns[c].name}] to start at or after the end {int(e[j - 1])} of "
+                               f"every block before it in the file", int(o[j]))
 
     def lz4_table(self, buf: np.ndarray, position: int, c: int) -> np.ndarray:
         """The checked per-frame offset table of an lz4 camera block (cached)."""
@@ -238,11 +274,16 @@ class EpisodeIndex:
         off, length = int(rec["attrs_offset"]), int(rec["attrs_length"])
         if length == 0:
             return {}
+        blob = heap[off : off + length].tobytes()
+        at = self.footer.section_offsets["attrs_heap"] + off
+        if attrs_too_deep(blob):
+            raise CorruptFieldError(self.path, at, f"episode {position}'s attrs nested at most {MAX_ATTRS_DEPTH} "
+                                    "deep", f"depth {attrs_depth(blob)}")
         try:
-            value = json.loads(heap[off : off + length].tobytes().decode("utf-8"))
+            value = json.loads(blob.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
         except (UnicodeDecodeError, ValueError) as e:
-            raise CorruptFieldError(self.path, self.footer.section_offsets["attrs_heap"] + off,
-                                    f"a JSON object for episode {position}'s attrs", str(e)) from None
+            raise CorruptFieldError(self.path, at, f"a JSON object for episode {position}'s attrs (no NaN or "
+                                    "Infinity)", str(e)) from None
         if not isinstance(value, dict):
             raise CorruptFieldError(self.path, self.footer.section_offsets["attrs_heap"] + off,
                                     f"a JSON object for episode {position}'s attrs", type(value).__name__)

@@ -8,33 +8,78 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 
 import numpy as np
 
 from ..errors import SchemaError
 from ..format import layout as L
-from ..format.schema import storable_dtype
+from ..format import success as success_code
+from ..format.schema import MAX_ATTRS_DEPTH, attrs_too_deep, storable_dtype
+
 
 def check_episode_meta(task, embodiment, fps) -> float:
-    """Check the episode's strings and fps; return fps as a float."""
+    """Check the episode's strings (str, encodable as utf-8) and fps; return fps as a float."""
     for label, s in (("task", task), ("embodiment", embodiment)):
         if not isinstance(s, str):
             raise SchemaError(f"{label} must be a str, got {type(s).__name__}")
-    fps = float(fps)
+        utf8(label, s)
+    fps = real_number("fps", fps)
     if not math.isfinite(fps) or fps < 0:
         raise SchemaError(f"fps must be finite and >= 0, got {fps}")
     return fps
 
 
+def check_episode_fields(images, columns, success, total_reward, episode_id) -> tuple:
+    """Check what ``add_episode`` is given besides the arrays and strings, before anything is interned or
+    written; return ``(success code, total_reward float or None, episode_id int or None)``."""
+    for label, value in (("images", images), ("columns", columns)):
+        if value is not None and not isinstance(value, dict):
+            raise SchemaError(f"{label} must be a dict of {{name: array}} or None, got {type(value).__name__}")
+    code = success_code.encode(success)
+    reward = None if total_reward is None else real_number("total_reward", total_reward)
+    eid = None if episode_id is None else nonneg_int("episode_id", episode_id)
+    return code, reward, eid
+
+
 def attrs_blob(attrs) -> bytes:
-    if not attrs:
+    """The stored form of an episode's attrs: sorted-key JSON in utf-8, no NaN or Infinity, nested at most
+    MAX_ATTRS_DEPTH deep; None or {} store nothing."""
+    if attrs is None:
         return b""
     if not isinstance(attrs, dict) or not all(isinstance(k, str) for k in attrs):
-        raise SchemaError("attrs must be a dict with str keys")
+        raise SchemaError(f"attrs must be a dict with str keys or None, got {type(attrs).__name__}")
+    if not attrs:
+        return b""
     try:
-        return json.dumps(attrs, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as e:
-        raise SchemaError(f"attrs must be JSON-serialisable (no NaN): {e}") from None
+        blob = json.dumps(attrs, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as e:  # UnicodeEncodeError is a ValueError
+        raise SchemaError(f"attrs must be JSON-serialisable, utf-8 encodable, without NaN: {e}") from None
+    if attrs_too_deep(blob):
+        raise SchemaError(f"attrs nest deeper than {MAX_ATTRS_DEPTH} levels of lists and dicts")
+    return blob
+
+
+def as_array(name: str, value) -> np.ndarray:
+    """``np.asarray(value)``, with numpy's refusals (ragged lists, odd objects) as SchemaError naming the column."""
+    if isinstance(value, (dict, str, bytes)) or value is None:
+        raise SchemaError(f"{name}: expected an array, got {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise SchemaError(f"{name}: expected an array, got {type(value).__name__} that numpy refuses: {e}") from None
+    if arr.dtype == object:
+        raise SchemaError(f"{name}: not a numeric array (dtype object: ragged or mixed values)")
+    return arr
+
+
+def real_number(label: str, v) -> float:
+    """A real number given as a Python or numpy number (not a bool, not a string) -> float."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v[()]
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.integer, np.floating)):
+        raise SchemaError(f"{label} must be a number, got {type(v).__name__} {v!r}")
+    return float(v)
 
 
 def as_bytes(arr: np.ndarray):
@@ -42,9 +87,21 @@ def as_bytes(arr: np.ndarray):
 
 
 def nonneg_int(label: str, v) -> int:
-    if isinstance(v, (bool, np.bool_)) or int(v) != v or int(v) < 0 or int(v) >= 1 << 63:
+    ok = not isinstance(v, (bool, np.bool_)) and isinstance(v, (numbers.Real, np.integer, np.floating))
+    try:
+        ok = ok and int(v) == v and 0 <= int(v) < 1 << 63
+    except (ValueError, OverflowError):  # nan, inf
+        ok = False
+    if not ok:
         raise SchemaError(f"{label} must be an integer in [0, 2**63), got {v!r}")
     return int(v)
+
+
+def utf8(label: str, s: str) -> bytes:
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise SchemaError(f"{label} {s[:40]!r} is not valid unicode (a lone surrogate?): {e}") from None
 
 
 def extra_dtype(name: str, dt: np.dtype) -> np.dtype:

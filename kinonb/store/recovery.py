@@ -6,6 +6,7 @@ while a reader looks at it, and a read past the end of a mapping would kill the 
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 
@@ -75,6 +76,14 @@ def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | 
     return Commit(fo, fl, int(t["commit_seq"]), int(t["num_episodes"]), int(t["minor"]), file_size)
 
 
+def _first_data(fd: int, lo: int, hi: int) -> int:
+    """The first offset in [lo, hi) that is not in a hole of a sparse file, or hi (lo where holes are unknown)."""
+    try:
+        return min(os.lseek(fd, lo, os.SEEK_DATA), hi)
+    except OSError as e:
+        return hi if e.errno == errno.ENXIO else lo  # ENXIO: only a hole after lo
+
+
 def find_last_commit(fd: int, path) -> tuple[Commit, int]:
     """Locate the newest intact commit. Returns (commit, header minor version)."""
     file_size = os.fstat(fd).st_size
@@ -86,8 +95,17 @@ def find_last_commit(fd: int, path) -> tuple[Commit, int]:
         return commit, minor
     magic = np.frombuffer(L.TRAILER_MAGIC, "<u8")[0]
     hi = pos  # scan trailer candidates at 64-aligned offsets below `hi`, newest first
+    step = SCAN_WINDOW
     while hi > first:
-        lo = max(first // L.ALIGNMENT * L.ALIGNMENT, hi - SCAN_WINDOW)
+        lo = max(first // L.ALIGNMENT * L.ALIGNMENT, hi - step)
+        data = _first_data(fd, lo, hi)
+        if data >= hi:  # a hole of a sparse file holds no trailer: skip it, in ever larger steps
+            hi, step = lo, step * 2
+            continue
+        if step > SCAN_WINDOW:  # data somewhere in a large step: look again window by window
+            step = SCAN_WINDOW
+            continue
+        lo = max(lo, data // L.ALIGNMENT * L.ALIGNMENT)
         raw = _pread(fd, hi - lo, lo)
         rows = np.frombuffer(raw[: len(raw) // L.ALIGNMENT * L.ALIGNMENT], "<u8").reshape(-1, L.ALIGNMENT // 8)
         for r in np.flatnonzero(rows[:, 0] == magic)[::-1]:

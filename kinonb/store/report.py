@@ -30,6 +30,7 @@ class Report:
     inf_count: dict | None = None
     inputs: list | None = None  # merge: one dict per input (path, episodes, selected)
     renumbered: bool | None = None  # merge: episode ids renumbered 0..N-1
+    skipped_episodes: list | None = None  # export: source positions of episodes the output format cannot hold
     cameras: list = field(default_factory=list)
     columns: list = field(default_factory=list)
     #: "what: why" for everything in the source that is not in the output.

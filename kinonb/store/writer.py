@@ -26,7 +26,6 @@ from ..errors import (
 )
 from ..format import layout as L
 from ..format import stats as S
-from ..format import success as success_code
 from ..format.footer import Footer, commit_minor, decode_footer, encode_footer
 from ..format.frame_codec import encode_frames
 from ..format.header import encode_header, encode_trailer
@@ -35,7 +34,7 @@ from .atomic import publish, refuse_if_locked, remove_stale_temporary, temporary
 from .episode_index import EpisodeIndex
 from .block_table import block_tables
 from .column_input import check_timestamps, episode_columns, parse_dtypes, prepare_column
-from .episode_input import as_bytes, attrs_blob, check_episode_meta, nonneg_int
+from .episode_input import as_bytes, attrs_blob, check_episode_fields, check_episode_meta
 from .recovery import find_last_commit
 
 STAGE_LIMIT = 1 << 20
@@ -193,6 +192,7 @@ class Writer:
         from actions when given); states and extras may hold T + 1 rows. ``timestamps``: (T,) float64 s or int64
         ns; ``streams``: ``{name: (times, values)}``; ``episode_arrays``: ``{name: array}``. See docs/format-1.1."""
         self._check_open()
+        fields = check_episode_fields(images, columns, success, total_reward, episode_id)
         t, given = episode_columns(actions, states, rewards, is_terminal, images, columns, timestamps, streams,
                                    episode_arrays)
         ids = self._column_ids()
@@ -203,7 +203,7 @@ class Writer:
                                       self._dtypes.get(g.name))
             check_timestamps(col, arr)
             prepared.append((c, col, arr))
-        meta = self._episode_record(t, task, embodiment, fps, success, total_reward, attrs, episode_id)
+        meta = self._episode_record(t, task, embodiment, fps, fields, attrs)
 
         # Everything is validated: from here on only I/O can fail.
         for k, (c, col, arr) in enumerate(prepared):
@@ -232,18 +232,20 @@ class Writer:
     def _column_ids(self) -> dict[str, int]:
         return {col.name: i for i, col in enumerate(self._columns)}
 
-    def _episode_record(self, t, task, embodiment, fps, success, total_reward, attrs, episode_id) -> np.ndarray:
+    def _episode_record(self, t, task, embodiment, fps, fields, attrs) -> np.ndarray:
         fps = check_episode_meta(task, embodiment, fps)
         blob = attrs_blob(attrs)
+        success, total_reward, episode_id = fields
+        # Every check has passed: interning is the first change of state.
         rec = np.zeros((), L.EPISODE)
-        rec["episode_id"] = self._next_id if episode_id is None else nonneg_int("episode_id", episode_id)
+        rec["episode_id"] = self._next_id if episode_id is None else episode_id
         rec["num_frames"] = t
         rec["fps"] = fps
         rec["task_id"] = self._intern(task)
         rec["embodiment_id"] = self._intern(embodiment)
-        rec["success"] = success_code.encode(success)
+        rec["success"] = success
         if total_reward is not None:
-            rec["total_reward"] = float(total_reward)
+            rec["total_reward"] = total_reward
             rec["flags"] = L.EPISODE_HAS_REWARD
         rec["attrs_offset"] = len(self._attrs) + self._new_attrs_len
         rec["attrs_length"] = len(blob)

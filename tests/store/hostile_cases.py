@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kinonb
+import kinonb.format.schema
 from kinonb.format import layout as L
 from kinonb.testing import forge_commit
 
@@ -139,6 +140,7 @@ def _sample_index_reads(db) -> None:
             raise
         m = len(index)
         ids = np.unique(np.array([0, 1, m // 2, m - 1])) if m else np.zeros(0, np.int64)
+        ids = ids[ids < m]  # a file of one sample has no sample 1
         _safe(index.read, ids)
         if cameras and set(cameras) & set(windows):
             _safe(index.read, ids, image_size=(3, 5), layout="CHW", normalize=True)
@@ -512,6 +514,111 @@ def test_zero_width_frames_do_not_size_allocations():
         db.sample_index({"actions": [0]})
 
 
+# -- issue 15 part 2: the classes an independent attack harness found -------------------------------------
+
+def _issue15_bytes(kind: str) -> bytes:
+    """Valid files for the issue-15 classes: ``dims`` has a zero-width extra column of several dims and 5
+    episodes; ``tall`` holds one lz4 camera frame of shape (2**18, 1, 4) (a few KB of file)."""
+    path = WORK / f"base-{kind}.knb"
+    with kinonb.create(path, compression="lz4" if kind == "tall" else None, sync=False) as w:
+        for i in range(5 if kind == "dims" else 1):
+            if kind == "dims":
+                w.add_episode(np.full((2 + i, 2), i, np.float32), columns={"z": np.zeros((2 + i, 3, 0, 2), np.int8),
+                              "xyz": np.ones((2 + i, 2))}, task=f"t{i}", attrs={"k": i})
+            else:
+                w.add_episode(np.zeros((1, 2), np.float32), images={"cam": np.zeros((1, 2**18, 1, 4), np.uint8)})
+    return path.read_bytes()
+
+
+ISSUE15_BASES = {kind: _issue15_bytes(kind) for kind in ("dims", "tall")}
+ISSUE15_OUTCOMES: Counter = Counter()
+RESERVED = sorted({*kinonb.format.schema.RESERVED_NAMES} - {"actions", "states", "rewards", "is_terminal"}) + [
+    "top_is_pad", "xyz_dim_mask", "imu.timestamps", "_is_pad", ".timestamps"]
+DEEP_BLOBS = [b"[" * 65 + b"]" * 65, b"[" * 10**5 + b"]" * 10**5, b'{"a":' * 10**4 + b"1" + b"}" * 10**4,
+              b"[" * 10**5, b'{"k": NaN}', b'{"k": Infinity}', b'{"k": -Infinity}', b'{"k": 1e999}',
+              b'{"s": "' + b"[" * 1000 + b'"}', b'{"k": [[[[1]]]]}']
+
+
+@st.composite
+def issue15_mutations(draw):
+    cls = draw(st.sampled_from(["reserved", "dims", "attrs", "overlap", "strings", "tall"]))
+    src = dst = hole = 0
+    if cls == "reserved":
+        name, column = draw(st.sampled_from(RESERVED)), draw(st.sampled_from(["xyz", "z"]))
+
+        def m(f):
+            f.strings.append(name)
+            k = [c.name for c in f.columns].index(column)
+            f.columns[k] = dataclasses.replace(f.columns[k], name=name)
+    elif cls == "dims":
+        big = st.sampled_from([2**32, 2**32 + 1, 2**40, 2**62, 2**63, 2**64 - 1, 2**20, 2**31]) | st.integers(0, U64 - 1)
+        dims = draw(st.lists(big, min_size=1, max_size=3))
+        at = draw(st.integers(0, len(dims)))
+        shape = tuple(dims[:at]) + (0,) + tuple(dims[at:])
+
+        def m(f):
+            k = [c.name for c in f.columns].index("z")
+            f.columns[k] = dataclasses.replace(f.columns[k], shape=shape[: L.MAX_NDIM])
+    elif cls == "attrs":
+        blob, which = draw(st.sampled_from(DEEP_BLOBS)), draw(st.integers(0, 4))
+
+        def m(f):
+            f.attrs_heap = bytes(f.attrs_heap) + blob
+            f.episodes[which]["attrs_offset"] = len(f.attrs_heap) - len(blob)
+            f.episodes[which]["attrs_length"] = len(blob)
+    elif cls == "overlap":
+        chunk, hole, src, dst = draw(st.tuples(st.integers(1, 3), st.integers(0, 4), st.integers(0, 4),
+                                               st.integers(0, 4)))
+
+        def m(f):
+            f.chunk_episodes = chunk
+            f.blocks[hole] = np.zeros(f.blocks.shape[1], L.BLOCK)
+            f.blocks[dst] = f.blocks[src]
+            f.episodes[dst]["num_frames"] = f.episodes[src]["num_frames"]
+            starts = np.concatenate([[0], np.cumsum(f.episodes["num_frames"].astype(np.int64))])
+            f.episodes["frame_start"] = starts[:-1]
+            f.num_frames = int(starts[-1])
+    elif cls == "strings":
+        values = draw(st.sampled_from([[0, 2**63 - 1, 2**63, 2**64 - 1], [0, 2**64 - 1], [0, 5, 3],
+                                       [0, 2**63, 2**63 - 1]]))
+
+        def m(f):
+            f.strings = f.strings + ["pad"] * 4  # the offsets are patched in after encoding (see the test)
+    else:
+        m = None
+    must_refuse = cls in ("reserved", "strings") or (cls == "overlap" and src not in (dst, hole))
+    return cls, m, (values if cls == "strings" else None), must_refuse
+
+
+@SETTINGS
+@given(data=st.data())
+def test_issue15_classes(data):
+    """Reserved names, zero-width columns with huge dims, deep / NaN / Infinity attrs, blocks overlapping across
+    chunks, decreasing string offsets, and a tall lz4 frame resized to 224x224: a result or a FormatError."""
+    cls, mutate, values, must_refuse = data.draw(issue15_mutations())
+    path = WORK / f"case{next(_counter)}.knb"
+    path.write_bytes(ISSUE15_BASES["tall" if cls == "tall" else "dims"])
+    if cls == "tall":
+        index = kinonb.open(path).sample_index({"cam": [0]})
+        for mode in ("bilinear", "area", "nearest"):
+            assert index.read(np.array([0]), image_size=(224, 224), mode=mode)["cam"].shape == (1, 1, 224, 224, 4)
+    elif cls == "strings":
+        forge_commit(path, mutate)
+        db = kinonb.open(path)
+        at = db._footer.section_offsets["string_offsets"]
+        del db
+        with open(path, "r+b") as f:
+            f.seek(at)
+            f.write(np.array(values, "<u8").tobytes())
+        reseal(path)
+    else:
+        forge_commit(path, mutate)
+    outcome = exercise(path)
+    ISSUE15_OUTCOMES[f"{cls}: {outcome}"] += 1
+    if must_refuse:
+        assert outcome != "accepted", (cls, outcome)
+
+
 def test_bases_are_valid():
     for kind in BASES:
         path = _fresh(kind)
@@ -532,3 +639,4 @@ def _address_space_cap():
     yield
     resource.setrlimit(resource.RLIMIT_AS, old)
     print(f"\nhostile examples by outcome: {dict(sorted(OUTCOMES.items()))}")
+    print(f"issue 15 classes by outcome: {dict(sorted(ISSUE15_OUTCOMES.items()))}")

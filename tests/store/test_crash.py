@@ -245,10 +245,10 @@ def _one_file(server, path: Path, seed: int, sync: bool, compression, kills: int
 
 
 def test_create_after_a_killed_create_with_the_same_pid(tmp_path):
-    """A create killed before its rename leaves ``.NAME.PID.creating``; a later process with the same pid (pids
+    """A create killed before its rename leaves ``.NAME.kinonb-creating.PID.tmp``; a later process with the same pid (pids
     repeat, in containers above all) must still be able to create NAME."""
     path = tmp_path / "d.knb"
-    stale = tmp_path / f".{path.name}.{os.getpid()}.creating"
+    stale = tmp_path / f".{path.name}.kinonb-creating.{os.getpid()}.tmp"
     stale.write_bytes(b"half a header")
     with kinonb.create(path) as w:
         w.add_episode(**CW.episode(1, 0))

@@ -56,7 +56,7 @@ from ...errors import (  # noqa: F401  (IngestWarning, MissingExtraError, Source
     SourceLayoutError,
 )
 from ...format import layout as L
-from ...format.schema import FIXED_ROLE_KEYS, RESERVED_NAMES, storable_dtype
+from ...format.schema import FIXED_ROLE_KEYS, is_reserved_name, storable_dtype
 from ...store.report import Report
 from ...store.transfer import write_episodes
 from .detect import FORMATS, detect
@@ -175,7 +175,7 @@ def column_name(key: str, taken, prefix: str = "obs.") -> str:
     """A column name for a source key: the key itself unless kinonb reserves it or it is taken
     ("actions" -> "obs.actions")."""
     name = key
-    if name in RESERVED_NAMES or name in taken:
+    if is_reserved_name(name) or name in taken:
         name = f"{prefix}{key}"
     return name
 
