@@ -17,7 +17,7 @@ FORMAT_MINOR = 1
 VERSIONS = {
     (1, 0): "initial release: header, blocks, footer, trailer, per-chunk index checksums",
     (1, 1): "per-episode shapes and frame counts (block_shapes), float16/float64 fixed roles, optional actions, "
-            "timestamps, streams, episode arrays, recorded casts",
+            "timestamps, streams, episode arrays, recorded casts, jpeg and video cameras",
 }
 
 ALIGNMENT = 64
