@@ -1,6 +1,8 @@
 """kinonb: episode-first storage for robot-learning data."""
 
 from ._version import __version__
+from .codecs.decode_pool import set_decode_threads
+from .codecs.encoded import EncodedJpeg, EncodedVideo
 from .errors import (
     ArgumentTypeError,
     BadMagicError,
@@ -44,7 +46,7 @@ from .store.writer import Writer, append, create
 
 __all__ = [
     "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "Report",
-    "Database", "Writer", "ArgumentTypeError", "BadMagicError", "ChecksumError", "CorruptFieldError",
+    "Database", "Writer", "EncodedJpeg", "EncodedVideo", "set_decode_threads", "ArgumentTypeError", "BadMagicError", "ChecksumError", "CorruptFieldError",
     "EmptyDatasetError", "FormatError", "ImageDecodeError", "IngestWarning", "InvalidArgumentError",
     "KinonbError", "KinonbWarning", "MissingExtraError", "MissingFileError", "NoCommitError", "OffsetError",
     "OutputExistsError", "OverlapError", "PositionError", "QueryError", "SchemaError", "SourceLayoutError",

@@ -30,8 +30,11 @@ class ColumnBlocks:
     Raw columns: episode ``e``'s frames are ``buffer[starts[e] : starts[e] + frames_e * frame_nbytes_e]``,
     where ``frames_e`` is ``frame_counts[e]`` (None: the episode's length) and ``frame_nbytes_e`` is
     ``itemsize * prod(shapes[e])`` (``shapes`` None: the column's one shape, ``column.shape``).
-    lz4 cameras (``frame_offset`` not None): frame ``t`` of episode ``e`` is the lz4 block
-    ``buffer[frame_offset[k] : frame_offset[k] + frame_length[k]]`` with ``k = frame_base[e] + t``.
+    lz4 and jpeg cameras (``frame_offset`` not None): frame ``t`` of episode ``e`` is the lz4 block (or JPEG)
+    ``buffer[frame_offset[k] : frame_offset[k] + frame_length[k]]`` with ``k = frame_base[e] + t``; the codec
+    is ``column.codec``. Video cameras: ``video[e]`` is episode ``e``'s checked packet table (a
+    ``kinonb.format.codec_blocks.VideoTable``) and global frame ``k = frame_base[e] + t`` is its frame ``t``.
+    Decode any of them with ``kinonb.codecs.frame_source.decode_camera_frames``.
     """
 
     column: Column
@@ -42,10 +45,13 @@ class ColumnBlocks:
     frame_base: np.ndarray | None = None  # int64 (E,): index of each episode's frame 0 in frame_offset
     frame_counts: np.ndarray | None = None  # int64 (E,): frames of this column per episode (streams, T+1 rows)
     shapes: np.ndarray | None = None  # int64 (E, ndim): per-frame shape per episode (columns of mixed widths)
+    video: tuple | None = None  # video cameras: one VideoTable per episode
+    path: str | None = None  # the file, for error messages
+    positions: np.ndarray | None = None  # the episodes' positions, for error messages
 
     @property
     def compressed(self) -> bool:
-        return self.frame_offset is not None
+        return self.frame_offset is not None or self.video is not None
 
 
 class SampleSource(Protocol):

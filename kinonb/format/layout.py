@@ -17,7 +17,7 @@ FORMAT_MINOR = 1
 VERSIONS = {
     (1, 0): "initial release: header, blocks, footer, trailer, per-chunk index checksums",
     (1, 1): "per-episode shapes and frame counts (block_shapes), float16/float64 fixed roles, optional actions, "
-            "timestamps, streams, episode arrays, recorded casts",
+            "timestamps, streams, episode arrays, recorded casts, jpeg and video cameras",
 }
 
 ALIGNMENT = 64
@@ -161,6 +161,31 @@ STAT = np.dtype(
     ]
 )
 
+#: 1.1: the header at the start of a video camera block (format_spec.md §7.4).
+VIDEO_HEADER = np.dtype(
+    [
+        ("codec", "S16"),
+        ("width", "<u4"),
+        ("height", "<u4"),
+        ("time_base_num", "<u4"),
+        ("time_base_den", "<u4"),
+        ("num_packets", "<u8"),
+        ("extradata_offset", "<u8"),
+        ("extradata_length", "<u8"),
+        ("reserved", "u1", (8,)),
+    ]
+)
+
+#: 1.1: one compressed video packet (one frame) of a video block, in decode order (§7.4).
+VIDEO_PACKET = np.dtype(
+    [
+        ("offset", "<u8"),
+        ("pts", "<i8"),
+        ("length", "<u4"),
+        ("flags", "<u4"),
+    ]
+)
+
 #: Every struct with its name in format_spec.md.
 STRUCTS = {
     "HEADER": HEADER,
@@ -172,6 +197,8 @@ STRUCTS = {
     "BLOCK": BLOCK,
     "BLOCK_SHAPE": BLOCK_SHAPE,
     "STAT": STAT,
+    "VIDEO_HEADER": VIDEO_HEADER,
+    "VIDEO_PACKET": VIDEO_PACKET,
 }
 
 # EPISODE.success: the codes of kinonb/format/success.py
@@ -192,9 +219,20 @@ ROLE_NAMES = ("actions", "states", "rewards", "is_terminal", "camera", "extra", 
               "stream_timestamps", "episode_array")
 #: Roles a 1.0 file may hold; the others need minor 1.
 ROLES_1_0 = 6
-# COLUMN.codec (2 = jpeg and 3 = video are reserved for the camera codecs of a later minor)
-CODEC_RAW, CODEC_LZ4_FRAMES = 0, 1
-CODEC_NAMES = ("raw", "lz4")
+# COLUMN.codec; jpeg and video (cameras only) are 1.1 features
+CODEC_RAW, CODEC_LZ4_FRAMES, CODEC_JPEG, CODEC_VIDEO = 0, 1, 2, 3
+CODEC_NAMES = ("raw", "lz4", "jpeg", "video")
+#: Codecs a 1.0 file may hold; the others need minor 1.
+CODECS_1_0 = 2
+#: Channels a jpeg or video camera may have (gray or RGB).
+CODEC_CHANNELS = (1, 3)
+#: A jpeg or video block decodes to at most this many bytes per stored byte: T * frame_nbytes <= ratio * nbytes.
+#: Writers pad a block that compresses better (zeros after its last frame), so no valid input is refused.
+MAX_DECODED_RATIO = 1 << 14
+# VIDEO_PACKET.flags
+VIDEO_KEYFRAME = 0x1
+#: FFmpeg decoder names a video block may name (VIDEO_HEADER.codec); anything else is refused before decoding.
+VIDEO_CODECS = ("av1", "h264", "hevc", "vp8", "vp9")
 
 #: dtypes a column may hold, as stored in COLUMN.dtype.
 ALLOWED_DTYPES = tuple(

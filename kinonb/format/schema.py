@@ -150,7 +150,8 @@ class Column:
     @property
     def needs_1_1(self) -> bool:
         """Whether this column uses a format 1.1 feature (a 1.0 reader would refuse it)."""
-        return self.role >= L.ROLES_1_0 or self.flags != 0 or self.dtype != ROLE_DTYPES.get(self.role, self.dtype)
+        return (self.role >= L.ROLES_1_0 or self.flags != 0 or self.codec >= L.CODECS_1_0
+                or self.dtype != ROLE_DTYPES.get(self.role, self.dtype))
 
     @property
     def frame_nbytes(self) -> int:
@@ -247,8 +248,9 @@ def _column_from_record(i, rec, strings, path, at, minor) -> Column:
         raise bad("flags", f"a subset of {ROLE_FLAGS[role]:#x} including {ROLE_REQUIRED_FLAGS.get(role, 0):#x} for "
                   f"role {L.ROLE_NAMES[role]}", flags, newer=bool(flags & ~L.COLUMN_FLAGS))
     codec = int(rec["codec"])
-    if codec >= len(L.CODEC_NAMES) or (codec == L.CODEC_LZ4_FRAMES and role != L.ROLE_CAMERA):
-        raise bad("codec", "0 (raw), or 1 (lz4) for a camera", codec, newer=codec >= len(L.CODEC_NAMES))
+    if codec >= len(L.CODEC_NAMES) or (codec != L.CODEC_RAW and role != L.ROLE_CAMERA):
+        raise bad("codec", "0 (raw), or 1 (lz4), 2 (jpeg), 3 (video) for a camera", codec,
+                  newer=codec >= len(L.CODEC_NAMES))
     dtype = _record_dtype(rec["dtype"], "dtype", bad)
     if role in ROLE_DTYPE_CHOICES and dtype not in ROLE_DTYPE_CHOICES[role]:
         raise bad("dtype", f"one of {[d.str for d in ROLE_DTYPE_CHOICES[role]]} for role {L.ROLE_NAMES[role]}",
@@ -265,7 +267,7 @@ def _column_from_record(i, rec, strings, path, at, minor) -> Column:
     if any(shape_field[ndim:]):
         raise bad("shape", "zeros past ndim", shape_field)
     shape = tuple(shape_field[:ndim])
-    problem = frame_shape_problem(role, shape, dtype)
+    problem = frame_shape_problem(role, shape, dtype, codec)
     if problem:
         raise bad("shape", problem, shape)
     column = Column(name, role, dtype, shape, codec, flags, source)
@@ -281,7 +283,8 @@ def _record_dtype(raw, field, bad) -> np.dtype:
     return np.dtype(raw.decode())
 
 
-def frame_shape_problem(role: int, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+def frame_shape_problem(role: int, shape: tuple[int, ...], dtype: np.dtype,
+                        codec: int = L.CODEC_RAW) -> str | None:
     """What is wrong with a per-frame ``shape`` of a ``role`` column (None when nothing): the one rule the
     COLUMN check, the block_shapes check and the writer share."""
     if role == L.ROLE_CAMERA and (len(shape) != 3 or 0 in shape or shape[2] > 4):
@@ -289,6 +292,8 @@ def frame_shape_problem(role: int, shape: tuple[int, ...], dtype: np.dtype) -> s
     dims = frame_dims_problem(shape)
     if dims:
         return dims
+    if codec in (L.CODEC_JPEG, L.CODEC_VIDEO) and shape[2] not in L.CODEC_CHANNELS:
+        return f"1 or 3 channels for a {L.CODEC_NAMES[codec]} camera"
     nbytes = dtype.itemsize
     for d in shape:
         nbytes *= d

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..codecs.registry import check_input, codec_of_input
 from ..errors import InvalidArgumentError, SchemaError
 from ..format import layout as L
 from ..format.schema import (
@@ -67,7 +68,8 @@ def episode_columns(actions, states, rewards, is_terminal, images, columns, time
     given = [Given(key, role, as_array(key, v)) for key, role, v in (
         ("actions", L.ROLE_ACTIONS, actions), ("states", L.ROLE_STATES, states), ("rewards", L.ROLE_REWARDS, rewards),
         ("is_terminal", L.ROLE_IS_TERMINAL, is_terminal)) if v is not None]
-    given += [Given(check_name(n, "camera"), L.ROLE_CAMERA, as_array(n, v)) for n, v in _mapping("images", images).items()]
+    given += [Given(check_name(n, "camera"), L.ROLE_CAMERA, v if codec_of_input(v) is not None else as_array(n, v))
+              for n, v in _mapping("images", images).items()]
     given += [Given(check_name(n, "column"), L.ROLE_EXTRA, as_array(n, v)) for n, v in _mapping("columns", columns).items()]
     if timestamps is not None:
         given.append(Given("timestamps", L.ROLE_TIMESTAMPS, as_array("timestamps", timestamps)))
@@ -145,6 +147,8 @@ def prepare_column(g: Given, t: int, existing: Column | None, camera_codec: int,
     for a new one); return ``(Column, C-contiguous array)``. The Column may carry new flags (a width or frame
     count the file has not seen), which the writer records."""
     arr, name, role = g.value, g.name, g.role
+    if codec_of_input(arr) is not None:
+        return _prepare_encoded(g, t, existing)
     if arr.ndim == 0:
         raise SchemaError(f"{name}: expected an array of frames, got a scalar")
     ndim = ROLE_NDIM.get(role)
@@ -167,23 +171,42 @@ def prepare_column(g: Given, t: int, existing: Column | None, camera_codec: int,
             arr = arr.astype(target)
     arr = np.ascontiguousarray(convert_lossless(name, arr, target))
     shape = tuple(int(d) for d in arr.shape[1:])
-    problem = frame_shape_problem(role, shape, target)
+    codec = (camera_codec if existing is None else existing.codec) if role == L.ROLE_CAMERA else L.CODEC_RAW
+    problem = frame_shape_problem(role, shape, target, codec)
     if problem:
         raise SchemaError(f"{name}: per-frame shape {shape}: expected {problem}")
     if existing is None:
         source = g.value.dtype if flags & L.COLUMN_CAST else None
-        codec = camera_codec if role == L.ROLE_CAMERA else L.CODEC_RAW
         return Column(name, role, target, shape, codec, flags, source), arr
+    return _with_flags(g, existing, shape, flags), arr
+
+
+def _with_flags(g: Given, existing: Column, shape: tuple[int, ...], flags: int) -> Column:
+    """``existing`` with the flags this block needs (a new width or frame count), or SchemaError."""
     if existing.shape != shape:
-        if len(existing.shape) != len(shape) or not ROLE_FLAGS[role] & L.COLUMN_VARIABLE_SHAPE:
-            raise SchemaError(f"{name}: per-frame shape {shape} does not match the file's {existing.shape}")
+        if len(existing.shape) != len(shape) or not ROLE_FLAGS[g.role] & L.COLUMN_VARIABLE_SHAPE:
+            raise SchemaError(f"{g.name}: per-frame shape {shape} does not match the file's {existing.shape}")
         flags |= L.COLUMN_VARIABLE_SHAPE
     new_flags = existing.flags | flags
     if new_flags == existing.flags:
-        return existing, arr
+        return existing
     source = existing.source_dtype if existing.source_dtype is not None else (
         g.value.dtype if flags & L.COLUMN_CAST else None)
-    return dataclasses.replace(existing, flags=new_flags, source_dtype=source), arr
+    return dataclasses.replace(existing, flags=new_flags, source_dtype=source)
+
+
+def _prepare_encoded(g: Given, t: int, existing: Column | None):
+    """A pre-encoded camera (EncodedJpeg / EncodedVideo): checked, stored as given in a column of its codec."""
+    codec = codec_of_input(g.value)
+    check_input(codec if existing is None else existing.codec, g.name, g.value)
+    flags = _frames_flag(g, t)
+    shape = tuple(int(d) for d in g.value.shape[1:])
+    problem = frame_shape_problem(g.role, shape, np.dtype("|u1"), codec)
+    if problem:
+        raise SchemaError(f"{g.name}: per-frame shape {shape}: expected {problem}")
+    if existing is None:
+        return Column(g.name, g.role, np.dtype("|u1"), shape, codec, flags), g.value
+    return _with_flags(g, existing, shape, flags), g.value
 
 
 def parse_dtypes(dtypes) -> dict[str, np.dtype]:

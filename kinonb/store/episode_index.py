@@ -28,6 +28,7 @@ def _finite_float(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"{text} overflows a float64")
     return value
+from ..codecs.registry import block_table
 
 
 class EpisodeIndex:
@@ -45,7 +46,8 @@ class EpisodeIndex:
         self._attrs_checked = False
         self._lz4_tables: dict[tuple[int, int], np.ndarray] = {}
         self.frame_nbytes = np.array([c.frame_nbytes for c in self.columns], np.uint64)
-        self.is_lz4 = np.array([c.codec == L.CODEC_LZ4_FRAMES for c in self.columns], bool)
+        self.is_lz4 = np.array([c.codec in (L.CODEC_LZ4_FRAMES, L.CODEC_JPEG) for c in self.columns], bool)
+        self.is_video = np.array([c.codec == L.CODEC_VIDEO for c in self.columns], bool)
         self.shapes = footer.block_shapes  # None in a commit without per-block shapes
         self.per_block = np.array([c.per_block for c in self.columns], bool)
         if self.per_block.any() and self.shapes is None:
@@ -155,9 +157,12 @@ class EpisodeIndex:
         with np.errstate(divide="ignore", invalid="ignore"):
             raw_ok = np.where(fnb == 0, nbytes == 0, (nbytes % np.maximum(fnb, 1) == 0) & (nbytes // np.maximum(fnb, 1) == nf2))
         lz4_ok = nbytes // np.uint64(8) >= nf2 + np.uint64(1)
-        size_ok = np.where(self.is_lz4[None, :], lz4_ok, raw_ok)
-        first_bad(present & ~size_ok, "nbytes", "num_frames x frame_nbytes (raw) or room for the lz4 frame table",
-                  CorruptFieldError)
+        index = np.uint64(L.VIDEO_PACKET.itemsize)
+        video_ok = (nbytes >= np.uint64(L.VIDEO_HEADER.itemsize)) & (
+            (nbytes - np.uint64(L.VIDEO_HEADER.itemsize)) // index >= nf2)
+        size_ok = np.where(self.is_lz4[None, :], lz4_ok, np.where(self.is_video[None, :], video_ok, raw_ok))
+        first_bad(present & ~size_ok, "nbytes", "num_frames x frame_nbytes (raw), room for the lz4/jpeg frame "
+                  "table, or for the video header and packet table", CorruptFieldError)
         # Blocks are laid out in index order: each present block starts at or after the end of the one before.
         rows = blk if a == 0 else self.blocks[a - 1 : b]
         rp = ((rows["flags"] & L.BLOCK_PRESENT) != 0).reshape(-1)
@@ -198,6 +203,8 @@ class EpisodeIndex:
             bad |= got & ((nbytes > L.MAX_FRAME_NBYTES) | (elements > L.MAX_FRAME_NBYTES))
             if col.role == L.ROLE_CAMERA:
                 bad |= got & ((shape[:, 0] == 0) | (shape[:, 1] == 0) | (shape[:, 2] == 0) | (shape[:, 2] > 4))
+            if col.codec in (L.CODEC_JPEG, L.CODEC_VIDEO):
+                bad |= got & ~np.isin(shape[:, 2], L.CODEC_CHANNELS)
             if bad.any():
                 i = a + int(np.flatnonzero(bad)[0])
                 row = i * len(self.columns) + c
@@ -242,21 +249,21 @@ class EpisodeIndex:
                                f"BLOCK[{i}][{self.columns[c].name}] to start at or after the end {int(e[j - 1])} of "
                                f"every block before it in the file", int(o[j]))
 
-    def lz4_table(self, buf: np.ndarray, position: int, c: int) -> np.ndarray:
-        """The checked per-frame offset table of an lz4 camera block (cached)."""
+    def lz4_table(self, buf: np.ndarray, position: int, c: int):
+        """The checked table of a compressed camera block (cached): lz4 and jpeg, the per-frame offsets (<u8,
+        T+1, relative to the block); video, a ``VideoTable`` (§7.2 to §7.4)."""
         key = (position, c)
         table = self._lz4_tables.get(key)
         if table is None:
             self.ensure(position)
             blk = self.blocks[position, c]
             off, nbytes = int(blk["offset"]), int(blk["nbytes"])
-            t = self.block_frames(position, c)
-            table = buf[off : off + 8 * (t + 1)].view("<u8")
-            frame_nbytes = int(np.prod(self.block_shape(position, c), dtype=np.uint64))
-            problem = frame_table_problem(table, t, nbytes, frame_nbytes)
+            table, problem = block_table(self.columns[c].codec, buf, off, nbytes, self.block_frames(position, c),
+                                         self.block_shape(position, c))
             if problem:
-                raise CorruptFieldError(self.path, off, f"lz4 frame table of episode {position} "
-                                        f"camera {self.columns[c].name!r} with {problem}", table[:4].tolist())
+                at, expected, found = problem
+                raise CorruptFieldError(self.path, off + at, f"{expected} (episode {position} camera "
+                                        f"{self.columns[c].name!r})", found)
             self._lz4_tables[key] = table
         return table
 

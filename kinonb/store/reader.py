@@ -26,7 +26,8 @@ from ..format import stats as S
 from ..format import success as success_code
 from ..format.footer import decode_footer
 from ..format.schema import FIXED_ROLE_NAMES
-from ..kernels.lz4 import decode_frames
+from ..codecs.decode_pool import run
+from ..codecs.registry import decode_tasks, stored_frames
 from ..protocol import ColumnBlocks
 from ..query import MetaTable, Queryable, attr_lookup
 from .episode_index import EpisodeIndex
@@ -169,14 +170,21 @@ class Database(Timelines, Queryable):
             "attrs": self._index.attrs(p) if attrs_length else {},
         }
 
-    def read_episode(self, i: int) -> dict:
-        """Meta plus every column of episode ``i``: raw columns are zero-copy read-only views."""
+    def read_episode(self, i: int, *, raw_frames: bool = False) -> dict:
+        """Meta plus every column of episode ``i``: raw columns are zero-copy read-only views, cameras decoded
+        uint8 (T, H, W, C). ``raw_frames=True``: compressed cameras as stored, undecoded (a list of lz4 frames,
+        an EncodedJpeg, an EncodedVideo)."""
         p = self._position(i)
         row = self._index.blocks[p].tolist()
         ep = self._actions_only(p, row)
-        ep["images"] = {self._columns[c].name: self._column(p, c, row[c]) for c in self._cameras
-                        if row[c][3] & L.BLOCK_PRESENT}
+        ep["images"] = {self._columns[c].name: self._stored(p, c) if raw_frames and self._columns[c].codec else
+                        self._column(p, c, row[c]) for c in self._cameras if row[c][3] & L.BLOCK_PRESENT}
         return ep
+
+    def _stored(self, p: int, c: int):
+        table = self._index.lz4_table(self._buf, p, c)
+        return stored_frames(self._columns[c].codec, self._buf, table, int(self._index.blocks[p, c]["offset"]),
+                             self._index.block_shape(p, c))
 
     def read_episode_actions_only(self, i: int) -> dict:
         """Like read_episode without images: no image byte is touched."""
@@ -225,7 +233,7 @@ class Database(Timelines, Queryable):
         if not self._has(p, c):
             raise UnknownKeyError(f"episode {p} has no column {key!r}")
         start, stop, step = slice(start, stop).indices(t)
-        if self._columns[c].codec == L.CODEC_LZ4_FRAMES:
+        if self._columns[c].codec != L.CODEC_RAW:
             return self._decode_camera(p, c, range(start, max(start, stop)))
         return self._column(p, c)[start:stop]
 
@@ -313,17 +321,21 @@ class Database(Timelines, Queryable):
             rows = self._index.shapes[episodes, c]
             counts = rows["num_frames"].astype(np.int64) if col.own_frames else None
             shapes = rows["shape"][:, : len(col.shape)].astype(np.int64) if col.variable_shape else None
-        if col.codec != L.CODEC_LZ4_FRAMES:
-            return ColumnBlocks(col, self._buf, starts, frame_counts=counts, shapes=shapes)
+        where = dict(path=str(self._path), positions=np.asarray(episodes, np.int64))
+        if col.codec == L.CODEC_RAW:
+            return ColumnBlocks(col, self._buf, starts, frame_counts=counts, shapes=shapes, **where)
         tables = [self._index.lz4_table(self._buf, int(p), c) for p in episodes]
         frame_base = np.zeros(len(episodes), np.int64)
         if len(episodes) > 1:
-            np.cumsum([len(t) - 1 for t in tables[:-1]], out=frame_base[1:])
+            np.cumsum([self._index.block_frames(int(p), c) for p in episodes[:-1]], out=frame_base[1:])
+        if col.codec == L.CODEC_VIDEO:
+            return ColumnBlocks(col, self._buf, starts, frame_base=frame_base, frame_counts=counts, shapes=shapes,
+                                video=tuple(tables), **where)
         begin = [t[:-1].astype(np.int64) + off for t, off in zip(tables, starts.tolist())]
         end = [t[1:].astype(np.int64) + off for t, off in zip(tables, starts.tolist())]
         frame_offset = np.concatenate(begin) if begin else np.zeros(0, np.int64)
         frame_length = (np.concatenate(end) if end else np.zeros(0, np.int64)) - frame_offset
-        return ColumnBlocks(col, self._buf, starts, frame_offset, frame_length, frame_base, counts, shapes)
+        return ColumnBlocks(col, self._buf, starts, frame_offset, frame_length, frame_base, counts, shapes, **where)
 
     # -- internals -----------------------------------------------------------------------------------------
     def _position(self, i) -> int:
@@ -357,11 +369,11 @@ class Database(Timelines, Queryable):
         return self._index.block_shape(p, c)[0]
 
     def _column(self, p: int, c: int, block=None) -> np.ndarray:
-        """Episode ``p``'s column ``c``: a view for raw columns, decoded frames for lz4 cameras."""
+        """Episode ``p``'s column ``c``: a view for raw columns, decoded frames for compressed cameras."""
         col = self._columns[c]
         off, nbytes, _, _ = self._index.blocks[p, c].item() if block is None else block
         frames = self._index.block_frames(p, c)
-        if col.codec == L.CODEC_LZ4_FRAMES:
+        if col.codec != L.CODEC_RAW:
             return self._decode_camera(p, c, range(frames))
         shape = (frames, *self._index.block_shape(p, c))
         if nbytes:
@@ -375,14 +387,12 @@ class Database(Timelines, Queryable):
         table = self._index.lz4_table(self._buf, p, c)
         off = int(self._index.blocks[p, c]["offset"])
         ids = np.asarray(frame_ids, np.int64)
-        frame_shape = self._index.block_shape(p, c)
-        out = np.empty((len(ids), *frame_shape), np.uint8)
-        starts = table[ids].astype(np.int64) + off
-        try:
-            decode_frames(self._buf, starts, table[ids + 1].astype(np.int64) + off - starts, out[0].size if len(ids)
-                          else 0, out.reshape(-1))
-        except ValueError as e:
-            raise CorruptFieldError(self._path, off, f"lz4 frames of episode {p} camera {col.name!r} decoding to "
-                                    f"{col.frame_nbytes} bytes each", str(e)) from None
-        return out
+        out = np.empty((len(ids), *self._index.block_shape(p, c)), np.uint8)
 
+        def fail(found):
+            return CorruptFieldError(self._path, off, f"{L.CODEC_NAMES[col.codec]} frames of episode {p} camera "
+                                     f"{col.name!r} decoding to {out.shape[1:]} each", found)
+
+        if len(ids):
+            run(decode_tasks(col.codec, self._buf, table, off, ids, out, fail))
+        return out

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import (
-    InvalidArgumentError,
     OutputExistsError,
     TornTailError,
     UnclosedWriterWarning,
@@ -27,28 +26,31 @@ from ..errors import (
 from ..format import layout as L
 from ..format import stats as S
 from ..format.footer import Footer, commit_minor, decode_footer, encode_footer
-from ..format.frame_codec import encode_frames
+from ..codecs.registry import encode_block
 from ..format.header import encode_header, encode_trailer
 from ..format.schema import Column
 from .atomic import publish, refuse_if_locked, remove_stale_temporary, temporary_path
 from .episode_index import EpisodeIndex
 from .block_table import block_tables
+from .camera_codecs import CameraCodecs
 from .column_input import check_timestamps, episode_columns, parse_dtypes, prepare_column
-from .episode_input import as_bytes, attrs_blob, check_episode_fields, check_episode_meta
+from .episode_input import attrs_blob, check_episode_fields, check_episode_meta
 from .recovery import find_last_commit
 
 STAGE_LIMIT = 1 << 20
 
 
-def create(path, *, compression: str | None = None, overwrite: bool = False, sync: bool = True,
-           dtypes: dict | None = None) -> "Writer":
+def create(path, *, compression: str | dict | None = None, overwrite: bool = False, sync: bool = True,
+           dtypes: dict | None = None, **codec_options) -> "Writer":
     """Create a new .knb file (with an empty first commit) and return a writer for it.
 
     The file appears atomically: a crash during create leaves either no file or a valid empty one.
     ``dtypes={"actions": "float32"}`` stores a column in that dtype, casting (and recording the cast) where
-    values lose precision; without it every float column keeps the dtype it is first given.
+    values lose precision. ``compression``: None, "lz4", "jpeg", "video" or ``{camera: codec}``;
+    ``codec_options``: jpeg_quality=90, video_codec="h264", video_crf=23, video_gop=30 (store/camera_codecs.py).
     """
     requested = parse_dtypes(dtypes)
+    codecs = CameraCodecs(compression, **codec_options)
     path = Path(os.fspath(path))
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; use kinonb.append() to add to it, or overwrite=True")
@@ -77,11 +79,11 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
         if tmp.exists():
             tmp.unlink()
         raise
-    return Writer(path, fd=fd, compression=compression, sync=sync, dtypes=requested)
+    return Writer(path, fd=fd, compression=codecs, sync=sync, dtypes=requested)
 
 
-def append(path, *, compression: str | None = None, sync: bool = True, repair: bool = False,
-           dtypes: dict | None = None) -> "Writer":
+def append(path, *, compression: str | dict | None = None, sync: bool = True, repair: bool = False,
+           dtypes: dict | None = None, **codec_options) -> "Writer":
     """Open an existing .knb file for appending.
 
     Bytes after the last intact commit (a crash mid-append) make this raise :class:`TornTailError`, since
@@ -89,24 +91,22 @@ def append(path, *, compression: str | None = None, sync: bool = True, repair: b
     """
     path = Path(os.fspath(path))
     requested = parse_dtypes(dtypes)
+    codecs = CameraCodecs(compression, **codec_options)
     fd = os.open(path, os.O_RDWR)
-    return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair, dtypes=requested)
+    return Writer(path, fd=fd, compression=codecs, sync=sync, repair=repair, dtypes=requested)
 
 
 class Writer:
     """Use :func:`kinonb.create` or :func:`kinonb.append`. A context manager: leaving the ``with`` block
     normally commits; leaving it by an exception discards every episode added since the last commit."""
 
-    def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool, repair: bool = False,
+    def __init__(self, path: Path, *, fd: int, compression: CameraCodecs, sync: bool, repair: bool = False,
                  dtypes: dict | None = None):
-        if compression not in (None, "none", "lz4"):
-            os.close(fd)
-            raise InvalidArgumentError(f"compression must be None or 'lz4', got {compression!r}")
         self.path = path
         self._fd = fd
         self._sync = sync
         self._dtypes = dtypes or {}
-        self._camera_codec = L.CODEC_LZ4_FRAMES if compression == "lz4" else L.CODEC_RAW
+        self._codecs = compression
         self._closed = False
         self._failed: BaseException | None = None
         try:
@@ -190,25 +190,27 @@ class Writer:
                     episode_id: int | None = None, timestamps=None, streams=None, episode_arrays=None) -> int:
         """Write one episode's blocks (not yet committed); return its position. Every column is optional (T:
         from actions when given); states and extras may hold T + 1 rows. ``timestamps``: (T,) float64 s or int64
-        ns; ``streams``: ``{name: (times, values)}``; ``episode_arrays``: ``{name: array}``. See docs/format-1.1."""
+        ns; ``streams``: ``{name: (times, values)}``; ``episode_arrays``: ``{name: array}``. See docs/data-model.md."""
         self._check_open()
         fields = check_episode_fields(images, columns, success, total_reward, episode_id)
         t, given = episode_columns(actions, states, rewards, is_terminal, images, columns, timestamps, streams,
                                    episode_arrays)
-        ids = self._column_ids()
+        ids = {col.name: i for i, col in enumerate(self._columns)}
         prepared = []
         for g in given:
             c = ids.get(g.name)
-            col, arr = prepare_column(g, t, self._columns[c] if c is not None else None, self._camera_codec,
-                                      self._dtypes.get(g.name))
+            col, arr = prepare_column(g, t, self._columns[c] if c is not None else None,
+                                      self._codecs.codec_for(g.name), self._dtypes.get(g.name))
             check_timestamps(col, arr)
-            prepared.append((c, col, arr))
+            pieces = encode_block(col.codec, arr, int(np.prod(arr.shape[1:])) * col.dtype.itemsize,
+                                  self._codecs.options)
+            prepared.append((c, col, arr, pieces))
         meta = self._episode_record(t, task, embodiment, fps, fields, attrs)
 
         # Everything is validated: from here on only I/O can fail.
-        for k, (c, col, arr) in enumerate(prepared):
+        for k, (c, col, arr, pieces) in enumerate(prepared):
             if c is None:
-                prepared[k] = (len(self._columns), col, arr)
+                prepared[k] = (len(self._columns), col, arr, pieces)
                 self._columns.append(col)
                 self._intern(col.name)
                 self._stats.append(S.empty())
@@ -216,10 +218,10 @@ class Writer:
                 self._columns[c] = col  # it may have gained a flag (a new width or frame count)
         row: dict[int, tuple] = {}
         try:
-            for c, col, arr in sorted(prepared, key=lambda x: x[0]):
-                pieces = encode_frames(arr) if col.codec == L.CODEC_LZ4_FRAMES else [as_bytes(arr)]
+            for c, col, arr, pieces in sorted(prepared, key=lambda x: x[0]):
                 row[c] = (*self._write_block(pieces), arr.shape[0], arr.shape[1:])
-                self._stats[c] = S.merge(self._stats[c], S.of_array(arr))
+                if isinstance(arr, np.ndarray):  # pre-encoded frames are stored undecoded: no statistics
+                    self._stats[c] = S.merge(self._stats[c], S.of_array(arr))
         except OSError as e:
             self._fail(e)
         meta["frame_start"] = self._num_frames
@@ -228,9 +230,6 @@ class Writer:
         self._new_blocks.append(row)
         self._next_id = max(self._next_id, int(meta["episode_id"]) + 1)
         return self.num_episodes - 1
-
-    def _column_ids(self) -> dict[str, int]:
-        return {col.name: i for i, col in enumerate(self._columns)}
 
     def _episode_record(self, t, task, embodiment, fps, fields, attrs) -> np.ndarray:
         fps = check_episode_meta(task, embodiment, fps)
