@@ -32,6 +32,7 @@ from ..format.frame_codec import encode_frames
 from ..format.header import encode_header, encode_trailer
 from ..format.schema import Column
 from .atomic import publish, refuse_if_locked, temporary_path
+from .autocommit import DEFAULT_AUTOCOMMIT_BYTES, AutoCommit
 from .episode_index import EpisodeIndex
 from .episode_input import (
     as_bytes,
@@ -41,17 +42,18 @@ from .episode_input import (
     nonneg_int,
     prepare_column,
 )
-from .recovery import find_last_commit
+from .recovery import find_last_commit, refuse_recoverable_tail
 
 STAGE_LIMIT = 1 << 20
 
 
-def create(path, *, compression: str | None = None, overwrite: bool = False, sync: bool = True) -> "Writer":
+def create(path, *, compression: str | None = None, overwrite: bool = False, sync: bool = True,
+           autocommit_bytes: int | None = DEFAULT_AUTOCOMMIT_BYTES, autocommit_episodes: int | None = None) -> "Writer":
     """Create a new .knb file (with an empty first commit) and return a writer for it.
 
     The file appears atomically: a crash during create leaves either no file or a valid empty one.
     """
-    path = Path(os.fspath(path))
+    policy, path = AutoCommit.checked(autocommit_bytes, autocommit_episodes), Path(os.fspath(path))
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; use kinonb.append() to add to it, or overwrite=True")
     if path.exists():
@@ -79,18 +81,19 @@ def create(path, *, compression: str | None = None, overwrite: bool = False, syn
         if tmp.exists():
             tmp.unlink()
         raise
-    return Writer(path, fd=fd, compression=compression, sync=sync)
+    return Writer(path, fd=fd, compression=compression, sync=sync, autocommit=policy)
 
 
-def append(path, *, compression: str | None = None, sync: bool = True, repair: bool = False) -> "Writer":
+def append(path, *, compression: str | None = None, sync: bool = True, repair: bool = False,
+           autocommit_bytes: int | None = DEFAULT_AUTOCOMMIT_BYTES, autocommit_episodes: int | None = None) -> "Writer":
     """Open an existing .knb file for appending.
 
     Bytes after the last intact commit (a crash mid-append) make this raise :class:`TornTailError`, since
     appending would bury them; ``repair=True`` truncates them first, as ``kinonb.repair(path)`` does.
     """
-    path = Path(os.fspath(path))
+    policy, path = AutoCommit.checked(autocommit_bytes, autocommit_episodes), Path(os.fspath(path))
     fd = os.open(path, os.O_RDWR)
-    return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair)
+    return Writer(path, fd=fd, compression=compression, sync=sync, repair=repair, autocommit=policy)
 
 
 def _remove_stale_temporary(tmp: Path) -> None:
@@ -103,13 +106,14 @@ class Writer:
     """Use :func:`kinonb.create` or :func:`kinonb.append`. A context manager: leaving the ``with`` block
     normally commits; leaving it by an exception discards every episode added since the last commit."""
 
-    def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool, repair: bool = False):
+    def __init__(self, path: Path, *, fd: int, compression: str | None, sync: bool, repair: bool = False,
+                 autocommit: AutoCommit = AutoCommit()):
         if compression not in (None, "none", "lz4"):
             os.close(fd)
             raise InvalidArgumentError(f"compression must be None or 'lz4', got {compression!r}")
         self.path = path
         self._fd = fd
-        self._sync = sync
+        self._sync, self._autocommit = sync, autocommit
         self._camera_codec = L.CODEC_LZ4_FRAMES if compression == "lz4" else L.CODEC_RAW
         self._closed = False
         self._failed: BaseException | None = None
@@ -138,6 +142,7 @@ class Writer:
                 raise TornTailError(self.path, commit.end, f"the file to end with commit {commit.seq}",
                                     f"{commit.ignored_bytes} more bytes (a torn append)",
                                     "run `kinonb validate --repair` or append(..., repair=True) to truncate them")
+            refuse_recoverable_tail(self._fd, self.path, commit, "kinonb.append(path, repair=True)")
             warnings.warn(f"{self.path}: removing {commit.ignored_bytes} bytes of a torn append after commit "
                           f"{commit.seq}", stacklevel=4)
             os.ftruncate(self._fd, commit.end)
@@ -217,6 +222,7 @@ class Writer:
         self._new_episodes.append(meta)
         self._new_blocks.append(row)
         self._next_id = max(self._next_id, int(meta["episode_id"]) + 1)
+        self._autocommit.commit_if_due(self)  # bounds what a crash or a cut loses (autocommit.py)
         return self.num_episodes - 1
 
     def _column_ids(self) -> dict[str, int]:
