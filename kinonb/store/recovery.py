@@ -111,17 +111,21 @@ class Tail:
 
     @property
     def at_risk(self) -> bool:
-        """Whether removing the tail would lose data, or the tail is more than a torn append."""
-        return bool(self.recoverable or self.claimed or self.beyond_torn)
+        """Whether removing the tail would lose episodes salvage recovers, or the tail is more than a torn append.
+        (A later footer that indexes more episodes but none that verify is a torn or damaged commit: a warning.)"""
+        return bool(self.recoverable or self.beyond_torn)
 
     def describe(self, path) -> str:
         what = f"{self.nbytes} bytes after the last intact commit hold data"
         if self.recoverable:
             return (f"{what} ({self.recoverable} of {max(self.claimed, self.recoverable)} episodes recoverable by "
                     f"`kinonb salvage {path} -o OUT`)")
+        if self.beyond_torn:
+            return f"{what}: more than a torn append holds, and no intact footer row indexes it"
         if self.claimed:
-            return f"{what}: a later commit's damaged footer indexes {self.claimed} more episodes, none recoverable"
-        return f"{what}: more than a torn append holds, and no footer indexes it (salvage cannot locate it)"
+            return (f"{self.nbytes} bytes after the last intact commit: a torn or damaged footer of a later commit "
+                    f"indexes {self.claimed} more episodes, none of them recoverable")
+        return f"{self.nbytes} bytes after the last intact commit (torn append)"
 
 
 def inspect_tail(fd: int, path, commit: Commit) -> Tail:

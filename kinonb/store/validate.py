@@ -58,8 +58,7 @@ def _check_tail(db: Database, report: Report) -> None:
         report.errors.append(f"{db._path}: {tail.describe(db._path)}; `kinonb validate --repair` would remove them"
                              + (" (it refuses without --force)" if tail.recoverable else ""))
     else:
-        report.warnings.append(f"{db.ignored_bytes} bytes after the last intact commit (torn append); "
-                               "`kinonb validate --repair` removes them")
+        report.warnings.append(f"{tail.describe(db._path)}; `kinonb validate --repair` removes them")
 
 
 def _check_index(db: Database, report: Report) -> None:
