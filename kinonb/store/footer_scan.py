@@ -60,19 +60,24 @@ class FileBytes:
         return self._crcs[key]
 
 
-def footer_offsets(fb: FileBytes, lo: int) -> list[int]:
-    """The 64-aligned offsets at or after ``lo`` whose first 8 bytes are ``FOOTER_MAGIC``, newest (highest) first."""
-    magic = np.frombuffer(L.FOOTER_MAGIC, "<u8")[0]
-    found = []
+def footer_offsets(fb: FileBytes, lo: int) -> tuple[list[int], int]:
+    """The 64-aligned offsets at or after ``lo`` whose first 8 bytes are ``FOOTER_MAGIC``, newest (highest) first,
+    and the most episodes any trailer there with a matching CRC-32 counts (its footer may be gone)."""
+    magics = np.frombuffer(L.FOOTER_MAGIC + L.TRAILER_MAGIC, "<u8")
+    found, counted = [], 0
     hi = fb.size // L.ALIGNMENT * L.ALIGNMENT
     lo = L.align_up(max(lo, L.HEADER.itemsize))
     while hi > lo:
         start = max(lo, hi - SCAN_WINDOW)
         raw = fb.read(start, hi - start)
         rows = np.frombuffer(raw[: len(raw) // L.ALIGNMENT * L.ALIGNMENT], "<u8").reshape(-1, L.ALIGNMENT // 8)
-        found.extend(start + int(r) * L.ALIGNMENT for r in np.flatnonzero(rows[:, 0] == magic)[::-1])
+        found.extend(start + int(r) * L.ALIGNMENT for r in np.flatnonzero(rows[:, 0] == magics[0])[::-1])
+        for r in np.flatnonzero(rows[:, 0] == magics[1]):
+            t = raw[int(r) * L.ALIGNMENT : (int(r) + 1) * L.ALIGNMENT]
+            if L.crc32(t[:-4]) == int(np.frombuffer(t, L.TRAILER, count=1)[0]["crc32"]):
+                counted = max(counted, int(np.frombuffer(t, L.TRAILER, count=1)[0]["num_episodes"]))
         hi = start
-    return found
+    return found, counted
 
 
 @dataclass

@@ -38,11 +38,12 @@ class Recovered:
 
 def recover(fb: FileBytes, path, *, lo: int = 0, first: int = 0) -> Recovered:
     """Rebuild the index from every footer at or after byte ``lo``, for the positions from ``first`` on."""
-    footers = [r for r in (read_footer(fb, path, o) for o in footer_offsets(fb, lo)) if r is not None]
+    offsets, counted = footer_offsets(fb, lo)
+    footers = [r for r in (read_footer(fb, path, o) for o in offsets) if r is not None]
     schema = [r for r in footers if r.columns is not None]
     if not schema:
         out = Recovered([], [], [], np.zeros(0, L.EPISODE), np.zeros((0, 0), L.BLOCK), b"", 0, footers=len(footers))
-        known = max((r.claimed for r in footers), default=0)
+        known = max([r.claimed for r in footers] + [counted])
         if known > first:
             out.known = known
             out.lost.append((first, known - 1, "no footer with intact column and string tables"))
@@ -50,7 +51,7 @@ def recover(fb: FileBytes, path, *, lo: int = 0, first: int = 0) -> Recovered:
     best = max(schema, key=lambda r: (r.num_columns, r.num_strings, r.offset))
     usable = [r for r in footers if _consistent(r, best)]
     out = Recovered(best.columns, best.strings, [], np.zeros(0, L.EPISODE), np.zeros((0, 0), L.BLOCK), b"",
-                    max((r.claimed for r in usable), default=0), footers=len(footers))
+                    max([r.claimed for r in usable] + [counted]), footers=len(footers))
     if len(usable) < len(footers):
         out.notes.append(f"{len(footers) - len(usable)} footer candidates disagree with the newest schema: ignored")
     _choose_rows(fb, out, usable, first)
