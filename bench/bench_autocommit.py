@@ -1,5 +1,5 @@
 """What auto-commit costs: write MB/s with the default auto-commit (64 MiB of pending blocks) against
-``autocommit_bytes=None`` (one commit at the end), for image episodes and for many small low-dim episodes
+``autocommit_bytes=None`` (one commit at the end), and with a 1 MiB interval, for image episodes and for many small low-dim episodes
 (where the footer rule, max(autocommit_bytes, last footer size), keeps commits rare), with and without fsync.
 
     python -m bench.bench_autocommit [--quick] [--json out.json]
@@ -32,7 +32,7 @@ def _commits(path: Path) -> int:
 
 def bench_case(path: Path, episodes: list, mb: float, sync: bool, runs: int) -> dict:
     out = {}
-    for label, limit in (("off", None), ("default", DEFAULT_AUTOCOMMIT_BYTES)):
+    for label, limit in (("off", None), ("default", DEFAULT_AUTOCOMMIT_BYTES), ("1MiB", 1 << 20)):
         def write():
             with kinonb.create(path, overwrite=True, sync=sync, autocommit_bytes=limit) as w:
                 for ep in episodes:
@@ -40,6 +40,7 @@ def bench_case(path: Path, episodes: list, mb: float, sync: bool, runs: int) -> 
         r = timed(write, runs)
         out[label] = {"mb_per_s": mb / r["median_s"], "commits": _commits(path), **r}
     out["ratio"] = out["default"]["mb_per_s"] / out["off"]["mb_per_s"]
+    out["ratio_1MiB"] = out["1MiB"]["mb_per_s"] / out["off"]["mb_per_s"]
     return out
 
 
@@ -68,7 +69,8 @@ def main(argv=None) -> dict:
                 r = results[key] = bench_case(tmp / "w.knb", episodes, mb, sync, 3)
                 print(f"  {key:32s} off {r['off']['mb_per_s']:8.1f} MB/s ({r['off']['commits']} commits)   "
                       f"default {r['default']['mb_per_s']:8.1f} MB/s ({r['default']['commits']} commits)   "
-                      f"ratio {r['ratio']:.3f}")
+                      f"ratio {r['ratio']:.3f}   1 MiB {r['1MiB']['mb_per_s']:8.1f} MB/s "
+                      f"({r['1MiB']['commits']} commits) ratio {r['ratio_1MiB']:.3f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     results["machine"] = {"cpus": os.cpu_count(), "numpy": np.__version__, "kinonb": kinonb.__version__}
