@@ -271,7 +271,9 @@ def threshold_bench(runs: int):
     """(e) serial vs prange per kernel and size, with the default thread count: where the choosers switch."""
     import numba
 
-    from kinonb.kernels import gather, lz4 as klz4, resize as kr
+    from kinonb.kernels import gather
+    from kinonb.kernels import lz4 as klz4
+    from kinonb.kernels import resize as kr
 
     rows = []
     E, L = 64, 200

@@ -27,6 +27,7 @@ import gc
 import os
 import statistics
 import time
+
 import numpy as np
 
 from .loaders import IN_RAM

@@ -23,6 +23,7 @@ from .errors import (
     OverlapError,
     PositionError,
     QueryError,
+    RecoverableTailError,
     SchemaError,
     SourceLayoutError,
     TornTailError,
@@ -41,15 +42,16 @@ from .sampling.index import SampleIndex
 from .sampling.resize import resize
 from .store.reader import Database
 from .store.report import Report
+from .store.salvage import salvage
 from .store.validate import repair, validate
 from .store.writer import Writer, append, create
 
 __all__ = [
-    "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "Report",
+    "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "salvage", "Report",
     "Database", "Writer", "EncodedJpeg", "EncodedVideo", "set_decode_threads", "ArgumentTypeError", "BadMagicError", "ChecksumError", "CorruptFieldError",
     "EmptyDatasetError", "FormatError", "ImageDecodeError", "IngestWarning", "InvalidArgumentError",
     "KinonbError", "KinonbWarning", "MissingExtraError", "MissingFileError", "NoCommitError", "OffsetError",
-    "OutputExistsError", "OverlapError", "PositionError", "QueryError", "SchemaError", "SourceLayoutError",
+    "OutputExistsError", "OverlapError", "PositionError", "QueryError", "RecoverableTailError", "SchemaError", "SourceLayoutError",
     "TornTailError", "TornTailWarning", "TruncatedFileError", "UnclosedWriterWarning", "UnknownKeyError",
     "UnsupportedVersionError", "UsageError", "WriteFailedError", "WriterClosedError", "WriterLockedError",
 ]

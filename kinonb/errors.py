@@ -98,6 +98,10 @@ class TornTailError(FormatError):
     """Appending was refused: the file has bytes after its last intact commit (repair it first)."""
 
 
+class RecoverableTailError(TornTailError):
+    """Repair was refused: the bytes it would remove hold episodes that ``kinonb salvage`` can recover."""
+
+
 # -- bad arguments (caller errors, not file errors) ----------------------------------------------------------
 
 

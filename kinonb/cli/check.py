@@ -1,4 +1,5 @@
-"""The commands that make and check files: ``create-test`` (a synthetic dataset) and ``validate``."""
+"""The commands that make, check and rescue files: ``create-test`` (a synthetic dataset), ``validate`` (with
+``--repair``) and ``salvage``."""
 
 from __future__ import annotations
 
@@ -47,6 +48,44 @@ def _print_report(args, report, is_kdb: bool, repaired) -> None:
         print(f"  error: {e}")
 
 
+def _confirm_repair(args, report) -> bool:
+    """Say (on stderr) what --repair will remove; ask on a terminal unless --force; refuse to lose recoverable
+    episodes without --force or a yes."""
+    k = report.recoverable_episodes or 0
+    held = f", holding {k} episodes that `{PROG} salvage {args.path} -o OUT` can recover" if k else ""
+    print(f"{PROG} validate --repair: will remove {report.ignored_bytes} bytes after the last intact commit of "
+          f"{args.path}{held}", file=sys.stderr)
+    if args.force:
+        return True
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        print("remove them? [y/N] ", end="", file=sys.stderr, flush=True)
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+    if k:
+        print(f"{PROG} validate: refusing to remove {report.ignored_bytes} bytes holding {k} recoverable episodes; "
+              f"run `{PROG} salvage {args.path} -o OUT` first, or pass --force", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_salvage(args) -> int:
+    from ..store.salvage import EXIT_LOST, salvage
+
+    report = salvage(args.path, args.output, overwrite=args.overwrite, progress=_progress(args, "salvage"))
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        verdict = "recovered all" if report.ok else "LOST episodes"
+        print(f"{verdict}: {args.path} -> {args.output}: {report.recovered} episodes, {report.frames} frames "
+              f"recovered; {report.lost_episodes} lost")
+        for line in report.lost:
+            print(f"  lost: {line}")
+        for line in report.notes:
+            print(f"  note: {line}")
+        for e in report.errors:
+            print(f"  error: {e}")
+    return EXIT_OK if report.ok else EXIT_LOST
+
+
 def cmd_validate(args) -> int:
     from ..interop.opener import file_format, validate_any
     from ..store.validate import repair
@@ -61,7 +100,9 @@ def cmd_validate(args) -> int:
     repaired = None
     report = validate_any(args.path, deep=args.deep, progress=progress)
     if args.repair and report.ignored_bytes:
-        repaired = repair(args.path)
+        if not _confirm_repair(args, report):
+            return EXIT_DATA
+        repaired = repair(args.path, force=True)  # _confirm_repair said yes to any recoverable episodes
         report = validate_any(args.path, deep=args.deep, progress=progress)
     elif args.repair:
         repaired = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .bench import cmd_bench
-from .check import cmd_create_test, cmd_validate
+from .check import cmd_create_test, cmd_salvage, cmd_validate
 from .convert import cmd_export, cmd_ingest, cmd_merge
 from .inspect import cmd_info, cmd_query, cmd_schema
 from .mix import cmd_mix
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    for define in (_add_create_test, _add_info, _add_schema, _add_validate, _add_query, _add_merge, _add_mix,
+    for define in (_add_create_test, _add_info, _add_schema, _add_validate, _add_salvage, _add_query, _add_merge, _add_mix,
                    _add_ingest, _add_export, _add_bench):
         define(add)
     return parser
@@ -111,7 +111,18 @@ def _add_validate(add) -> None:
     p.add_argument("path")
     p.add_argument("--deep", action="store_true", help="verify every block's CRC-32, decode every block, count NaN/Inf")
     p.add_argument("--repair", action="store_true",
-                   help="truncate a torn tail back to the last intact commit, then validate again")
+                   help="truncate a torn tail back to the last intact commit, then validate again (asks on a "
+                        "terminal; refuses to remove episodes `kinonb salvage` can recover unless --force)")
+    p.add_argument("--force", action="store_true", help="with --repair: remove the tail without asking")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _add_salvage(add) -> None:
+    p = add("salvage", cmd_salvage, "recover every episode whose bytes survive from a cut or damaged .knb file "
+            "into a new file (exit 1 when episodes were lost)", "kinonb salvage broken.knb -o rescued.knb")
+    p.add_argument("path", help="the damaged .knb file (never changed)")
+    p.add_argument("-o", "--output", required=True, help="the new .knb file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

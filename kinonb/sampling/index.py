@@ -26,7 +26,14 @@ from .cameras import read_camera
 from .images import ImageOptions
 from .keys import Key, check_missing, key_blocks
 from .reads import Grid, read_frames, read_grid
-from .streams import Segments, StreamAnchors, check_rate, check_staleness, grid_steps, segments
+from .streams import (
+    Segments,
+    StreamAnchors,
+    check_rate,
+    check_staleness,
+    grid_steps,
+    segments,
+)
 from .widths import check_pad_dims
 
 

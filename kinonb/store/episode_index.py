@@ -15,7 +15,6 @@ import numpy as np
 from ..errors import ChecksumError, CorruptFieldError, OffsetError, OverlapError
 from ..format import layout as L
 from ..format.footer import Footer, chunk_checksums
-from ..format.frame_codec import frame_table_problem
 from ..format.schema import MAX_ATTRS_DEPTH, attrs_depth, attrs_too_deep
 
 

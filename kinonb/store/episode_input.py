@@ -13,7 +13,6 @@ import numbers
 import numpy as np
 
 from ..errors import SchemaError
-from ..format import layout as L
 from ..format import success as success_code
 from ..format.schema import MAX_ATTRS_DEPTH, attrs_too_deep, storable_dtype
 

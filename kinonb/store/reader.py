@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..codecs.decode_pool import run
+from ..codecs.registry import decode_tasks, stored_frames
 from ..errors import (
     ArgumentTypeError,
     CorruptFieldError,
@@ -26,8 +28,6 @@ from ..format import stats as S
 from ..format import success as success_code
 from ..format.footer import decode_footer
 from ..format.schema import FIXED_ROLE_NAMES
-from ..codecs.decode_pool import run
-from ..codecs.registry import decode_tasks, stored_frames
 from ..protocol import ColumnBlocks
 from ..query import MetaTable, Queryable, attr_lookup
 from .episode_index import EpisodeIndex
@@ -81,8 +81,16 @@ class Database(Timelines, Queryable):
         self._minor = max(minor, commit.minor)
         self._mm = mm
         self._buf = buf
+        self._use_footer(footer, commit.footer_offset)
+        if commit.ignored_bytes:
+            warnings.warn(f"{self._path}: ignored {commit.ignored_bytes} bytes after the last intact commit "
+                          f"(a torn append, or a cut copy); `kinonb validate` tells which, and `kinonb salvage` "
+                          f"recovers the episodes they hold", TornTailWarning, stacklevel=4)
+
+    def _use_footer(self, footer, data_end: int) -> None:
+        """Index ``footer`` (its blocks end at or before ``data_end``) and the columns by role."""
         self._footer = footer
-        self._index = EpisodeIndex(self._path, footer, commit.footer_offset)
+        self._index = EpisodeIndex(self._path, footer, data_end)
         self._columns = footer.columns
         self._col_by_name = {c.name: i for i, c in enumerate(self._columns)}
         self._role_col = {c.role: i for i, c in enumerate(self._columns) if c.role in FIXED_ROLE_NAMES}
@@ -91,10 +99,6 @@ class Database(Timelines, Queryable):
         self._by_role = {role: [i for i, c in enumerate(self._columns) if c.role == role]
                          for role in (L.ROLE_TIMESTAMPS, L.ROLE_STREAM, L.ROLE_EPISODE_ARRAY)}
         self._meta_table = None
-        if commit.ignored_bytes:
-            warnings.warn(f"{self._path}: ignored {commit.ignored_bytes} bytes after the last intact commit "
-                          f"(a torn or aborted append); `kinonb validate --repair` removes them",
-                          TornTailWarning, stacklevel=4)
 
     def refresh(self) -> bool:
         """Move to the newest commit of the file; return True when it changed."""

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import (
-    NoCommitError,
-)
+from ..errors import NoCommitError, RecoverableTailError
 from ..format import layout as L
 from ..format.footer import FOOTER_PREFIX, prefix_length, read_footer_prefix
 from ..format.header import check_header
+from .autocommit import DEFAULT_AUTOCOMMIT_BYTES
+from .footer_scan import FileBytes
+from .recovered import recover
 
 SCAN_WINDOW = 1 << 22
 
@@ -115,3 +116,52 @@ def find_last_commit(fd: int, path) -> tuple[Commit, int]:
         hi = lo
     raise NoCommitError(path, None, "at least one intact commit (footer + trailer)", f"none in {file_size} bytes",
                         "file seems not fully written, or it was truncated")
+
+
+@dataclass(frozen=True)
+class Tail:
+    """What the bytes after the last intact commit hold (format_spec.md §11.2, §15.1)."""
+
+    nbytes: int  # bytes after the commit
+    recoverable: int  # episodes in them that `kinonb salvage` recovers (positions after the commit's)
+    claimed: int  # episodes the newest footer in them claims beyond the commit's (0: no such footer)
+    beyond_torn: bool  # more bytes than one torn append under the default auto-commit interval holds
+
+    @property
+    def at_risk(self) -> bool:
+        """Whether removing the tail would lose episodes salvage recovers, or the tail is more than a torn append.
+        (A later footer that indexes more episodes but none that verify is a torn or damaged commit: a warning.)"""
+        return bool(self.recoverable or self.beyond_torn)
+
+    def describe(self, path) -> str:
+        what = f"{self.nbytes} bytes after the last intact commit hold data"
+        if self.recoverable:
+            return (f"{what} ({self.recoverable} of {max(self.claimed, self.recoverable)} episodes recoverable by "
+                    f"`kinonb salvage {path} -o OUT`)")
+        if self.beyond_torn:
+            return f"{what}: more than a torn append holds, and no intact footer row indexes it"
+        if self.claimed:
+            return (f"{self.nbytes} bytes after the last intact commit: a torn or damaged footer of a later commit "
+                    f"indexes {self.claimed} more episodes, none of them recoverable")
+        return f"{self.nbytes} bytes after the last intact commit (torn append)"
+
+
+def inspect_tail(fd: int, path, commit: Commit) -> Tail:
+    """Scan the bytes after ``commit`` for later footers and count the episodes salvage would recover there."""
+    if commit.ignored_bytes <= 0:
+        return Tail(0, 0, 0, False)
+    rec = recover(FileBytes(fd, commit.file_size), path, lo=commit.end, first=commit.num_episodes)
+    footer = commit.footer_length + L.TRAILER.itemsize
+    torn = 2 * max(DEFAULT_AUTOCOMMIT_BYTES, footer) + 2 * footer
+    return Tail(commit.ignored_bytes, len(rec.positions), max(0, rec.known - commit.num_episodes),
+                commit.ignored_bytes > torn)
+
+
+def refuse_recoverable_tail(fd: int, path, commit: Commit, what: str) -> Tail:
+    """Raise RecoverableTailError when the bytes after ``commit`` hold episodes salvage can recover."""
+    tail = inspect_tail(fd, path, commit)
+    if tail.recoverable:
+        raise RecoverableTailError(path, commit.end, f"only a torn append after commit {commit.seq} for {what} "
+                                   "to remove", tail.describe(path), "salvage them first; `kinonb.repair(path, "
+                                   "force=True)` (`kinonb validate --repair --force`) removes them anyway")
+    return tail

@@ -14,7 +14,7 @@ from ..errors import IngestWarning
 
 @dataclass
 class Report:
-    operation: str  # "validate", "ingest", "merge" or "export"
+    operation: str  # "validate", "salvage", "ingest", "merge" or "export"
     path: str | None = None  # the file validated
     source: str | None = None  # the file or folder read (ingest, export)
     output: str | None = None  # the file written (ingest, merge, export)
@@ -28,6 +28,11 @@ class Report:
     blocks_checked: int | None = None
     nan_count: dict | None = None
     inf_count: dict | None = None
+    unreachable_bytes: int | None = None  # validate: bytes after the last intact commit that hold data
+    recoverable_episodes: int | None = None  # validate: episodes in those bytes that `kinonb salvage` recovers
+    recovered: int | None = None  # salvage: episodes written to the output
+    lost_episodes: int | None = None  # salvage: episodes the file held but not recovered
+    lost: list | None = None  # salvage: "episodes A..B: why" for every episode the file held but not recovered
     inputs: list | None = None  # merge: one dict per input (path, episodes, selected)
     renumbered: bool | None = None  # merge: episode ids renumbered 0..N-1
     skipped_episodes: list | None = None  # export: source positions of episodes the output format cannot hold

@@ -13,7 +13,7 @@ from ..errors import ChecksumError, CorruptFieldError, FormatError, WriterLocked
 from ..format import layout as L
 from ..format.totals import check_frame_total
 from .reader import Database
-from .recovery import find_last_commit
+from .recovery import find_last_commit, inspect_tail, refuse_recoverable_tail
 from .report import Report
 
 
@@ -34,8 +34,7 @@ def validate(path, *, deep: bool = False, progress=None) -> Report:
     report.ignored_bytes = db.ignored_bytes
     report.commits = db.commit_seq
     if db.ignored_bytes:
-        report.warnings.append(f"{db.ignored_bytes} bytes after the last intact commit (torn append); "
-                               "`kinonb validate --repair` removes them")
+        _check_tail(db, report)
     try:
         _check_index(db, report)
         if deep:
@@ -43,6 +42,23 @@ def validate(path, *, deep: bool = False, progress=None) -> Report:
     except FormatError as e:
         report.fail(e)
     return report
+
+
+def _check_tail(db: Database, report: Report) -> None:
+    """A torn append is a warning; a tail holding recoverable episodes or more than a torn append is not."""
+    fd = os.open(db._path, os.O_RDONLY)
+    try:
+        tail = inspect_tail(fd, db._path, db._commit)
+    finally:
+        os.close(fd)
+    report.unreachable_bytes = tail.nbytes if tail.at_risk else 0
+    report.recoverable_episodes = tail.recoverable
+    if tail.at_risk:
+        report.ok = False
+        report.errors.append(f"{db._path}: {tail.describe(db._path)}; `kinonb validate --repair` would remove them"
+                             + (" (it refuses without --force)" if tail.recoverable else ""))
+    else:
+        report.warnings.append(f"{tail.describe(db._path)}; `kinonb validate --repair` removes them")
 
 
 def _check_index(db: Database, report: Report) -> None:
@@ -81,8 +97,12 @@ def _check_blocks(db: Database, report: Report, progress) -> None:
             report.blocks_checked += 1
 
 
-def repair(path) -> int:
-    """Truncate bytes after the last intact commit. Returns how many were removed. Takes the writer lock."""
+def repair(path, *, force: bool = False) -> int:
+    """Truncate bytes after the last intact commit. Returns how many were removed. Takes the writer lock.
+
+    Refuses (:class:`RecoverableTailError`) when those bytes hold episodes that ``kinonb salvage`` can recover,
+    unless ``force``; warns with what it removes before removing it.
+    """
     path = Path(os.fspath(path))
     fd = os.open(path, os.O_RDWR)
     try:
@@ -93,6 +113,10 @@ def repair(path) -> int:
         commit, _ = find_last_commit(fd, path)
         removed = commit.ignored_bytes
         if removed:
+            tail = inspect_tail(fd, path, commit) if force else refuse_recoverable_tail(fd, path, commit, "repair")
+            held = f", holding {tail.recoverable} recoverable episodes (force=True)" if tail.recoverable else ""
+            warnings.warn(f"{path}: removing {removed} bytes [{commit.end}, {commit.file_size}) after commit "
+                          f"{commit.seq}{held}", UserWarning, stacklevel=2)
             os.ftruncate(fd, commit.end)
             os.fsync(fd)
         return removed

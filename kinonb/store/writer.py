@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..codecs.registry import encode_block
 from ..errors import (
     OutputExistsError,
     TornTailError,
@@ -26,31 +27,30 @@ from ..errors import (
 from ..format import layout as L
 from ..format import stats as S
 from ..format.footer import Footer, commit_minor, decode_footer, encode_footer
-from ..codecs.registry import encode_block
 from ..format.header import encode_header, encode_trailer
 from ..format.schema import Column
 from .atomic import publish, refuse_if_locked, remove_stale_temporary, temporary_path
-from .episode_index import EpisodeIndex
+from .autocommit import DEFAULT_AUTOCOMMIT_BYTES
 from .block_table import block_tables
-from .camera_codecs import CameraCodecs
-from .column_input import check_timestamps, episode_columns, parse_dtypes, prepare_column
+from .column_input import check_timestamps, episode_columns, prepare_column
+from .episode_index import EpisodeIndex
 from .episode_input import attrs_blob, check_episode_fields, check_episode_meta
-from .recovery import find_last_commit
+from .recovery import find_last_commit, refuse_recoverable_tail
+from .writer_options import WriterOptions
 
 STAGE_LIMIT = 1 << 20
 
 
 def create(path, *, compression: str | dict | None = None, overwrite: bool = False, sync: bool = True,
-           dtypes: dict | None = None, **codec_options) -> "Writer":
+           dtypes: dict | None = None, autocommit_bytes: int | None = DEFAULT_AUTOCOMMIT_BYTES,
+           autocommit_episodes: int | None = None, **codec_options) -> "Writer":
     """Create a new .knb file (with an empty first commit) and return a writer for it.
 
-    The file appears atomically: a crash during create leaves either no file or a valid empty one.
-    ``dtypes={"actions": "float32"}`` stores a column in that dtype, casting (and recording the cast) where
-    values lose precision. ``compression``: None, "lz4", "jpeg", "video" or ``{camera: codec}``;
-    ``codec_options``: jpeg_quality=90, video_codec="h264", video_crf=23, video_gop=30 (store/camera_codecs.py).
+    The file appears atomically: a crash during create leaves either no file or a valid empty one. ``dtypes={
+    "actions": "float32"}`` stores a column in that dtype, recording a lossy cast. ``compression``: None, "lz4",
+    "jpeg", "video" or ``{camera: codec}``; ``codec_options``: jpeg_quality, video_codec, video_crf, video_gop.
     """
-    requested = parse_dtypes(dtypes)
-    codecs = CameraCodecs(compression, **codec_options)
+    options = WriterOptions.checked(compression, dtypes, autocommit_bytes, autocommit_episodes, **codec_options)
     path = Path(os.fspath(path))
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; use kinonb.append() to add to it, or overwrite=True")
@@ -79,34 +79,32 @@ def create(path, *, compression: str | dict | None = None, overwrite: bool = Fal
         if tmp.exists():
             tmp.unlink()
         raise
-    return Writer(path, fd=fd, compression=codecs, sync=sync, dtypes=requested)
+    return Writer(path, fd=fd, sync=sync, options=options)
 
 
 def append(path, *, compression: str | dict | None = None, sync: bool = True, repair: bool = False,
-           dtypes: dict | None = None, **codec_options) -> "Writer":
+           dtypes: dict | None = None, autocommit_bytes: int | None = DEFAULT_AUTOCOMMIT_BYTES,
+           autocommit_episodes: int | None = None, **codec_options) -> "Writer":
     """Open an existing .knb file for appending.
 
     Bytes after the last intact commit (a crash mid-append) make this raise :class:`TornTailError`, since
     appending would bury them; ``repair=True`` truncates them first, as ``kinonb.repair(path)`` does.
     """
+    options = WriterOptions.checked(compression, dtypes, autocommit_bytes, autocommit_episodes, **codec_options)
     path = Path(os.fspath(path))
-    requested = parse_dtypes(dtypes)
-    codecs = CameraCodecs(compression, **codec_options)
     fd = os.open(path, os.O_RDWR)
-    return Writer(path, fd=fd, compression=codecs, sync=sync, repair=repair, dtypes=requested)
+    return Writer(path, fd=fd, sync=sync, repair=repair, options=options)
 
 
 class Writer:
     """Use :func:`kinonb.create` or :func:`kinonb.append`. A context manager: leaving the ``with`` block
     normally commits; leaving it by an exception discards every episode added since the last commit."""
 
-    def __init__(self, path: Path, *, fd: int, compression: CameraCodecs, sync: bool, repair: bool = False,
-                 dtypes: dict | None = None):
+    def __init__(self, path: Path, *, fd: int, sync: bool, options: WriterOptions, repair: bool = False):
         self.path = path
         self._fd = fd
         self._sync = sync
-        self._dtypes = dtypes or {}
-        self._codecs = compression
+        self._autocommit, self._dtypes, self._codecs = options.autocommit, options.dtypes, options.codecs
         self._closed = False
         self._failed: BaseException | None = None
         try:
@@ -134,6 +132,7 @@ class Writer:
                 raise TornTailError(self.path, commit.end, f"the file to end with commit {commit.seq}",
                                     f"{commit.ignored_bytes} more bytes (a torn append)",
                                     "run `kinonb validate --repair` or append(..., repair=True) to truncate them")
+            refuse_recoverable_tail(self._fd, self.path, commit, "kinonb.append(path, repair=True)")
             warnings.warn(f"{self.path}: removing {commit.ignored_bytes} bytes of a torn append after commit "
                           f"{commit.seq}", stacklevel=4)
             os.ftruncate(self._fd, commit.end)
@@ -229,6 +228,7 @@ class Writer:
         self._new_episodes.append(meta)
         self._new_blocks.append(row)
         self._next_id = max(self._next_id, int(meta["episode_id"]) + 1)
+        self._autocommit.commit_if_due(self)  # bounds what a crash or a cut loses (autocommit.py)
         return self.num_episodes - 1
 
     def _episode_record(self, t, task, embodiment, fps, fields, attrs) -> np.ndarray:

@@ -14,12 +14,26 @@ One concept per module; this face re-exports their public names:
 kinonb itself never imports this package.
 """
 
-from .equality import assert_episode_equal, assert_same, episode_length, file_keys, same_bits, stored_dtypes
+from .equality import (
+    assert_episode_equal,
+    assert_same,
+    episode_length,
+    file_keys,
+    same_bits,
+    stored_dtypes,
+)
 from .forge import forge_commit
 from .images import png
 from .proto import encode_example, encode_feature, encode_record, field, varint_bytes
 from .stateful import Knb11Machine, KnbMachine
-from .strategies import FLOATS, TEXT, episodes, episodes_1_1, file_schemas, file_schemas_1_1
+from .strategies import (
+    FLOATS,
+    TEXT,
+    episodes,
+    episodes_1_1,
+    file_schemas,
+    file_schemas_1_1,
+)
 
 __all__ = [
     "FLOATS", "TEXT", "Knb11Machine", "KnbMachine", "assert_episode_equal", "assert_same", "encode_example",

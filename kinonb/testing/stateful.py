@@ -29,7 +29,13 @@ from hypothesis.stateful import (
 
 import kinonb
 
-from .equality import assert_episode_equal, episode_length, file_keys, same_bits, stored_dtypes
+from .equality import (
+    assert_episode_equal,
+    episode_length,
+    file_keys,
+    same_bits,
+    stored_dtypes,
+)
 from .strategies import episodes_1_1, file_schemas_1_1
 
 

@@ -21,7 +21,15 @@ from torch.utils.data._utils.collate import (
 )
 
 from ..errors import InvalidArgumentError, PositionError
-from .convert import Batch, EpisodeSample, MixtureRow, dim_mask, pad_dim, strings, to_tensor
+from .convert import (
+    Batch,
+    EpisodeSample,
+    MixtureRow,
+    dim_mask,
+    pad_dim,
+    strings,
+    to_tensor,
+)
 
 
 class Row(Mapping):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import kinonb
-from kinonb.format import layout as L
 from kinonb.testing import forge_commit
 
 simplejpeg = pytest.importorskip("simplejpeg")

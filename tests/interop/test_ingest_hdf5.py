@@ -72,8 +72,8 @@ def test_robomimic_file_matches_h5py(datasets_dir, tmp_path, name):
 def test_robomimic_lift_reproduces_kinodbs_own_kdb(datasets_dir, tmp_path):
     """kinodb wrote robomimic_lift_scripted.kdb from this HDF5 (panda, lift, 20 fps): hdf5 -> knb -> kdb gives
     the same bytes, so the HDF5 mapping (order, states, rewards, dones, success, total_reward) is kinodb's."""
-    from kinonb.ops.export import export_kdb
     from kinonb.interop import KdbDatabase
+    from kinonb.ops.export import export_kdb
 
     src = source(datasets_dir, "robomimic_hdf5_robocore_scripted", "lift_ph", "low_dim.hdf5")
     ref = source(datasets_dir, "kinodb_reference", "robomimic_lift_scripted.kdb")

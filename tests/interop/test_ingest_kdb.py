@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import kinonb
-from kinonb.ops.export import export_kdb
+from kinonb.interop import KdbDatabase, write_kdb
 from kinonb.interop.ingest import ingest
 from kinonb.interop.ingest.kdb import ingest_kdb
-from kinonb.interop import KdbDatabase, write_kdb
+from kinonb.ops.export import export_kdb
 
 NAMES = ["create_test_small", "create_test_images_raw", "create_test_images_jpeg", "robomimic_lift_scripted",
          "pusht_images"]

@@ -17,7 +17,13 @@ from kinonb.interop.ingest.rlds import ingest_rlds, list_shards
 from kinonb.interop.ingest.tfrecord import crc32c_table, iter_records, masked_crc32c
 from kinonb.testing import assert_same as same
 from kinonb.testing import png
-from kinonb.testing.proto import encode_example, encode_feature, encode_record, field, varint_bytes
+from kinonb.testing.proto import (
+    encode_example,
+    encode_feature,
+    encode_record,
+    field,
+    varint_bytes,
+)
 
 Image = pytest.importorskip("PIL.Image")
 

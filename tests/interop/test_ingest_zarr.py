@@ -57,8 +57,8 @@ def test_pusht_matches_zarr(pusht, tmp_path):
 def test_pusht_reproduces_kinodbs_own_kdb(pusht, datasets_dir, tmp_path):
     """kinodb wrote pusht_images.kdb from the first 7 episodes (img as camera 'top', pusht, 10 fps):
     zarr -> knb -> kdb gives the same bytes."""
-    from kinonb.ops.export import export_kdb
     from kinonb.interop import KdbDatabase
+    from kinonb.ops.export import export_kdb
 
     ref = datasets_dir / "kinodb_reference" / "pusht_images.kdb"
     if not ref.is_file():

@@ -6,7 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kinonb.kernels import gather
-from kinonb.kernels.gather import gather_windows, gather_windows_parallel, gather_windows_serial
+from kinonb.kernels.gather import (
+    gather_windows,
+    gather_windows_parallel,
+    gather_windows_serial,
+)
 from kinonb.kernels.windows import build_sample_index, sample_index_arrays
 
 lengths_st = st.lists(st.integers(0, 25), min_size=0, max_size=8)

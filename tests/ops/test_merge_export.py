@@ -6,9 +6,9 @@ import pytest
 import kinonb
 from kinonb.cli import create_test_episode
 from kinonb.example import synthetic_episode
-from kinonb.ops.export import export, export_kdb
-from kinonb.interop.ingest import IngestWarning
 from kinonb.interop import KdbDatabase
+from kinonb.interop.ingest import IngestWarning
+from kinonb.ops.export import export, export_kdb
 from kinonb.ops.merge import merge
 from kinonb.ops.mixture import mixture, parse_source, sample_mixture
 

@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 
 from kinonb.errors import InvalidArgumentError
 from kinonb.sampling.index import SampleIndex
-from kinonb.testing.fake_source import FakeSource, _latest, reference_read, reference_samples
+from kinonb.testing.fake_source import (
+    FakeSource,
+    _latest,
+    reference_read,
+    reference_samples,
+)
 
 OFFSETS = st.lists(st.integers(-5, 5), min_size=1, max_size=4)
 

@@ -12,20 +12,18 @@ go through ``hostile_cases.exercise`` (a result or a FormatError, never a crash 
 
 from __future__ import annotations
 
-import os
 import resource
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_cases import EDGES, EXAMPLES, HEADROOM, SETTINGS, exercise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kinonb
 from kinonb.testing import forge_commit
-
-from hostile_cases import EDGES, EXAMPLES, HEADROOM, SETTINGS, exercise
 
 WORK = Path(tempfile.mkdtemp(prefix="kinonb-hostile-1-1-"))
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

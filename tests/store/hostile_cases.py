@@ -26,9 +26,9 @@ import contextlib
 import dataclasses
 import io
 import os
-from collections import Counter
 import resource
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np

@@ -19,10 +19,10 @@ import traceback
 import warnings
 from pathlib import Path
 
+import crash_writer as CW
 import numpy as np
 import pytest
 
-import crash_writer as CW
 import kinonb
 from kinonb.testing import assert_episode_equal
 

@@ -96,20 +96,28 @@ def test_truncation_every_offset(tmp_path):
         assert n == newest, f"cut at {k}: opened {n} episodes, expected the commit of {newest}"
         assert read_all(db) == good[n], f"cut at {k}"
         assert db.ignored_bytes == k - ends[n]
-        assert report.ok, (k, report.errors)
+        # A cut inside a later commit's footer leaves rows salvage can recover: validate says so (§15.1).
+        recoverable = report.recoverable_episodes or 0
+        assert report.ok == (not recoverable), (k, report.errors)
+        assert recoverable in (0, *(m - n for m in ends if m > n))
         assert (report.episodes, report.ignored_bytes) == (n, k - ends[n])
         outcomes[n] = outcomes.get(n, 0) + 1
-    assert set(outcomes) == {"TruncatedFileError", "NoCommitError", 0, *COMMITS}, outcomes
+        outcomes["recoverable tail"] = outcomes.get("recoverable tail", 0) + bool(recoverable)
+    assert set(outcomes) == {"TruncatedFileError", "NoCommitError", "recoverable tail", 0, *COMMITS}, outcomes
+    assert outcomes["recoverable tail"] > 0
 
 
 def test_repair_then_append_after_truncation(tmp_path):
     src = tmp_path / "d.knb"
     build(src)
     raw = src.read_bytes()
-    src.write_bytes(raw[:-100])  # tear the last commit
+    src.write_bytes(raw[:-100])  # tear the last commit: its footer's rows survive, so salvage could recover them
     report = kinonb.validate(src)
-    assert report.ok and report.ignored_bytes > 0 and report.episodes == COMMITS[-2]
-    removed = kinonb.repair(src)
+    assert not report.ok and report.ignored_bytes > 0 and report.episodes == COMMITS[-2]
+    assert report.recoverable_episodes == COMMITS[-1] - COMMITS[-2]
+    with pytest.raises(kinonb.RecoverableTailError):
+        kinonb.repair(src)
+    removed = kinonb.repair(src, force=True)
     assert removed == report.ignored_bytes
     assert kinonb.validate(src).ignored_bytes == 0
     with kinonb.append(src) as w:
@@ -135,7 +143,7 @@ def test_repair_then_append_at_many_cuts(tmp_path):
     for k in cuts:
         cut.write_bytes(raw[:k])
         n = max(m for m, end in ends.items() if end <= k)
-        assert kinonb.repair(cut) == k - ends[n]
+        assert kinonb.repair(cut, force=True) == k - ends[n]  # force: some cuts leave recoverable rows
         assert cut.stat().st_size == ends[n]
         with kinonb.append(cut, sync=False, compression="lz4") as w:
             w.add_episode(**extra)
@@ -212,7 +220,10 @@ def test_bitflip_every_byte(tmp_path):
             where = "footer" if k in regions["footer"] else "trailer"
             if error is None:
                 assert n == COMMITS[-2] and ignored > 0 and got == good[n], f"{where} flip at {k} went unnoticed"
-                assert report.ok and (report.episodes, report.ignored_bytes) == (n, ignored)
+                assert (report.episodes, report.ignored_bytes) == (n, ignored)
+                # The damaged commit's blocks are intact: where its rows still verify, validate says salvage can
+                # recover them (§15.1) and does not pass.
+                assert report.ok == (not report.recoverable_episodes), (k, report.errors)
                 count(f"{where}: fall back to the previous commit")
             elif k in regions["padding"]:
                 assert isinstance(error, kinonb.CorruptFieldError) and "zero padding" in str(error), (k, error)
@@ -319,7 +330,9 @@ def _check_file(path, eps, ignored=0):
     for i, ep in enumerate(eps):
         assert_episode_equal(db.read_episode(i), ep)
     report = kinonb.validate(path, deep=True)
-    assert report.ok and report.episodes == len(eps) and report.ignored_bytes == ignored, report.errors
+    assert report.episodes == len(eps) and report.ignored_bytes == ignored, report.errors
+    assert report.ok == (not report.recoverable_episodes), report.errors  # a footer written, not its trailer
+    return report.recoverable_episodes
 
 
 def _failing_session(path, monkeypatch, disk):
@@ -413,10 +426,10 @@ def test_io_error_and_truncate_fails(tmp_path, monkeypatch, err):
         _failing_session(path, monkeypatch, FailingOs(err, budget=budget, truncate_fails=True))
         tail = path.stat().st_size - base_size
         assert tail == budget
-        _check_file(path, BASE, ignored=tail)
+        recoverable = _check_file(path, BASE, ignored=tail)
         with pytest.raises(kinonb.TornTailError):
             kinonb.append(path)
-        assert kinonb.repair(path) == tail
+        assert kinonb.repair(path, force=bool(recoverable)) == tail
         _append_more(path)
 
 
@@ -495,7 +508,8 @@ def test_cli_validate_deep_and_repair(tmp_path, capsys):
     assert cli.main(["validate", "--deep", str(flipped)]) == 1
     assert "CRC-32" in capsys.readouterr().out
     torn = tmp_path / "torn.knb"
-    torn.write_bytes(src.read_bytes()[:-10])
+    footer_at = kinonb.open(src)._commit.footer_offset
+    torn.write_bytes(src.read_bytes()[: footer_at - 10])  # a torn append: the last commit's footer never written
     assert cli.main(["validate", "--deep", str(torn)]) == 0
     assert "bytes after the last intact commit" in capsys.readouterr().out
     assert cli.main(["validate", "--repair", str(torn)]) == 0

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_hostile import _cap_address_space
 
 HERE = Path(__file__).resolve().parent

@@ -3,9 +3,9 @@ with the test kit (``kinonb.testing.forge_commit``) or made by kinonb's own writ
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
-import contextlib
 import os
 import resource
 import subprocess

@@ -3,8 +3,8 @@ changes, so a rejected call followed by a good one writes the bytes the good one
 
 from __future__ import annotations
 
-import io
 import contextlib
+import io
 import math
 
 import numpy as np

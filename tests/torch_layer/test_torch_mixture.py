@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
 
 import kinonb  # noqa: E402
-from kinonb.torch import KinoIterDataset, MixtureDataset, from_mixture, pad_collate  # noqa: E402
 from kinonb.sampling.mixture import schedule  # noqa: E402
+from kinonb.torch import KinoIterDataset, MixtureDataset, from_mixture, pad_collate  # noqa: E402
 
 HAS_FORK = "fork" in multiprocessing.get_all_start_methods()
 WINDOWS = {"actions": range(2), "states": [0]}

@@ -9,8 +9,12 @@ import kinonb  # noqa: E402
 from kinonb.errors import InvalidArgumentError  # noqa: E402
 from kinonb.sampling.index import SampleIndex  # noqa: E402
 from kinonb.testing.fake_source import FakeSource  # noqa: E402
-from kinonb.torch import KinoIterDataset, KinoMapDataset, pad_collate  # noqa: E402
-from kinonb.torch import convert  # noqa: E402
+from kinonb.torch import (  # noqa: E402
+    KinoIterDataset,
+    KinoMapDataset,
+    convert,  # noqa: E402
+    pad_collate,
+)
 from kinonb.torch.collate import Rows  # noqa: E402
 from kinonb.torch.options import SampleOptions  # noqa: E402
 
