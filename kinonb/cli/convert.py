@@ -44,6 +44,10 @@ def cmd_ingest(args) -> int:
         else:
             raise UsageError(f"--split applies to hdf5 (a mask/ filter key), rlds and hf_datasets (a split), "
                              f"not {fmt}")
+    if args.transcode is not None:
+        if fmt not in ("lerobot", "rlds"):
+            raise UsageError(f"--transcode applies to lerobot and rlds, not {fmt}")
+        options["transcode"] = args.transcode
     if args.keep_large_attrs:
         if fmt != "hdf5":
             raise UsageError("--keep-large-attrs applies to hdf5 only")
@@ -69,7 +73,11 @@ def cmd_ingest(args) -> int:
 def cmd_export(args) -> int:
     from ..ops.export import export
 
-    if args.format == "kdb":
+    if args.format == "lerobot":
+        if args.filter or args.compress or args.timestamp is not None or args.keep_ids:
+            raise UsageError("--filter, --compress, --timestamp and --keep-ids do not apply to --format lerobot")
+        options = {}
+    elif args.format == "kdb":
         if args.filter or args.compress:
             raise UsageError("--filter and --compress apply to --format knb only")
         options = dict(created_timestamp=args.timestamp, keep_episode_ids=args.keep_ids)

@@ -178,7 +178,10 @@ def _add_ingest(add) -> None:
     p.add_argument("--task", default=None, help="override the task")
     p.add_argument("--fps", type=float, default=None, help="override the frame rate")
     p.add_argument("--max-episodes", type=_nonneg_int, default=None, metavar="N", help="stop after N episodes")
-    p.add_argument("--compress", choices=["none", "lz4"], default="none", help="camera compression")
+    p.add_argument("--compress", choices=["none", "lz4", "jpeg"], default="none", help="camera compression")
+    p.add_argument("--transcode", choices=["jpeg", "lz4", "raw"], default=None,
+                   help="lerobot / rlds: decode the cameras and store them this way (default: keep the source's "
+                        "video packets / JPEG bytes)")
     p.add_argument("--map", action="append", metavar="NAME=KEY",
                    help="fill a role (actions, states, rewards, is_terminal) from a source key, or store a "
                         "source key under another name; npz / pickle / hf_datasets also take timestamps, task, "
@@ -197,7 +200,8 @@ def _add_export(add) -> None:
             "kinonb export data.knb -o data.kdb --format kdb")
     p.add_argument("path")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--format", choices=["kdb", "knb"], default="kdb", help="output format (default kdb)")
+    p.add_argument("--format", choices=["kdb", "knb", "lerobot"], default="kdb",
+                   help="output format (default kdb; lerobot: a LeRobot v3.0 dataset directory)")
     p.add_argument("--timestamp", type=_nonneg_int, default=None,
                    help="kdb: the header's created_timestamp (default: now), for reproducible files")
     p.add_argument("--keep-ids", action="store_true", help="kdb: store episode ids (default: positions, as kinodb)")

@@ -38,13 +38,18 @@ from ..store.report import Report
 from ..store.transfer import with_progress
 from .merge import merge
 
-FORMATS = ("kdb", "knb")
+FORMATS = ("kdb", "knb", "lerobot")
 
 
 def export(src, out, *, format: str = "kdb", **options) -> Report:  # noqa: A002
-    """Export ``src`` to ``out`` in ``format`` ("kdb" or "knb")."""
+    """Export ``src`` to ``out`` in ``format`` ("kdb", "knb" or "lerobot": a LeRobot v3.0 directory,
+    :mod:`.export_lerobot`)."""
     if format not in FORMATS:
         raise InvalidArgumentError(f"export format must be one of {FORMATS}, got {format!r}")
+    if format == "lerobot":
+        from .export_lerobot import export_lerobot
+
+        return export_lerobot(src, out, **options)
     return (export_kdb if format == "kdb" else export_knb)(src, out, **options)
 
 

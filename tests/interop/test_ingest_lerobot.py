@@ -1,4 +1,5 @@
-"""LeRobot v2.1 / v3.0 ingest: every array equals what pyarrow reads, exactly; video cameras are reported."""
+"""LeRobot v2.1 / v3.0 ingest: every array equals what pyarrow reads, exactly; missing videos are reported per
+episode (video cameras themselves: test_ingest_lerobot_video.py)."""
 
 import json
 import sys
@@ -42,7 +43,7 @@ def check_episode(ep, table, info):
         same(ep[name], native(table, name))
     t = table.num_rows
     same(ep["is_terminal"], np.arange(t) == t - 1)
-    assert ep["rewards"] is None and ep["images"] == {}
+    assert ep["rewards"] is None
     meta = ep["meta"]
     assert meta["episode_id"] == table.column("episode_index")[0].as_py()
     assert (meta["embodiment"], meta["fps"]) == (info["robot_type"], float(info["fps"]))
@@ -51,11 +52,13 @@ def check_episode(ep, table, info):
 def test_v30_matches_pyarrow(datasets_dir, tmp_path):
     root = dataset(datasets_dir, "lerobot_v30_so101_record_test")
     info = json.loads((root / "meta" / "info.json").read_text())
-    with pytest.warns(IngestWarning, match="video-only"):
+    with pytest.warns(IngestWarning, match="missing"):
         report = ingest_lerobot(root, tmp_path / "o.knb")
     assert sorted(report.skipped) == sorted(
-        f"camera 'observation.images.{c}': video-only (av1); kinonb does not decode video, so this camera is not "
-        "in the output (decode the frames and store them as images)" for c in ("front", "top"))
+        f"camera 'observation.images.{c}' of episode {e}: its video videos/observation.images.{c}/chunk-000/"
+        "file-000.mp4 is missing; the episode is written without this camera" for c in ("front", "top")
+        for e in range(4))
+    assert "camera 'observation.images.front': video missing for 4 episodes (each listed in skipped)" in report.notes
     data = pq.read_table(root / "data" / "chunk-000" / "file-000.parquet")
     episodes = pq.read_table(root / "meta" / "episodes" / "chunk-000" / "file-000.parquet").to_pylist()
     db = kinonb.open(tmp_path / "o.knb")
@@ -72,7 +75,8 @@ def test_v21_matches_pyarrow(datasets_dir, tmp_path):
     root = dataset(datasets_dir, "lerobot_v21_unitree_g1_inspire_pick_bottle")
     info = json.loads((root / "meta" / "info.json").read_text())
     with pytest.warns(IngestWarning, match="observation.images.cam_high"):
-        report = ingest_lerobot(root, tmp_path / "o.knb", max_episodes=30, compression="lz4")
+        report = ingest_lerobot(root, tmp_path / "o.knb", max_episodes=30, compression="lz4", transcode="lz4")
+    assert len(report.skipped) == 28 and all("is missing" in line for line in report.skipped)
     tasks = [json.loads(line) for line in (root / "meta" / "tasks.jsonl").read_text().splitlines()]
     db = kinonb.open(tmp_path / "o.knb")
     assert len(db) == report.episodes == 30
@@ -81,6 +85,7 @@ def test_v21_matches_pyarrow(datasets_dir, tmp_path):
         ep = db.read_episode(i)
         check_episode(ep, table, info)
         assert ep["meta"]["task"] == tasks[0]["task"]
+        assert list(ep["images"]) == (["observation.images.cam_high"] if i in (1, 2) else [])
 
 
 def test_overrides_and_key_map(datasets_dir, tmp_path):

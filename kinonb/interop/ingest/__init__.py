@@ -22,7 +22,9 @@ complete, so a failed ingest never leaves a half-written ``out``.
 Common options:
     embodiment, task, fps   override what the source says (None: take it from the source, when it has it)
     max_episodes            stop after this many episodes (in the source's order)
-    compression             None or "lz4" (lz4 compresses camera frames)
+    compression             None, "lz4" or "jpeg" (how raw camera frames are stored)
+    transcode               lerobot / rlds: None keeps the source's camera bytes (video packets, JPEG frames);
+                            "jpeg", "lz4" or "raw" decodes them and stores them that way (fast random access)
     key_map                 {name: source key}: for name in actions / states / rewards / is_terminal, the source
                             key that fills that role; any other name stores that source key under that name
                             (a camera or a column rename), e.g. ``{"top": "img", "states": "obs/joint_pos"}``
@@ -110,8 +112,8 @@ def check_options(*, fps=None, max_episodes=None, compression=None, key_map=None
         raise InvalidArgumentError(f"fps must be finite and >= 0, got {fps}")
     if max_episodes is not None and int(max_episodes) < 0:
         raise InvalidArgumentError(f"max_episodes must be >= 0, got {max_episodes}")
-    if compression not in (None, "none", "lz4"):
-        raise InvalidArgumentError(f"compression must be None or 'lz4', got {compression!r}")
+    if compression not in (None, "none", "lz4", "jpeg"):
+        raise InvalidArgumentError(f"compression must be None, 'lz4' or 'jpeg', got {compression!r}")
     key_map = dict(key_map or {})
     for name, key in key_map.items():
         if not isinstance(name, str) or not name or not isinstance(key, str) or not key:

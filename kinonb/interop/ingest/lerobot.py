@@ -11,8 +11,10 @@ ingested in ascending ``episode_index``, which becomes the episode id.
     next.done              -> is_terminal (else True on the last frame only, kinodb's convention)
     next.success           -> success = its last value (also kept as a column)
     features of dtype image-> cameras (PNG/JPEG bytes in the parquet, decoded to uint8 (T, H, W, C))
-    features of dtype video-> skipped and reported: kinonb does not decode video (an IngestWarning and an entry in
-                              Report.skipped, per camera)
+    features of dtype video-> cameras holding the mp4's packets, copied (no re-encode; v3.0 files are cut at
+                              episode boundaries: :mod:`.lerobot_video`); a missing mp4 is reported per episode
+                              and camera (:mod:`.lerobot_cameras`); ``transcode="jpeg"|"lz4"|"raw"`` decodes
+                              the frames and stores them that way instead
     other numeric columns  -> extra columns under their own names (timestamp, frame_index, index, ...)
     episode tasks          -> task (the first); all of them in attrs["tasks"] when an episode has several
     robot_type, fps        -> embodiment, fps;  info.splits -> attrs["split"]
@@ -40,6 +42,8 @@ from . import (
     terminal_flags,
     write_ingest,
 )
+from .cameras import check_transcode
+from .lerobot_cameras import VideoCameras
 
 ROLE_KEYS = {"actions": "action", "states": "observation.state", "rewards": "next.reward", "is_terminal": "next.done"}
 SUPPORTED = ("v2.0", "v2.1", "v3.0")
@@ -48,9 +52,10 @@ META_FROM = {"task": "each episode's tasks in meta/ (its first)",
 
 
 def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-                   key_map=None, overwrite=False, progress=None) -> Report:
+                   key_map=None, transcode=None, overwrite=False, progress=None) -> Report:
     """Convert a LeRobot v2.x / v3.0 dataset directory to .knb (see the module docstring for the mapping)."""
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
+    compression = check_transcode(transcode, compression)
     pq = require("pyarrow.parquet", "lerobot", "LeRobot ingest")
     root = Path(src)
     if not root.is_dir():
@@ -73,27 +78,27 @@ def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episod
                                 f"features {sorted(features)}", "map one with key_map / --map actions=KEY")
     rename = renames(key_map)
     for key, feat in features.items():
-        if feat.get("dtype") == "video":
-            vinfo = feat.get("info") or feat.get("video_info") or {}
-            codec = vinfo.get("video.codec", "video")
-            report.skip(f"camera {key!r}", f"video-only ({codec}); kinonb does not decode video, so this camera is "
-                        "not in the output (decode the frames and store them as images)")
-        elif feat.get("dtype") == "string":
+        if feat.get("dtype") == "string":
             report.skip(f"column {key!r}", "text per frame (kinonb columns are numeric)")
     tasks = _tasks(root, pq)
     episodes = _episode_table(root, info, version, pq)
     if max_episodes is not None:
         episodes = episodes[: int(max_episodes)]
     splits = _splits(info)
+    videos = VideoCameras(root, info, version, features, rename, report, transcode)
 
     def gen():
         cache = {}
         for row in episodes:
             table = _episode_rows(root, info, version, row, pq, cache)
-            yield _episode(table, row, features, roles, rename, tasks, splits, info, report)
+            ep = _episode(table, row, features, roles, rename, tasks, splits, info, report)
+            ep.update(non_empty(images={**ep.get("images", {}), **videos(row, table.num_rows)}))
+            yield ep
 
-    return write_ingest(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
-                        total=len(episodes), embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
+    write_ingest(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
+                 total=len(episodes), embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
+    videos.finish()
+    return report
 
 
 def _tasks(root: Path, pq) -> dict:

@@ -16,7 +16,9 @@ gives every feature's dtype and per-step shape, which fixes T):
     steps/observation/state       -> states (likewise)
     steps/reward                  -> rewards; total_reward = their float64 sum
     steps/is_terminal             -> is_terminal
-    image features (JPEG / PNG)   -> cameras named by their last path part (``image_0``), decoded to uint8
+    image features (JPEG / PNG)   -> cameras named by their last path part (``image_0``): JPEG frames kept as
+                                     their bytes (``EncodedJpeg``), PNG decoded to uint8; ``transcode=`` decodes
+                                     JPEG too and stores it as ``"jpeg"`` (re-encoded), ``"lz4"`` or ``"raw"``
     steps/language_instruction    -> task (the first step's); attrs["language_instructions"] when steps differ
     other numeric step features   -> extra columns named by their path below steps/ (``discount``, ``is_first``,
                                      ``language_embedding``, ``observation/<key>``)
@@ -52,6 +54,7 @@ from . import (
     terminal_flags,
     write_ingest,
 )
+from .cameras import check_transcode, encoded_jpeg
 from .example_proto import Feature, parse_example
 from .tfrecord import iter_records
 
@@ -66,12 +69,14 @@ _NUMPY = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "
 
 
 def ingest_rlds(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-                key_map=None, split=None, verify_crc=True, overwrite=False, progress=None) -> Report:
+                key_map=None, split=None, verify_crc=True, transcode=None, overwrite=False, progress=None) -> Report:
     """Convert an RLDS TFRecord dataset directory to .knb (see the module docstring for the mapping).
 
-    ``split`` reads one split only (e.g. "train"); ``verify_crc=False`` skips the TFRecord checksums.
+    ``split`` reads one split only (e.g. "train"); ``verify_crc=False`` skips the TFRecord checksums;
+    ``transcode`` (None, "jpeg", "lz4", "raw"): how cameras are stored (None: JPEG bytes kept).
     """
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
+    compression = check_transcode(transcode, compression)
     root = find_version_dir(src)
     report = Report("ingest", source=str(src), output=str(out), format="rlds")
     specs = read_features(root)
@@ -93,7 +98,7 @@ def ingest_rlds(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
                 features, lists = parse_example(data, path=str(path), offset=offset + 12)
                 steps, meta = _flatten(features, lists)
                 yield _episode(steps, meta, specs, key_map, split_name, f"{path.name} record at byte {offset}",
-                               report)
+                               report, keep_jpeg=transcode is None)
                 produced += 1
 
     return write_ingest(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
@@ -229,7 +234,8 @@ def _num_steps(steps: dict, specs: dict, where: str, report) -> int:
                             f"{where}", f"step features {sorted(steps)}")
 
 
-def _episode(steps: dict, meta: dict, specs: dict, key_map: dict, split: str, where: str, report) -> dict:
+def _episode(steps: dict, meta: dict, specs: dict, key_map: dict, split: str, where: str, report,
+             keep_jpeg: bool = False) -> dict:
     """One episode record as Writer.add_episode kwargs (see the module docstring for the mapping)."""
     if not steps:
         raise SourceLayoutError(report.source, f"steps/* features in {where}", f"features {sorted(meta)}")
@@ -250,7 +256,7 @@ def _episode(steps: dict, meta: dict, specs: dict, key_map: dict, split: str, wh
     ep["is_terminal"] = terminal_flags(done, t, report, "no steps/is_terminal: is_terminal True on the last step only")
     rename = renames(key_map)
     columns = {rename.get(k, k): v for k, v in numeric.items() if k not in used}
-    ep.update(non_empty(columns=columns, images=_cameras(images, rename, t, where, report)))
+    ep.update(non_empty(columns=columns, images=_cameras(images, rename, t, where, report, keep_jpeg)))
     ep.update(_task_and_attrs(texts, meta, specs, split, report))
     return ep
 
@@ -308,10 +314,19 @@ def _actions(numeric: dict, akey: str, steps: dict, t: int, where: str, report):
     return actions, set()
 
 
-def _cameras(images: dict, rename: dict, t: int, where: str, report) -> dict:
-    """{camera name: (t, H, W, C) uint8} from the image features, named by their last path part (or key_map)."""
+def _cameras(images: dict, rename: dict, t: int, where: str, report, keep_jpeg: bool = False) -> dict:
+    """{camera name: (t, H, W, C) uint8, or EncodedJpeg when ``keep_jpeg`` and every frame is a JPEG} from the
+    image features, named by their last path part (or key_map)."""
+    from ..image_codecs import sniff
+
     cams = {}
     for key, (values, spec) in images.items():
+        if keep_jpeg and len(values) == t and values and all(sniff(v) == "jpeg" for v in values):
+            shape = spec.get("shape") or []
+            shape = tuple(shape) if len(shape) == 3 and 0 not in shape else None
+            cams[rename.get(key, key.rsplit("/", 1)[-1])] = encoded_jpeg(values, shape, f"steps/{key}",
+                                                                         f"{report.source}: {where}")
+            continue
         frames = _decode(values, spec, key, t, where, report)
         if frames is not None:
             cams[rename.get(key, key.rsplit("/", 1)[-1])] = frames
