@@ -118,7 +118,7 @@ def test_bad_trees_name_what_to_map():
     with pytest.raises(SourceLayoutError, match="0/1"):
         kwargs({"actions": np.ones((2, 1)), "dones": np.array([0, 2])})
     ep, report = kwargs({"actions": np.ones((3, 1)), "time": np.array([0.0, 2.0, 1.0])})
-    assert "timestamps" not in ep and "time" in ep["columns"]  # not non-decreasing: a column, noted
+    assert "timestamps" not in ep and "obs.time" in ep["columns"]  # not non-decreasing: a column (renamed: "time" is a batch key)
     assert any("not finite and non-decreasing" in n for n in report.notes)
 
 
