@@ -102,8 +102,11 @@ class FooterRows:
     attrs: bytes | None = None  # the attrs heap, when its CRC matches
     damaged: list[str] = field(default_factory=list)  # "section (why)" for every section not usable
     has_shapes: bool = False  # a 1.1 footer with a block_shapes section (9 sections)
-    block_shapes: np.ndarray | None = None  # BLOCK_SHAPE (N, C), when that section lies in the file
+    block_shapes: np.ndarray | None = None  # BLOCK_SHAPE (N, C), or its first rows when the file ends inside it
     at: dict = field(default_factory=dict)  # absolute file offset of each section
+    chunk: int = 1  # FOOTER_HEADER.chunk_episodes
+    index: EpisodeIndex | None = None  # the reader's index over the rows (row_problem builds it)
+    bad_chunks: set = field(default_factory=set)  # chunks of ``index`` that fail its checks (-1: no index)
 
     @property
     def rows(self) -> int:
@@ -144,7 +147,11 @@ def read_footer(fb: FileBytes, path, offset: int) -> FooterRows | None:
     for i, name in enumerate(names):
         off, length, crc = int(sections[i]["offset"]), int(sections[i]["length"]), int(sections[i]["crc32"])
         out.at[name] = offset + off
-        if offset + off + length > fb.size:
+        if name == "block_shapes" and offset + off + length > fb.size:  # the last section: keep its whole rows
+            rows = max(0, fb.size - offset - off) // (c * L.BLOCK_SHAPE.itemsize) if c else 0
+            data[name] = fb.read(offset + off, rows * c * L.BLOCK_SHAPE.itemsize)
+            out.damaged.append(f"{name} (cut off after {rows} episodes' rows)")
+        elif offset + off + length > fb.size:
             out.damaged.append(f"{name} (cut off)")
         elif name not in L.CHUNKED_SECTIONS and fb.crc(offset + off, length) != crc:
             out.damaged.append(f"{name} (CRC-32 mismatch)")
@@ -152,7 +159,8 @@ def read_footer(fb: FileBytes, path, offset: int) -> FooterRows | None:
             data[name] = fb.read(offset + off, length)
     _decode_schema(out, data, path, out.at["columns"])
     if "episodes" in data and "blocks" in data:
-        _decode_index(out, data, int(header["chunk_episodes"]))
+        out.chunk = int(header["chunk_episodes"])
+        _decode_index(out, data, out.chunk)
     out.attrs = data.get("attrs_heap")
     return out
 
@@ -162,9 +170,11 @@ def _decode_index(out: FooterRows, data: dict, k: int) -> None:
     n, c = out.claimed, out.num_columns
     out.episodes = np.frombuffer(data["episodes"], L.EPISODE).copy()
     out.blocks = np.frombuffer(data["blocks"], L.BLOCK).reshape(n, c).copy()
-    if "block_shapes" in data:
-        out.block_shapes = np.frombuffer(data["block_shapes"], L.BLOCK_SHAPE).reshape(n, c).copy()
-    if "chunk_crcs" in data and out.has_shapes == (out.block_shapes is not None):
+    if "block_shapes" in data:  # all N rows, or (a cut file) the first ones
+        shapes = np.frombuffer(data["block_shapes"], L.BLOCK_SHAPE)
+        out.block_shapes = shapes.reshape(len(shapes) // c if c else n, c).copy()
+    whole = out.block_shapes is not None and len(out.block_shapes) == n
+    if "chunk_crcs" in data and out.has_shapes == whole:
         got = chunk_checksums(out.episodes, out.blocks, k, block_shapes=out.block_shapes)
         good = got == np.frombuffer(data["chunk_crcs"], "<u4")
         out.chunk_ok = np.repeat(good, k)[:n]
@@ -193,46 +203,69 @@ def _decode_schema(out: FooterRows, data: dict, path, columns_at: int) -> None:
 
 def row_problem(fb: FileBytes, rows: FooterRows, p: int, columns: list[Column], strings: list[str]) -> str | None:
     """Why row ``p`` of ``rows`` cannot be recovered, checked against ``columns`` (the schema when that footer was
-    written). None: the reader's own index checks pass on the row (an ``EpisodeIndex`` over it alone: EPISODE
-    fields, block sizes from the per-block frame counts and shapes, BLOCK_SHAPE rows), every present block lies
-    in the file before that footer and matches its CRC-32, and a compressed camera block passes its codec's check."""
+    written). None: the reader's own index checks pass on the row (``EpisodeIndex``: EPISODE fields, block sizes
+    from the per-block frame counts and shapes, BLOCK_SHAPE rows), every present block lies in the file before
+    that footer and matches its CRC-32, and a compressed camera block passes its codec's check."""
     if attrs_of(rows, p) is None:
         return "its attrs are lost (attrs heap damaged)"
     try:
-        index = row_index(rows, p, columns, strings[: rows.num_strings])
-        index.ensure(0)
+        index, q = _checked_index(rows, p, columns, strings[: rows.num_strings])
     except FormatError as e:
         return f"its index row is damaged (at byte {e.offset}: expected {e.expected}, found {e.found})"
-    present = np.flatnonzero(index.blocks[0]["flags"] & L.BLOCK_PRESENT)
+    present = np.flatnonzero(index.blocks[q]["flags"] & L.BLOCK_PRESENT)
     for c in present.tolist():
-        problem = _block_problem(fb, index, c)
+        problem = _block_problem(fb, index, q, c)
         if problem:
             return f"column {columns[c].name!r}: {problem}"
     return None if len(present) else "it has no block to verify"
 
 
-def row_index(rows: FooterRows, p: int, columns: list[Column], strings: list[str]) -> EpisodeIndex:
-    """The reader's index over row ``p`` of ``rows`` alone (its chunk CRC recomputed: the block CRCs vouch for
-    the row instead); CorruptFieldError when a per-block column has no BLOCK_SHAPE row to read."""
+def _checked_index(rows: FooterRows, p: int, columns: list[Column], strings: list[str]):
+    """(index, row) with row ``p`` checked by the reader's index checks, chunk CRC aside (the block CRCs vouch
+    for a row instead, §15.1 step 2): one index over the footer's rows, checked a chunk at a time (vectorised),
+    and an index over row ``p`` alone when its chunk fails. FormatError when the row fails."""
+    k = p // rows.chunk
+    if rows.index is None and not rows.bad_chunks:
+        m = rows.rows if rows.block_shapes is None else min(rows.rows, len(rows.block_shapes))
+        try:
+            rows.index = _index(rows, 0, m, columns, strings)
+        except FormatError:
+            rows.bad_chunks.add(-1)  # no index over the whole footer (a per-block column without its rows)
+    if rows.index is not None and p < rows.index.n and k not in rows.bad_chunks:
+        try:
+            rows.index.ensure(p)
+            return rows.index, p
+        except FormatError:
+            rows.bad_chunks.add(k)
+    index = _index(rows, p, p + 1, columns, strings, alone=True)
+    index.ensure(0)
+    return index, 0
+
+
+def _index(rows: FooterRows, a: int, b: int, columns: list[Column], strings: list[str], *,
+           alone: bool = False) -> EpisodeIndex:
+    """The reader's EpisodeIndex over rows [a, b) of ``rows``, with chunk CRCs recomputed (``alone``: one row
+    in a chunk of its own, its frame_start, which salvage rewrites, taken as 0)."""
     c = len(columns)
-    episodes = rows.episodes[p : p + 1].copy()
-    episodes["frame_start"] = 0
-    blocks = rows.blocks[p : p + 1]
-    shapes = None if rows.block_shapes is None else rows.block_shapes[p : p + 1]
-    at = dict(rows.at, episodes=rows.at["episodes"] + p * L.EPISODE.itemsize,
-              blocks=rows.at["blocks"] + p * c * L.BLOCK.itemsize)
+    episodes, blocks = rows.episodes[a:b], rows.blocks[a:b]
+    shapes = None if rows.block_shapes is None or b > len(rows.block_shapes) else rows.block_shapes[a:b]
+    at = dict(rows.at, episodes=rows.at["episodes"] + a * L.EPISODE.itemsize,
+              blocks=rows.at["blocks"] + a * c * L.BLOCK.itemsize)
     if "block_shapes" in at:
-        at["block_shapes"] += p * c * L.BLOCK_SHAPE.itemsize
+        at["block_shapes"] += a * c * L.BLOCK_SHAPE.itemsize
+    chunk = 1 if alone else rows.chunk
+    if alone:
+        episodes = episodes.copy()
+        episodes["frame_start"] = 0
     footer = Footer(columns=columns, strings=strings, episodes=episodes, blocks=blocks,
                     attrs_heap=np.frombuffer(rows.attrs or b"", np.uint8), stats=np.zeros(c, L.STAT),
-                    num_frames=int(episodes[0]["num_frames"]), chunk_episodes=1,
-                    chunk_crcs=chunk_checksums(episodes, blocks, 1, block_shapes=shapes), section_offsets=at,
-                    block_shapes=shapes)
+                    num_frames=0, chunk_episodes=chunk, section_offsets=at, block_shapes=shapes,
+                    chunk_crcs=chunk_checksums(episodes, blocks, chunk, block_shapes=shapes))
     return EpisodeIndex("salvage", footer, rows.offset)
 
 
-def _block_problem(fb: FileBytes, index: EpisodeIndex, c: int) -> str | None:
-    off, nbytes, crc, _ = (int(x) for x in index.blocks[0, c].item())
+def _block_problem(fb: FileBytes, index: EpisodeIndex, q: int, c: int) -> str | None:
+    off, nbytes, crc, _ = (int(x) for x in index.blocks[q, c].item())
     got = fb.crc(off, nbytes)
     if got != crc:
         found = "none: cut off" if got is None else f"{got:#010x}"
@@ -241,7 +274,7 @@ def _block_problem(fb: FileBytes, index: EpisodeIndex, c: int) -> str | None:
     if codec == L.CODEC_RAW:
         return None
     block = np.frombuffer(fb.read(off, nbytes), np.uint8)  # in the file: the CRC above read all of it
-    _, problem = block_table(codec, block, 0, nbytes, index.block_frames(0, c), index.block_shape(0, c))
+    _, problem = block_table(codec, block, 0, nbytes, index.block_frames(q, c), index.block_shape(q, c))
     if problem:
         at, expected, found = problem
         return f"block at byte {off + at}: expected {expected}, found {found}"

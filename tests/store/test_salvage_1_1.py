@@ -251,3 +251,15 @@ def test_overwritten_last_1_1_footer_falls_back(source, tmp_path):
         report = kinonb.salvage(src, out, overwrite=True)
         assert report.lost_episodes == lost, (target, report.lost)
         check_salvaged(out, source, [p for p in range(N) if p not in lost_positions(report)])
+
+
+def test_cut_inside_block_shapes_keeps_the_rows_before_the_cut(source, tmp_path):
+    """S1 for 1.1: block_shapes is a footer's last section, so a file cut short ends inside it: each episode
+    whose BLOCK_SHAPE rows lie wholly before the cut is recovered through its block CRCs (the 1.0 analogue of
+    issue 15); the ones whose rows the cut removes fall back to older footers, else are lost and reported."""
+    path, raw, *_ = source
+    db = kinonb.open(path)
+    at, row = db._footer.section_offsets["block_shapes"], L.BLOCK_SHAPE.itemsize * len(db.column_names())
+    for k in sorted({at + p * row + d for p in range(COMMITS[-1], N + 1) for d in (-1, 0, 1)} | {len(raw) - 100}):
+        report = salvage_cut(source, tmp_path, k)
+        assert report.recovered == max(COMMITS[-1], min(N, (k - at) // row)), k
