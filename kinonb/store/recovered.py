@@ -5,10 +5,16 @@ footer and by every later one. :func:`recover` scans all of them (``footer_scan.
 newest footer with intact column and string tables (columns and strings are append-only, so older footers hold
 a prefix of it), and for each position keeps the newest row whose blocks all match their CRC-32. Positions no
 footer describes intact are lost, each with the reason its newest row gave.
+
+Format 1.1: a later commit may set a column's per-block flags (COLUMN_VARIABLE_SHAPE, COLUMN_OWN_FRAMES), and
+the writer may record a cast (COLUMN_CAST) later, so schemas are compared without the flags, and each row is
+checked against the columns of its own footer. Every chosen row gets a BLOCK_SHAPE row: its footer's, or, for a
+column that was not per-block there (a 1.0-style footer), the episode's frame count and the column's shape.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +43,7 @@ class Recovered:
     lost: list = field(default_factory=list)  # (first position, last position, reason), ascending
     footers: int = 0  # footers found and parsed
     notes: list = field(default_factory=list)
+    block_shapes: np.ndarray | None = None  # BLOCK_SHAPE (n, C), one per row of ``blocks``
 
     @property
     def lost_count(self) -> int:
@@ -49,7 +56,8 @@ def recover(fb: FileBytes, path, *, lo: int = 0, first: int = 0) -> Recovered:
     footers = [r for r in (read_footer(fb, path, o) for o in offsets) if r is not None]
     schema = [r for r in footers if r.columns is not None]
     if not schema:
-        out = Recovered([], [], [], np.zeros(0, L.EPISODE), np.zeros((0, 0), L.BLOCK), b"", 0, footers=len(footers))
+        out = Recovered([], [], [], np.zeros(0, L.EPISODE), np.zeros((0, 0), L.BLOCK), b"", 0, footers=len(footers),
+                        block_shapes=np.zeros((0, 0), L.BLOCK_SHAPE))
         known = max([r.claimed for r in footers] + [counted])
         if known > first:
             out.known = known
@@ -65,34 +73,67 @@ def recover(fb: FileBytes, path, *, lo: int = 0, first: int = 0) -> Recovered:
     return out
 
 
+PER_BLOCK = L.COLUMN_VARIABLE_SHAPE | L.COLUMN_OWN_FRAMES
+
+
+def _unflagged(col: Column) -> Column:
+    return dataclasses.replace(col, flags=0, source_dtype=None)
+
+
 def _consistent(r: FooterRows, best: FooterRows) -> bool:
     if r.num_columns > best.num_columns or r.num_strings > best.num_strings:
         return False
-    return r.columns is None or (r.columns == best.columns[: r.num_columns]
-                                 and r.strings == best.strings[: r.num_strings])
+    if r.columns is None:
+        return True
+    same = [_unflagged(a) for a in r.columns] == [_unflagged(b) for b in best.columns[: r.num_columns]]
+    return same and r.strings == best.strings[: r.num_strings]
+
+
+def _row_columns(r: FooterRows, columns: list[Column]) -> list[Column]:
+    """The columns row ``r`` was written against: its own footer's, else the newest ones (without per-block
+    flags when that footer has no block_shapes section: none of its columns had them then)."""
+    if r.columns is not None:
+        return r.columns
+    cols = columns[: r.num_columns]
+    return cols if r.has_shapes else [dataclasses.replace(c, flags=c.flags & ~PER_BLOCK) for c in cols]
+
+
+def _shape_row(r: FooterRows, p: int, cols: list[Column], width: int) -> np.ndarray:
+    """Row ``p``'s BLOCK_SHAPE row, ``width`` columns wide: its footer's for per-block columns, else the
+    episode's frame count and the column's shape (zeros for absent blocks, as a writer fills them)."""
+    row = np.zeros(width, L.BLOCK_SHAPE)
+    t = int(r.episodes[p]["num_frames"])
+    for c, col in enumerate(cols):
+        if not r.blocks[p, c]["flags"] & L.BLOCK_PRESENT:
+            continue
+        if col.per_block:
+            row[c] = r.block_shapes[p, c]
+        else:
+            row[c]["num_frames"] = t
+            row[c]["shape"][: len(col.shape)] = col.shape
+    return row
 
 
 def _choose_rows(fb: FileBytes, out: Recovered, usable: list[FooterRows], first: int) -> None:
     """For each position from ``first``: the newest footer row that verifies and follows the previous one."""
     c = len(out.columns)
     have = max((r.rows for r in usable), default=0)
-    episodes, blocks, heap, prev_end, heap_len = [], [], [], 0, 0
+    cols = [_row_columns(r, out.columns) for r in usable]
+    chosen, prev_end = [], 0
     for p in range(first, have):
         reason = None
-        for r in usable:  # newest first
+        for r, rc in zip(usable, cols):  # newest first
             if r.rows <= p:
                 continue
-            problem = row_problem(fb, r, p, out.columns, out.strings)
+            problem = row_problem(fb, r, p, rc, out.strings)
             start, end = _extent(r.blocks[p])
             if problem is None and start < prev_end:
                 problem = f"its blocks overlap the previous episode's (byte {start} < {prev_end})"
             if problem is None:
                 row = np.zeros(c, L.BLOCK)
                 row[: r.num_columns] = r.blocks[p]
-                rec = r.episodes[p].copy()
-                blob = attrs_of(r, p)
-                rec["attrs_offset"], heap_len = heap_len, heap_len + len(blob)
-                episodes.append(rec), blocks.append(row), heap.append(blob), out.positions.append(p)
+                chosen.append((r.episodes[p].copy(), row, _shape_row(r, p, rc, c), attrs_of(r, p)))
+                out.positions.append(p)
                 prev_end = end
                 break
             reason = reason or problem
@@ -101,7 +142,7 @@ def _choose_rows(fb: FileBytes, out: Recovered, usable: list[FooterRows], first:
     if out.known > max(have, first):
         _lose(out, max(have, first), "no footer row describes it (the index section is damaged or cut off)",
               last=out.known - 1)
-    _install(out, episodes, blocks, heap)
+    _install(out, chosen)
 
 
 def _extent(row: np.ndarray) -> tuple[int, int]:
@@ -120,12 +161,17 @@ def _lose(out: Recovered, p: int, reason: str, *, last: int | None = None) -> No
         out.lost.append((p, last, reason))
 
 
-def _install(out: Recovered, episodes: list, blocks: list, heap: list) -> None:
-    n, c = len(episodes), len(out.columns)
-    out.episodes = np.array(episodes, L.EPISODE) if n else np.zeros(0, L.EPISODE)
-    out.blocks = np.array(blocks, L.BLOCK).reshape(n, c) if n else np.zeros((0, c), L.BLOCK)
+def _install(out: Recovered, chosen: list) -> None:
+    """Set the rebuilt tables from the chosen (EPISODE, BLOCK row, BLOCK_SHAPE row, attrs bytes) in order."""
+    n, c = len(chosen), len(out.columns)
+    out.episodes = np.zeros(n, L.EPISODE)
+    out.blocks, out.block_shapes = np.zeros((n, c), L.BLOCK), np.zeros((n, c), L.BLOCK_SHAPE)
+    heap_len = 0
+    for i, (rec, row, shape_row, blob) in enumerate(chosen):
+        out.episodes[i], out.blocks[i], out.block_shapes[i] = rec, row, shape_row
+        out.episodes[i]["attrs_offset"], heap_len = heap_len, heap_len + len(blob)
     if n:
         frames = out.episodes["num_frames"].astype(np.uint64)
         out.episodes["frame_start"][1:] = np.cumsum(frames[:-1])
         out.episodes["frame_start"][0] = 0
-    out.attrs = b"".join(heap)
+    out.attrs = b"".join(blob for *_, blob in chosen)

@@ -58,18 +58,19 @@ def with_progress(iterable, progress, total: int | None = None):
 
 
 def write_episodes(out, episodes, report: Report, *, compression=None, overwrite=False, progress=None,
-                   total: int | None = None, embodiment=None, task=None, fps=None) -> Report:
+                   total: int | None = None, embodiment=None, task=None, fps=None, dtypes=None) -> Report:
     """Write ``episodes`` (an iterable of Writer.add_episode kwargs) to the new file ``out``; fill ``report``.
 
     An episode dict may carry ``source`` (where it came from, e.g. "a.knb episode 3"): it labels a SchemaError.
-    ``embodiment`` / ``task`` / ``fps`` (when not None) override each episode's own values.
+    ``embodiment`` / ``task`` / ``fps`` (when not None) override each episode's own values; ``dtypes`` is
+    create's (``{column: dtype}``, a cast the writer records).
     """
     overrides = {k: v for k, v in (("embodiment", embodiment), ("task", task),
                                    ("fps", None if fps is None else float(fps))) if v is not None}
     cameras, columns = {}, {}
     with atomic_output(out, overwrite=overwrite, purpose="ingesting") as tmp:
         with create(tmp, compression=None if compression == "none" else compression, overwrite=True,
-                    sync=False) as w:
+                    sync=False, dtypes=dtypes) as w:
             for ep in with_progress(episodes, progress, total):
                 ep.update(overrides)
                 where = ep.pop("source", None)
