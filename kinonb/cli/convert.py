@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .options import _compression, _key_map
+from .options import _ingest_compression, _key_map
 from .output import EXIT_DATA, EXIT_OK, _info, _print_json, _progress
 
 
@@ -34,7 +34,7 @@ def cmd_ingest(args) -> int:
     key_map = _key_map(args.map)
     fmt, tried = (args.format, None) if args.format else detect(args.src)
     options = dict(embodiment=args.embodiment, task=args.task, fps=args.fps, max_episodes=args.max_episodes,
-                   compression=_compression(args.compress), key_map=key_map, overwrite=args.overwrite,
+                   compression=_ingest_compression(args.compress), key_map=key_map, overwrite=args.overwrite,
                    progress=_progress(args, f"ingest {fmt}"))
     if args.split is not None:
         if fmt == "hdf5":

@@ -170,6 +170,7 @@ def _add_ingest(add) -> None:
             "kinonb ingest low_dim.hdf5 -o lift.knb --format hdf5 --embodiment panda --fps 20\n"
             "  kinonb ingest pusht.zarr -o pusht.knb --format zarr --map top=img --compress lz4\n"
             "  kinonb ingest rollouts/ -o r.knb --format npz --map actions=act --map states=obs.qpos\n"
+            "  kinonb ingest demos.hdf5 -o d.knb --compress agentview=jpeg --compress wrist=lz4\n"
             "  kinonb ingest demos.pickle -o d.knb --format pickle --map episode_arrays.init=init_state_dict.qpos")
     p.add_argument("src", help="the source file or directory")
     p.add_argument("-o", "--output", required=True, help="the new .knb file")
@@ -178,7 +179,9 @@ def _add_ingest(add) -> None:
     p.add_argument("--task", default=None, help="override the task")
     p.add_argument("--fps", type=float, default=None, help="override the frame rate")
     p.add_argument("--max-episodes", type=_nonneg_int, default=None, metavar="N", help="stop after N episodes")
-    p.add_argument("--compress", choices=["none", "lz4", "jpeg"], default="none", help="camera compression")
+    p.add_argument("--compress", action="append", metavar="CODEC|CAMERA=CODEC",
+                   help="how decoded camera frames are stored: none, lz4, jpeg or video for every camera, or per "
+                        "camera (front=jpeg,wrist=lz4, or repeated flags; cameras not named stay raw)")
     p.add_argument("--transcode", choices=["jpeg", "lz4", "raw"], default=None,
                    help="lerobot / rlds: decode the cameras and store them this way (default: keep the source's "
                         "video packets / JPEG bytes)")

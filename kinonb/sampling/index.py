@@ -174,8 +174,7 @@ class SampleIndex:
         for name in names:
             key = self.keys[name]
             if key.is_camera:
-                batch[name], batch[f"{name}_is_pad"] = read_camera(self.db.path(), key, sample_ep, sample_t,
-                                                                   sizes.get(name), image, out.get(name))
+                batch[name], batch[f"{name}_is_pad"] = read_camera(key, sample_ep, sample_t, sizes.get(name), image, out.get(name))
             elif self._grid is not None:
                 batch.update(read_grid(key, self._grid, sample_ep, sample_t, out.get(name)))
             else:

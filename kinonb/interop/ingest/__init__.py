@@ -22,7 +22,8 @@ complete, so a failed ingest never leaves a half-written ``out``.
 Common options:
     embodiment, task, fps   override what the source says (None: take it from the source, when it has it)
     max_episodes            stop after this many episodes (in the source's order)
-    compression             None, "lz4" or "jpeg" (how raw camera frames are stored)
+    compression             None, "lz4", "jpeg" or "video" for every camera, or {camera: codec} per stored
+                            camera name (others raw): how decoded camera frames are stored
     transcode               lerobot / rlds: None keeps the source's camera bytes (video packets, JPEG frames);
                             "jpeg", "lz4" or "raw" decodes them and stores them that way (fast random access)
     key_map                 {name: source key}: for name in actions / states / rewards / is_terminal, the source
@@ -59,6 +60,7 @@ from ...errors import (  # noqa: F401  (IngestWarning, MissingExtraError, Source
 )
 from ...format import layout as L
 from ...format.schema import FIXED_ROLE_KEYS, is_reserved_name, storable_dtype
+from ...store.camera_codecs import CameraCodecs
 from ...store.report import Report
 from ...store.transfer import write_episodes
 from .detect import FORMATS, detect
@@ -112,8 +114,7 @@ def check_options(*, fps=None, max_episodes=None, compression=None, key_map=None
         raise InvalidArgumentError(f"fps must be finite and >= 0, got {fps}")
     if max_episodes is not None and int(max_episodes) < 0:
         raise InvalidArgumentError(f"max_episodes must be >= 0, got {max_episodes}")
-    if compression not in (None, "none", "lz4", "jpeg"):
-        raise InvalidArgumentError(f"compression must be None, 'lz4' or 'jpeg', got {compression!r}")
+    CameraCodecs(compression)  # InvalidArgumentError for a codec the writer does not know
     key_map = dict(key_map or {})
     for name, key in key_map.items():
         if not isinstance(name, str) or not name or not isinstance(key, str) or not key:
