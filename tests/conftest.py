@@ -43,3 +43,22 @@ def datasets_dir():
     if not DATASETS.is_dir():
         pytest.skip(f"{DATASETS} is absent (a fresh clone has no ../shared)")
     return DATASETS
+
+
+def _scheduling():
+    try:
+        return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+    except (AttributeError, OSError):
+        return None
+
+
+@pytest.fixture(autouse=True)
+def scheduling_unchanged():
+    """No test may leave the pytest thread real-time (libsvtav1 does so to whoever opens it; see
+    kinonb/codecs/scheduling.py): every process a later test starts would inherit it and starve the machine."""
+    before = _scheduling()
+    yield
+    after = _scheduling()
+    if after != before:
+        os.sched_setscheduler(0, before[0], os.sched_param(before[1]))
+        pytest.fail(f"this test changed the thread's scheduling policy from {before} to {after} (put back)")

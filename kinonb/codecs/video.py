@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ImageDecodeError, MissingExtraError, SchemaError
 from .encoded import EncodedVideo
+from .scheduling import scheduling_kept
 
 #: Decoder used for each stored codec name (FFmpeg's own av1 decoder needs hardware; dav1d decodes in software).
 DECODERS = {"av1": ("libdav1d", "av1")}
@@ -50,6 +51,11 @@ if hasattr(os, "register_at_fork"):
 
 def encode(frames: np.ndarray, codec: str = "h264", crf: int = 23, gop: int = 30, fps: float = 30.0) -> EncodedVideo:
     """Encode (T, H, W, C) uint8 frames (C = 1 or 3) into one video stream with closed GOPs of ``gop`` frames."""
+    with scheduling_kept():
+        return _encode(frames, codec, crf, gop, fps)
+
+
+def _encode(frames: np.ndarray, codec: str, crf: int, gop: int, fps: float) -> EncodedVideo:
     mod = av()
     if codec not in ENCODERS:
         raise SchemaError(f"video_codec {codec!r}: expected one of {sorted(ENCODERS)}")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..codecs.scheduling import scheduling_kept
 from ..errors import InvalidArgumentError
 from ..interop.ingest import require
 from ..interop.opener import open as open_db
@@ -262,11 +263,12 @@ class _VideoFile:
                                        f"{self.time_base}): not one mp4 stream")
         pts = np.asarray(video.pts, np.int64)
         shift = self.next_pts - int(pts[0])
-        for data, p, key in zip(video.packets, pts, video.keyframe):
-            pk = av.Packet(bytes(data))
-            pk.pts = pk.dts = int(p) + shift
-            pk.time_base, pk.stream, pk.is_keyframe = self.time_base, self.stream, bool(key)
-            self.container.mux(pk)
+        with scheduling_kept():  # the first mux opens the stream's FFmpeg encoder
+            for data, p, key in zip(video.packets, pts, video.keyframe):
+                pk = av.Packet(bytes(data))
+                pk.pts = pk.dts = int(p) + shift
+                pk.time_base, pk.stream, pk.is_keyframe = self.time_base, self.stream, bool(key)
+                self.container.mux(pk)
         start = self.next_pts * float(self.time_base)
         step = int(np.median(np.diff(pts))) if len(pts) > 1 else max(1, round(1 / (fps * float(self.time_base))))
         self.next_pts = int(pts[-1]) + shift + step
@@ -274,4 +276,5 @@ class _VideoFile:
 
     def close(self) -> None:
         if self.container is not None:
-            self.container.close()
+            with scheduling_kept():
+                self.container.close()

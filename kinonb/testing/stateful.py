@@ -223,6 +223,14 @@ class Knb11Machine(RuleBasedStateMachine):
         key = data.draw(st.sampled_from([None, *self.schema["streams"]]))
         if key is None:
             eps = [i for i, ep in enumerate(self.reader_view) if ep.get("timestamps") is not None or ep["fps"] > 0]
+        elif key not in self.reader.stream_names():  # no committed episode of this snapshot has that stream yet
+            try:
+                self.reader.time_blocks(key, np.zeros(0, np.int64))
+            except kinonb.InvalidArgumentError as e:
+                assert "is not a stream" in str(e), e
+            else:
+                raise AssertionError(f"time_blocks({key!r}) on a snapshot without that stream did not raise")
+            return
         else:
             eps = [i for i, ep in enumerate(self.reader_view) if key in (ep.get("streams") or {})]
         eps = data.draw(st.lists(st.sampled_from(eps), max_size=4)) if eps else []

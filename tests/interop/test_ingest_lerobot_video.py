@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import kinonb
+from kinonb.codecs.scheduling import scheduling_kept
 from kinonb.interop.ingest import lerobot_video as V
 from kinonb.interop.ingest.lerobot import ingest_lerobot
 from kinonb.testing import assert_same as same
@@ -63,7 +64,7 @@ def test_g1_ingest_keeps_the_packets(g1, tmp_path):
 
 
 def make_mp4(path, n, gop=10, w=64, h=48, fps=30):
-    with av.open(str(path), "w") as c:
+    with scheduling_kept(), av.open(str(path), "w") as c:  # libsvtav1 makes its opener real-time (see the module)
         s = c.add_stream("libsvtav1" if "libsvtav1" in av.codecs_available else "mpeg4", rate=fps)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.codec_context.gop_size, s.codec_context.max_b_frames = gop, 0

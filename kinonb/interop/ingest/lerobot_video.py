@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...codecs.scheduling import scheduling_kept
 from ...errors import SourceLayoutError
 from . import require
 from .cameras import encoded_types
@@ -190,6 +191,11 @@ def decode(p: Packets, first: int = 0) -> np.ndarray:
 def reencode(p: Packets, a: int, stop: int, fps: float = 30.0):
     """(Packets of frames [a, stop) re-encoded, with the encoder's extradata; the encoder's name), or (None, "")
     without an encoder. Decoding starts at the keyframe at or before ``a``."""
+    with scheduling_kept():
+        return _reencode(p, a, stop, fps)
+
+
+def _reencode(p: Packets, a: int, stop: int, fps: float):
     av = require("av", "video", "video encode")
     k = a
     while k > 0 and not p.keyframe[k]:
