@@ -65,10 +65,11 @@ def block_table(codec: int, buf: np.ndarray, off: int, nbytes: int, num_frames: 
 
 
 def decode_tasks(codec: int, buf: np.ndarray, table, off: int, ids: np.ndarray, out: np.ndarray, fail,
-                 slots: np.ndarray | None = None) -> list:
+                 slots: np.ndarray | None = None, exact: bool = True) -> list:
     """Callables that decode frames ``ids`` (presentation order) of one block into ``out[k]`` (H, W, C) each
     (video: into ``out[slots[k]]`` when ``slots`` is given); ``fail(message)`` makes the exception a task raises
-    for bytes that do not decode."""
+    for bytes that do not decode. ``exact=False`` lets video convert colour the fast way (see
+    :func:`kinonb.codecs.video.decode_gop`)."""
     ids = np.asarray(ids, np.int64)
     if codec == L.CODEC_LZ4_FRAMES:
         def lz4():
@@ -90,16 +91,16 @@ def decode_tasks(codec: int, buf: np.ndarray, table, off: int, ids: np.ndarray, 
     tasks = []
     for start in np.unique(key).tolist():  # one decode per GOP, however many of its frames are asked for
         mine = np.flatnonzero(key == start)
-        tasks.append(_guarded(fail, _video_group, buf, table, start, ids[mine], out, where[mine]))
+        tasks.append(_guarded(fail, _video_group, buf, table, start, ids[mine], out, where[mine], exact))
     return tasks
 
 
-def _video_group(buf, table, start, frames, out, slots):
+def _video_group(buf, table, start, frames, out, slots, exact):
     if slots[-1] - slots[0] + 1 == len(slots):  # consecutive slots (a window): decode straight into them
-        video.decode_gop(buf, table, start, frames, out[slots[0] : slots[-1] + 1])
+        video.decode_gop(buf, table, start, frames, out[slots[0] : slots[-1] + 1], exact)
         return
     scratch = np.empty((len(slots), *out.shape[1:]), np.uint8)
-    video.decode_gop(buf, table, start, frames, scratch)
+    video.decode_gop(buf, table, start, frames, scratch, exact)
     out[slots] = scratch
 
 
