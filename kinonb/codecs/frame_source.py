@@ -17,13 +17,10 @@ from .decode_pool import decode_threads, run
 from .registry import _guarded, decode_tasks
 
 
-def decode_camera_frames(blocks, global_frame_ids, out: np.ndarray, exact: bool = True) -> np.ndarray:
+def decode_camera_frames(blocks, global_frame_ids, out: np.ndarray) -> np.ndarray:
     """Decode frames ``global_frame_ids`` (``k = blocks.frame_base[e] + t``) of a compressed camera into ``out``:
     uint8 of ``len(ids) * frame_nbytes`` elements (any shape; C-contiguous), frame ``i`` at row ``i``. Returns
-    ``out`` viewed as (n, H, W, C). A frame whose bytes do not decode raises CorruptFieldError.
-
-    ``exact=False`` (for frames resized right after): video converts YUV to RGB in a compiled kernel, within a
-    few levels of swscale's exact RGB (:func:`kinonb.codecs.video.decode_gop`); other codecs are exact anyway."""
+    ``out`` viewed as (n, H, W, C). A frame whose bytes do not decode raises CorruptFieldError."""
     col = blocks.column
     ids = np.asarray(global_frame_ids, np.int64).reshape(-1)
     shape = col.shape
@@ -58,7 +55,7 @@ def decode_camera_frames(blocks, global_frame_ids, out: np.ndarray, exact: bool 
         run([_guarded(fail, jpeg.decode_frames, blocks.buffer, blocks.frame_offset[ids[k]],
                       blocks.frame_length[ids[k]], frames[k[0] : k[-1] + 1]) for k in parts if len(k)])
     elif col.codec == L.CODEC_VIDEO:
-        run(_video_tasks(blocks, ids, frames, fail, exact))
+        run(_video_tasks(blocks, ids, frames, fail))
     else:
         raise InvalidArgumentError(f"camera {col.name!r} is not compressed (codec {L.CODEC_NAMES[col.codec]})")
     return frames
@@ -70,12 +67,12 @@ def _frames_of_last(blocks) -> int:
     return len(blocks.frame_offset) - int(blocks.frame_base[-1])
 
 
-def _video_tasks(blocks, ids, frames, fail, exact) -> list:
+def _video_tasks(blocks, ids, frames, fail) -> list:
     episode = np.searchsorted(blocks.frame_base, ids, side="right") - 1
     tasks = []
     for e in np.unique(episode).tolist():
         slots = np.flatnonzero(episode == e)
         t = ids[slots] - int(blocks.frame_base[e])
         tasks += decode_tasks(L.CODEC_VIDEO, blocks.buffer, blocks.video[e], 0, t, frames,
-                              lambda message, e=e: fail(message, e), slots, exact)
+                              lambda message, e=e: fail(message, e), slots)
     return tasks

@@ -65,11 +65,10 @@ def block_table(codec: int, buf: np.ndarray, off: int, nbytes: int, num_frames: 
 
 
 def decode_tasks(codec: int, buf: np.ndarray, table, off: int, ids: np.ndarray, out: np.ndarray, fail,
-                 slots: np.ndarray | None = None, exact: bool = True) -> list:
+                 slots: np.ndarray | None = None) -> list:
     """Callables that decode frames ``ids`` (presentation order) of one block into ``out[k]`` (H, W, C) each
     (video: into ``out[slots[k]]`` when ``slots`` is given); ``fail(message)`` makes the exception a task raises
-    for bytes that do not decode. ``exact=False`` lets video convert colour the fast way (see
-    :func:`kinonb.codecs.video.decode_gop`)."""
+    for bytes that do not decode."""
     ids = np.asarray(ids, np.int64)
     if codec == L.CODEC_LZ4_FRAMES:
         def lz4():
@@ -91,16 +90,16 @@ def decode_tasks(codec: int, buf: np.ndarray, table, off: int, ids: np.ndarray, 
     tasks = []
     for start in np.unique(key).tolist():  # one decode per GOP, however many of its frames are asked for
         mine = np.flatnonzero(key == start)
-        tasks.append(_guarded(fail, _video_group, buf, table, start, ids[mine], out, where[mine], exact))
+        tasks.append(_guarded(fail, _video_group, buf, table, start, ids[mine], out, where[mine]))
     return tasks
 
 
-def _video_group(buf, table, start, frames, out, slots, exact):
+def _video_group(buf, table, start, frames, out, slots):
     if slots[-1] - slots[0] + 1 == len(slots):  # consecutive slots (a window): decode straight into them
-        video.decode_gop(buf, table, start, frames, out[slots[0] : slots[-1] + 1], exact)
+        video.decode_gop(buf, table, start, frames, out[slots[0] : slots[-1] + 1])
         return
     scratch = np.empty((len(slots), *out.shape[1:]), np.uint8)
-    video.decode_gop(buf, table, start, frames, scratch, exact)
+    video.decode_gop(buf, table, start, frames, scratch)
     out[slots] = scratch
 
 

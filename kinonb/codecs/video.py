@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 import threading
 from fractions import Fraction
-from functools import lru_cache
 
 import numpy as np
 
 from ..errors import ImageDecodeError, MissingExtraError, SchemaError
-from ..kernels.yuv import coefficients, yuv420_to_rgb
 from .encoded import EncodedVideo
 from .scheduling import scheduling_kept
 
@@ -26,9 +24,6 @@ DECODERS = {"av1": ("libdav1d", "av1")}
 ENCODERS = {"h264": ("libx264", "h264"), "hevc": ("libx265", "hevc"), "av1": ("libsvtav1", "av1"),
             "vp9": ("libvpx-vp9", "vp9")}
 OUTPUT = {1: "gray", 3: "rgb24"}
-#: FFmpeg colour spaces (AVColorSpace) the compiled YUV -> RGB kernel converts: BT.709, and BT.601 with the
-#: unspecified one, which swscale also treats as BT.601. Others go through swscale.
-FAST_MATRICES = {1: "bt709", 2: "bt601", 5: "bt601", 6: "bt601"}
 #: Slack around the declared picture a decoder may allocate (codecs pad pictures to macroblocks and edges).
 PIXEL_SLACK = 256
 _contexts: dict = {}  # (thread id, codec, extradata, w, h) -> an opened decoder; cleared in a forked child
@@ -117,14 +112,10 @@ def _decoder(mod, table):
     return ctx
 
 
-def decode_gop(buf: np.ndarray, table, key: int, frames: np.ndarray, out: np.ndarray, exact: bool = True) -> None:
+def decode_gop(buf: np.ndarray, table, key: int, frames: np.ndarray, out: np.ndarray) -> None:
     """Decode frames ``frames`` (presentation indices, all of the GOP starting at packet ``key``) of a checked
     ``VideoTable`` into ``out[k]`` (H, W, C) each: packets ``key`` .. the last one needed, then the decoder is
-    drained. ImageDecodeError when the stream does not yield exactly those frames at the declared size.
-
-    ``exact``: RGB exactly as FFmpeg's swscale makes it (what PyAV's ``to_ndarray("rgb24")`` returns). With
-    False, 4:2:0 frames of a BT.601/709 stream convert in the compiled kernel of :mod:`kinonb.kernels.yuv`
-    instead (several times faster, within a few levels): for batches that resize right after."""
+    drained. ImageDecodeError when the stream does not yield exactly those frames at the declared size."""
     mod = av()
     ctx = _decoder(mod, table)
     packets = table.packet_of_frame[frames]
@@ -139,8 +130,8 @@ def decode_gop(buf: np.ndarray, table, key: int, frames: np.ndarray, out: np.nda
             o = int(table.offset[p])
             packet = mod.Packet(buf[o : o + int(table.length[p])])
             packet.pts = int(table.pts[p])
-            done += _take(ctx.decode(packet), wanted, table, fmt, out, exact)
-        done += _take(ctx.decode(None), wanted, table, fmt, out, exact)
+            done += _take(ctx.decode(packet), wanted, table, fmt, out)
+        done += _take(ctx.decode(None), wanted, table, fmt, out)
     except (mod.FFmpegError, ValueError, EOFError) as e:
         ctx.flush_buffers()
         raise ImageDecodeError(f"{table.codec} packets {key}..{int(packets.max())} do not decode ({e})") from None
@@ -149,7 +140,7 @@ def decode_gop(buf: np.ndarray, table, key: int, frames: np.ndarray, out: np.nda
                                f"from keyframe packet {key}")
 
 
-def _take(decoded, wanted, table, fmt, out, exact) -> int:
+def _take(decoded, wanted, table, fmt, out) -> int:
     got = 0
     for frame in decoded:
         if frame.width != table.width or frame.height != table.height:
@@ -158,30 +149,8 @@ def _take(decoded, wanted, table, fmt, out, exact) -> int:
         slots = wanted.pop(frame.pts, None)  # popped: a repeated pts is not counted twice
         if slots is None:
             continue
-        if not exact and _converted(frame, out[slots[0]]):
-            for k in slots[1:]:
-                out[k] = out[slots[0]]
-        else:
-            image = frame.to_ndarray(format=fmt)
-            for k in slots:
-                out[k].reshape(image.shape)[...] = image
+        image = frame.to_ndarray(format=fmt)
+        for k in slots:
+            out[k].reshape(image.shape)[...] = image
         got += 1
     return got
-
-
-@lru_cache(maxsize=None)
-def _coefficients(matrix: str, full_range: bool) -> np.ndarray:
-    return coefficients(matrix, full_range)
-
-
-def _converted(frame, dst: np.ndarray) -> bool:
-    """Convert a 4:2:0 frame into ``dst`` (H, W, 3) with the compiled kernel; False when it has no fast path."""
-    matrix = FAST_MATRICES.get(int(frame.colorspace))
-    h, w = frame.height, frame.width
-    if frame.format.name != "yuv420p" or matrix is None or dst.shape != (h, w, 3) or h % 2 or w % 2:
-        return False
-    planes = frame.to_ndarray().reshape(-1)  # Y, U, V packed: one copy, ~0.1 ms
-    if planes.size != h * w * 3 // 2:
-        return False
-    yuv420_to_rgb(planes, h, w, _coefficients(matrix, int(frame.color_range) == 2), dst)
-    return True

@@ -27,15 +27,14 @@ def window_frames(key: Key, sample_ep, sample_t):
     return frame, is_pad
 
 
-def decode_window_frames(key: Key, sample_ep, frame, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def decode_window_frames(key: Key, sample_ep, frame) -> tuple[np.ndarray, np.ndarray]:
     """``(scratch, inverse)``: the distinct frames of a compressed camera's windows decoded into one flat uint8
-    buffer, and for each window entry (flattened ``B * W``) the row of its frame in that buffer. ``exact``: see
-    :func:`~kinonb.codecs.frame_source.decode_camera_frames`."""
+    buffer, and for each window entry (flattened ``B * W``) the row of its frame in that buffer."""
     blocks = key.blocks
     g = (blocks.frame_base[sample_ep][:, None] + frame).reshape(-1)
     uniq, inverse = np.unique(g, return_inverse=True)
     scratch = np.empty(len(uniq) * key.column.frame_nbytes, np.uint8)
-    decode_camera_frames(blocks, uniq, scratch, exact)
+    decode_camera_frames(blocks, uniq, scratch)
     return scratch, inverse.reshape(-1).astype(np.int64)
 
 
@@ -53,8 +52,7 @@ def read_camera(key: Key, sample_ep, sample_t, size, image: ImageOptions, given)
     if b == 0:
         return result, is_pad
     if blocks.compressed:
-        resized = (oh, ow) != (h, w_)  # then colour converted the fast way is as good as exact
-        src, inverse = decode_window_frames(key, sample_ep, frame, exact=not resized)
+        src, inverse = decode_window_frames(key, sample_ep, frame)
         if plain:
             np.take(src.reshape(-1, nbytes), inverse, axis=0, out=result.reshape(b * w, nbytes))
             return result, is_pad
