@@ -149,7 +149,8 @@ def test_window_options_hwc_uint8_numpy_and_actions_only(knb, monkeypatch):
     ds = KinoMapDataset(path, windows=WINDOWS, layout="HWC", normalize=False, to_tensor=False)
     b = ds.__getitems__([1, 2]).batch
     assert isinstance(b["front"], np.ndarray) and b["front"].dtype == np.uint8 and b["front"].shape == (2, 1, 6, 8, 3)
-    monkeypatch.setattr(kinonb.sampling.cameras, "decode_frames", lambda *a, **k: pytest.fail("image bytes decoded"))
+    monkeypatch.setattr(kinonb.sampling.cameras, "decode_camera_frames",
+                        lambda *a, **k: pytest.fail("image bytes decoded"))
     ds = KinoMapDataset(path, windows=WINDOWS, actions_only=True)
     b = ds.__getitems__([1, 2]).batch
     assert "front" not in b and b["actions"].shape == (2, 4, 3)
