@@ -59,8 +59,9 @@ def test_robomimic_file_matches_h5py(datasets_dir, tmp_path, name):
             same(ep["actions"], g["actions"][()])
             same(ep["rewards"], g["rewards"][()])
             same(ep["is_terminal"], g["dones"][()] != 0)
-            same(ep["state"], g["obs/state"][()])  # the obs key as a named column, dtype kept
             same(ep["states"], g["obs/state"][()].astype(np.float32))  # the only low-dim key
+            assert "state" not in ep  # stored once (issue 18 req 8): the states hold it exactly
+            assert meta["attrs"]["states_layout"] == {"obs/state": [0, g["obs/state"].shape[1]]}
             rewards = g["rewards"][()]
             assert meta["success"] == bool(rewards[-1] > 0)
             assert meta["total_reward"] == float(np.sum(rewards.astype(np.float64)))
@@ -200,8 +201,12 @@ def test_synthetic_robomimic_mapping(tmp_path):
             parts = [g["obs"][k][()].reshape(len(g["actions"]), -1) for k in keys]
             want = np.concatenate([a if a.dtype.kind == "f" else a.astype(np.float32) for a in parts], axis=1)
             same(ep["states"], want)  # sorted key order; float64 + float32 + bool -> float64, bit-exact
-            for k in keys:
-                same(ep[k], g["obs"][k][()])
+            layout = ep["meta"]["attrs"]["states_layout"]
+            for k in keys:  # each key stored once, in the states, and given back exactly by its layout slice
+                assert k not in ep
+                a, b = layout[f"obs/{k}"]
+                src = g["obs"][k][()]
+                same(ep["states"][:, a:b].astype(src.dtype).reshape(src.shape), src)
             same(ep["images"]["agentview_image"], g["obs/agentview_image"][()])
             same(ep["sim_states"], g["states"][()])
             same(ep["actions"], g["actions"][()])  # float64 kept
@@ -270,8 +275,8 @@ def test_a_failed_ingest_leaves_no_output(tmp_path):
         g = f.create_group("data")
         g.create_group("demo_0").create_dataset("actions", data=np.zeros((4, 2)))
         g.create_group("demo_1").create_dataset("actions", data=np.zeros((4, 2)))
-        g["demo_0"].create_group("obs").create_dataset("x", data=np.zeros((4, 1)))
-        g["demo_1"].create_group("obs").create_dataset("x", data=np.zeros((4, 1, 2)))  # another rank
+        g["demo_0"].create_group("obs").create_dataset("x", data=np.zeros((4, 1, 2)))
+        g["demo_1"].create_group("obs").create_dataset("x", data=np.zeros((4, 1, 2, 3)))  # another rank
     with pytest.raises(kinonb.SchemaError, match="data/demo_1: .*x"):
         ingest_hdf5(src, tmp_path / "o.knb")
     assert list(tmp_path.iterdir()) == [src]
@@ -282,3 +287,24 @@ def test_missing_h5py_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(MissingExtraError, match=r"kinonb\[hdf5\]"):
         ingest_hdf5(tmp_path / "x.hdf5", tmp_path / "o.knb")
     assert issubclass(MissingExtraError, ImportError)
+
+
+def test_obs_the_states_cannot_hold_exactly_stay_columns(tmp_path):
+    """Issue 18 req 8: an obs key is stored once, in the states, only when they give it back bit for bit; an
+    integer the float states would round stays its own column, and a key_map states key is held likewise."""
+    src = tmp_path / "ints.hdf5"
+    big = np.array([[2**24 + 1], [3], [5], [7]], np.int64)  # float32 rounds 2**24 + 1
+    with h5py.File(src, "w") as f:
+        d = f.create_group("data").create_group("demo_0")
+        d.create_dataset("actions", data=np.zeros((4, 2), np.float32))
+        d.create_dataset("obs/count", data=big)
+        d.create_dataset("obs/pos", data=np.arange(8, dtype=np.float32).reshape(4, 2))
+    ingest_hdf5(src, tmp_path / "a.knb")
+    ep = kinonb.open(tmp_path / "a.knb").read_episode(0)
+    same(ep["count"], big)
+    assert "pos" not in ep and ep["meta"]["attrs"]["states_layout"] == {"obs/pos": [1, 3]}
+    same(ep["states"][:, 1:3], np.arange(8, dtype=np.float32).reshape(4, 2))
+    ingest_hdf5(src, tmp_path / "b.knb", key_map={"states": "obs/pos"})
+    ep = kinonb.open(tmp_path / "b.knb").read_episode(0)
+    assert "pos" not in ep and ep["meta"]["attrs"]["states_layout"] == {"obs/pos": [0, 2]}
+    same(ep["count"], big)

@@ -8,10 +8,12 @@ robomimic / LIBERO (a demo has an ``obs`` group)::
     data/demo_N/actions (T, A)   -> actions (float16/32/64 kept, integers as float32; so for every role)
     data/demo_N/rewards (T,)     -> rewards; total_reward = their float64 sum; success = last reward > 0
     data/demo_N/dones (T,)       -> is_terminal, as stored (0/1)
-    data/demo_N/obs/<key>        -> uint8 (T, H, W, C): a camera named <key>; other numeric arrays: an extra
-                                    column named <key> (``obs.<key>`` when kinonb reserves the name), and the
-                                    (T,) / (T, D) ones, flattened and concatenated (their common dtype) in sorted
-                                    key order into states
+    data/demo_N/obs/<key>        -> uint8 (T, H, W, C): a camera named <key>; the (T,) / (T, D) numeric arrays,
+                                    flattened and concatenated (their common dtype) in sorted key order into
+                                    states, each stored once: attrs ``states_layout`` {"obs/<key>": [start,
+                                    stop]} gives its columns of the states (one the states cannot give back bit
+                                    for bit, cast to its dtype, is also an extra column); other numeric arrays:
+                                    an extra column named <key> (``obs.<key>`` when kinonb reserves the name)
     data/demo_N/states           -> extra column ``sim_states`` (MuJoCo states, dtype kept)
     data/demo_N/next_obs/*       -> skipped (the next frame's obs: obs shifted by one frame)
     mask/<filter>                -> attrs {"mask": [filters listing the demo]}; ``filter_key`` keeps one filter
@@ -234,7 +236,7 @@ def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: 
     ep.update(_rewards_and_terminal(demo, t, key_map, consumed, dtypes, report))
     if "obs" in demo:  # robomimic / LIBERO
         images, columns, lowdim = _obs(demo, t, key_map, dtypes, report)
-        states = _obs_states(demo, t, key_map.get("states"), lowdim, consumed, dtypes, report)
+        states, layout = _obs_states(demo, t, key_map.get("states"), lowdim, columns, consumed, dtypes, report)
         _sim_states(demo, t, key_map, columns, consumed, dtypes, report)
         if "next_obs" in demo:
             report.skip("data/demo_*/next_obs", "the next frame's obs (obs shifted by one frame)")
@@ -246,6 +248,8 @@ def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: 
     _other_datasets(demo, t, key_map, columns, consumed, dtypes, report)
     ep.update(non_empty(images=images, columns=columns))
     ep["attrs"] = _episode_attrs(demo, name, masks, source_meta["data_attrs"], keep_large_attrs, report)
+    if "obs" in demo and layout:
+        ep["attrs"]["states_layout"] = layout
     ep["task"], ep["embodiment"], ep["fps"] = source_meta["task"], source_meta["embodiment"], source_meta["fps"]
     return ep
 
@@ -295,7 +299,8 @@ def _rewards_and_terminal(demo, t, key_map, consumed, dtypes, report: Report) ->
 
 
 def _obs(demo, t, key_map, dtypes, report: Report):
-    """robomimic obs/<key>: (uint8 (T, H, W, C) cameras, columns, {key: the (T,) / (T, D) columns}) in key order."""
+    """robomimic obs/<key>: (uint8 (T, H, W, C) cameras, columns, {key: (column name, array)} of the (T,) / (T, D)
+    arrays) in key order; the low-dim arrays are not in ``columns`` yet (:func:`_obs_states` decides)."""
     rename = renames(key_map)
     images, columns, lowdim = {}, {}, {}
     for key, ds in _datasets(demo["obs"]):
@@ -310,26 +315,55 @@ def _obs(demo, t, key_map, dtypes, report: Report):
         if skip_if_unstorable(arr, f"data/demo_*/{path}", report):
             continue
         arr = _widen(arr, path, dtypes)
-        columns[rename.get(path, rename.get(key) or column_name(key, columns))] = arr
+        name = rename.get(path, rename.get(key) or column_name(key, {**columns, **dict(lowdim.values())}))
         if arr.ndim <= 2:
-            lowdim[key] = arr
+            lowdim[key] = (name, arr)
+        else:
+            columns[name] = arr
     return images, columns, lowdim
 
 
-def _obs_states(demo, t, skey, lowdim, consumed, dtypes, report: Report):
-    """robomimic states: key_map's dataset ``skey``, else the ``lowdim`` arrays in sorted key order."""
+def _obs_states(demo, t, skey, lowdim, columns, consumed, dtypes, report: Report):
+    """(robomimic states, their layout): key_map's dataset ``skey``, else the ``lowdim`` arrays in sorted key
+    order. A low-dim array that the states hold exactly (cast back to its dtype, bit for bit) is stored once, in
+    the states, and the layout ``{"obs/<key>": [start, stop]}`` (its columns of the states) goes into the
+    episode's attrs as ``states_layout``; the others become extra columns as well."""
     if skey is not None:
         states = _per_frame(_get(demo, skey, "states", report.source), t, skey, demo, report.source)
         out = role_float("states", _widen(states, skey, dtypes).reshape(t, -1), report)
         consumed.add(skey)
         report.note(f"states from {skey}")
-        return out
+        layout = {}
+        for k, (name, arr) in lowdim.items():
+            if f"obs/{k}" == skey and _holds(out, arr):
+                layout = {skey: [0, out.shape[1]]}
+            else:
+                columns[name] = arr
+        return out, layout
     if not lowdim:
-        return None
+        return None, {}
     keys = sorted(lowdim)
-    out = np.concatenate([role_float(f"obs/{k}", lowdim[k].reshape(t, -1), report) for k in keys], axis=1)
+    out = np.concatenate([role_float(f"obs/{k}", lowdim[k][1].reshape(t, -1), report) for k in keys], axis=1)
     report.note(f"states = concatenation of obs/{{{', '.join(keys)}}} (sorted keys)")
-    return out
+    layout, start = {}, 0
+    for k in keys:
+        name, arr = lowdim[k]
+        stop = start + int(np.prod(arr.shape[1:], dtype=np.int64))
+        if _holds(out[:, start:stop], arr):
+            layout[f"obs/{k}"] = [start, stop]
+        else:
+            columns[name] = arr
+        start = stop
+    if layout:
+        report.note(f"obs/{{{', '.join(k[4:] for k in layout)}}} stored once, in states (attrs.states_layout "
+                    f"gives each one's columns)")
+    return out, layout
+
+
+def _holds(part: np.ndarray, arr: np.ndarray) -> bool:
+    """Whether ``part`` (a slice of the states) cast back to ``arr``'s dtype is ``arr``, bit for bit."""
+    back = part.astype(arr.dtype).reshape(arr.shape)
+    return back.tobytes() == np.ascontiguousarray(arr).tobytes()
 
 
 def _sim_states(demo, t, key_map, columns, consumed, dtypes, report: Report) -> None:
