@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+
 from ..format import layout as L
 from ..format.schema import Column
+
+
+@dataclass(frozen=True)
+class BlockRows:
+    """The blocks of ``count`` consecutive new episodes at once (``Writer.add_episodes``): ``{column: (offsets,
+    nbytes, crc32s, frames, shape)}``, the first three and frames arrays of ``count``."""
+
+    count: int
+    columns: dict
 
 
 def block_tables(old_blocks: np.ndarray, old_shapes: np.ndarray | None, old_episodes: np.ndarray,
                  columns: list[Column], new_rows: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
     """``(blocks, block_shapes)`` for the old episodes plus ``new_rows`` (one ``{column: (offset, nbytes, crc32,
-    frames, shape)}`` per new episode). block_shapes is None while no column needs per-block shapes, so a commit
-    that uses none of 1.1's features is exactly a 1.0 commit."""
+    frames, shape)}`` per new episode, or a :class:`BlockRows` of several). block_shapes is None while no column
+    needs per-block shapes, so a commit that uses none of 1.1's features is exactly a 1.0 commit."""
     n_old, c = len(old_blocks), len(columns)
-    n = n_old + len(new_rows)
+    n = n_old + sum(row.count if isinstance(row, BlockRows) else 1 for row in new_rows)
     blocks = np.zeros((n, c), L.BLOCK)
     blocks[:n_old, : old_blocks.shape[1]] = old_blocks
     need_shapes = old_shapes is not None or any(col.per_block for col in columns)
@@ -24,12 +35,16 @@ def block_tables(old_blocks: np.ndarray, old_shapes: np.ndarray | None, old_epis
             shapes[:n_old, : old_shapes.shape[1]] = old_shapes
         else:
             _fill_uniform(shapes[:n_old], old_blocks, old_episodes, columns)
-    for i, row in enumerate(new_rows):
-        for col, (off, nbytes, crc, frames, shape) in row.items():
-            blocks[n_old + i, col] = (off, nbytes, crc, L.BLOCK_PRESENT)
+    i = n_old
+    for row in new_rows:
+        rows = slice(i, i + row.count) if isinstance(row, BlockRows) else i
+        for col, (off, nbytes, crc, frames, shape) in (row.columns if isinstance(row, BlockRows) else row).items():
+            for field, value in (("offset", off), ("nbytes", nbytes), ("crc32", crc), ("flags", L.BLOCK_PRESENT)):
+                blocks[field][rows, col] = value
             if need_shapes:
-                shapes[n_old + i, col]["num_frames"] = frames
-                shapes[n_old + i, col]["shape"][: len(shape)] = shape
+                shapes["num_frames"][rows, col] = frames
+                shapes["shape"][rows, col, : len(shape)] = shape
+        i += row.count if isinstance(row, BlockRows) else 1
     return blocks, shapes
 
 

@@ -31,14 +31,14 @@ from ..format.header import encode_header, encode_trailer
 from ..format.schema import Column
 from .atomic import publish, refuse_if_locked, remove_stale_temporary, temporary_path
 from .autocommit import DEFAULT_AUTOCOMMIT_BYTES
+from .batch_writes import add_episodes
 from .block_table import block_tables
 from .column_input import check_timestamps, episode_columns, prepare_column
 from .episode_index import EpisodeIndex
 from .episode_input import attrs_blob, check_episode_fields, check_episode_meta
 from .recovery import find_last_commit, refuse_recoverable_tail
+from .staged_appends import StagedAppends
 from .writer_options import WriterOptions
-
-STAGE_LIMIT = 1 << 20
 
 
 def create(path, *, compression: str | dict | None = None, overwrite: bool = False, sync: bool = True,
@@ -96,7 +96,7 @@ def append(path, *, compression: str | dict | None = None, sync: bool = True, re
     return Writer(path, fd=fd, sync=sync, repair=repair, options=options)
 
 
-class Writer:
+class Writer(StagedAppends):
     """Use :func:`kinonb.create` or :func:`kinonb.append`. A context manager: leaving the ``with`` block
     normally commits; leaving it by an exception discards every episode added since the last commit."""
 
@@ -161,8 +161,9 @@ class Writer:
         self._pos = self._committed_end
         self._stage = bytearray()
         self._stage_at = self._pos
-        self._new_episodes: list[np.ndarray] = []
-        self._new_blocks: list[dict[int, tuple]] = []
+        self._new_episodes: list[np.ndarray] = []  # EPISODE records, (1,) per add_episode, (N,) per add_episodes
+        self._new_blocks: list = []  # one {column: block} per add_episode, one BlockRows per add_episodes chunk
+        self._pending_count = 0
         self._new_attrs: list[bytes] = []
         self._new_attrs_len = 0
         self._mark = (list(self._columns), len(self._strings), [s.copy() for s in self._stats], self._num_frames,
@@ -171,7 +172,7 @@ class Writer:
     @property
     def num_episodes(self) -> int:
         """Episodes in the file once pending ones are committed."""
-        return len(self._episodes) + len(self._new_episodes)
+        return len(self._episodes) + self._pending_count
 
     @property
     def num_frames(self) -> int:
@@ -180,7 +181,7 @@ class Writer:
 
     @property
     def pending(self) -> int:
-        return len(self._new_episodes)
+        return self._pending_count
 
     # -- adding --------------------------------------------------------------------------------------------
     def add_episode(self, actions=None, states=None, rewards=None, is_terminal=None, *, images=None,
@@ -225,11 +226,22 @@ class Writer:
             self._fail(e)
         meta["frame_start"] = self._num_frames
         self._num_frames += t
-        self._new_episodes.append(meta)
-        self._new_blocks.append(row)
         self._next_id = max(self._next_id, int(meta["episode_id"]) + 1)
+        self._add_pending(meta.reshape(1), row)
         self._autocommit.commit_if_due(self)  # bounds what a crash or a cut loses (autocommit.py)
         return self.num_episodes - 1
+
+    def add_episodes(self, lengths, actions=None, states=None, rewards=None, is_terminal=None, *, columns=None,
+                     task="", embodiment="", fps=0.0, success=None, total_reward=None, episode_id=None) -> range:
+        """Many episodes at once: per-frame arrays concatenated (``sum(lengths)`` rows), per-episode values one
+        for all or one each. Same rules as add_episode; no cameras. Returns their positions. See batch_writes.py."""
+        return add_episodes(self, lengths, actions, states, rewards, is_terminal, columns, task, embodiment, fps,
+                            success, total_reward, episode_id)
+
+    def _add_pending(self, records: np.ndarray, blocks) -> None:
+        self._new_episodes.append(records)
+        self._new_blocks.append(blocks)
+        self._pending_count += len(records)
 
     def _episode_record(self, t, task, embodiment, fps, fields, attrs) -> np.ndarray:
         fps = check_episode_meta(task, embodiment, fps)
@@ -258,39 +270,6 @@ class Writer:
             i = self._string_ids[s] = len(self._strings)
             self._strings.append(s)
         return i
-
-    # -- I/O -----------------------------------------------------------------------------------------------
-    def _emit(self, data) -> None:
-        self._stage += data
-        self._pos += len(data)
-        if len(self._stage) >= STAGE_LIMIT:
-            self._flush_stage()
-
-    def _flush_stage(self) -> None:
-        view = memoryview(self._stage)
-        done = 0
-        while done < len(view):
-            done += os.pwrite(self._fd, view[done:], self._stage_at + done)
-        self._stage_at += len(view)
-        self._stage = bytearray()
-
-    def _write_block(self, pieces) -> tuple[int, int, int]:
-        pad = L.align_up(self._pos) - self._pos
-        if pad:
-            self._emit(b"\0" * pad)
-        start, crc = self._pos, 0
-        for p in pieces:
-            if len(p) >= STAGE_LIMIT:
-                self._flush_stage()
-                view, done = memoryview(p), 0
-                while done < len(view):
-                    done += os.pwrite(self._fd, view[done:], self._pos + done)
-                self._pos += len(view)
-                self._stage_at = self._pos
-            else:
-                self._emit(p)
-            crc = L.crc32(p, crc)
-        return start, self._pos - start, crc
 
     # -- committing ----------------------------------------------------------------------------------------
     def commit(self) -> None:
@@ -329,7 +308,7 @@ class Writer:
 
     def _pending_footer(self) -> Footer:
         blocks, shapes = block_tables(self._blocks, self._shapes, self._episodes, self._columns, self._new_blocks)
-        episodes = np.concatenate([self._episodes, np.stack(self._new_episodes)])
+        episodes = np.concatenate([self._episodes, *self._new_episodes])
         stats = np.array(self._stats, L.STAT) if self._columns else np.zeros(0, L.STAT)
         return Footer(columns=list(self._columns), strings=list(self._strings), episodes=episodes, blocks=blocks,
                       attrs_heap=self._attrs + b"".join(self._new_attrs), stats=stats, num_frames=self._num_frames,

@@ -46,7 +46,6 @@ e.g. ``{"states": "obs/robot0_eef_pos"}``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -70,10 +69,9 @@ from . import (
     total_reward,
     write_ingest,
 )
+from .hdf5_meta import episode_attrs, masks_of, source_meta
 
 DEMO = re.compile(r"demo_(\d+)$")
-ROBOSUITE_0_ROBOT = re.compile(r"(Sawyer|Baxter)(?=[A-Z])")
-LARGE_ATTR = 16 * 1024
 
 
 def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
@@ -102,7 +100,7 @@ def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
         for k in data:
             if not DEMO.match(k):
                 report.skip(f"data/{k}", "not a demo_<N> group")
-        masks = _masks(f)
+        masks = masks_of(f)
         if filter_key is not None:
             if filter_key not in masks:
                 raise SourceLayoutError(src, f"a filter mask/{filter_key}", f"filters {sorted(masks)}")
@@ -111,12 +109,12 @@ def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
             report.note(f"filter mask/{filter_key}: {len(names)} demos")
         if max_episodes is not None:
             names = names[: int(max_episodes)]
-        source_meta = _source_meta(data, report)
-        source_meta["dtypes"] = _common_dtypes(data, names, report)
-        episodes = (_episode(data[n], n, masks, source_meta, key_map, keep_large_attrs, report) for n in names)
+        meta = source_meta(data, report)
+        meta["dtypes"] = _common_dtypes(data, names, report)
+        episodes = (_episode(data[n], n, masks, meta, key_map, keep_large_attrs, report) for n in names)
         return write_ingest(out, episodes, report, compression=compression, overwrite=overwrite, progress=progress,
                             total=len(names), embodiment=embodiment, task=task, fps=fps,
-                            meta_from=source_meta["meta_from"])
+                            meta_from=meta["meta_from"])
 
 
 def _common_dtypes(data, names, report) -> dict:
@@ -134,77 +132,6 @@ def _common_dtypes(data, names, report) -> dict:
             report.note(f"{path}: dtypes differ between demos ({', '.join(sorted(map(str, dts)))}); stored as "
                         f"{out[path]}")
     return out
-
-
-def _masks(f) -> dict:
-    out = {}
-    if "mask" in f:
-        for k in f["mask"]:
-            out[k] = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(f["mask"][k]).reshape(-1)]
-    return out
-
-
-def _attr_value(v):
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, np.ndarray):
-        return _attr_value(v.tolist())
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None  # attrs are JSON: no NaN / Inf
-    if isinstance(v, (list, tuple)):
-        return [_attr_value(x) for x in v]
-    return v
-
-
-def _attrs(items, label, keep_large, report) -> dict:
-    out = {}
-    for k, v in items.items():
-        value = _attr_value(v)
-        if isinstance(value, str) and len(value.encode()) > LARGE_ATTR and not keep_large:
-            report.skip(f"attribute {label}.attrs[{k!r}]", f"a string of over {LARGE_ATTR // 1024} KiB "
-                        "(keep_large_attrs / --keep-large-attrs keeps it)")
-            continue
-        out[k] = value
-    return out
-
-
-def _json_attr(data, key):
-    raw = data.attrs.get(key)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(_attr_value(raw))
-    except (TypeError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _source_meta(data, report: Report) -> dict:
-    """Task, embodiment and fps from the data group's attributes (robomimic / LIBERO env_args, LIBERO problem_info
-    and env_name, robosuite env / env_info; robosuite 0.x's robot from its env name), with ``meta_from`` (where
-    each came from, or was looked for); the data group's attributes themselves go into every episode's attrs."""
-    env_args, env_info, problem = (_json_attr(data, k) or {} for k in ("env_args", "env_info", "problem_info"))
-    kwargs = env_args.get("env_kwargs") or {}
-    attr = {k: _attr_value(data.attrs.get(k)) for k in ("env_name", "env")}
-    candidates = {
-        "task": [(problem.get("language_instruction"), "problem_info.language_instruction"),
-                 (env_args.get("env_name"), "env_args.env_name"), (env_info.get("env_name"), "env_info.env_name"),
-                 (attr["env_name"], "env_name"), (attr["env"], "env")],
-        "embodiment": [(kwargs.get("robots"), "env_args.env_kwargs.robots"), (env_info.get("robots"), "env_info.robots")],
-        "fps": [(kwargs.get("control_freq"), "env_args.env_kwargs.control_freq"),
-                (env_info.get("control_freq"), "env_info.control_freq")],
-    }
-    meta, meta_from = {}, {}
-    for field, options in candidates.items():
-        meta[field], where = first_meta(field, options, report)
-        meta_from[field] = f"data.attrs {where}"
-    robot = ROBOSUITE_0_ROBOT.match(meta["task"]) if meta_from["task"] == "data.attrs env" else None
-    if not meta["embodiment"] and robot:  # robosuite 0.x env classes are named <Robot><Task>: SawyerLift
-        meta["embodiment"] = robot.group(1)
-        meta_from["embodiment"] = f"data.attrs env {meta['task']!r} (a robosuite 0.x env name begins with its robot)"
-    return dict(meta, meta_from=meta_from, data_attrs=dict(data.attrs.items()))
 
 
 def _datasets(group, prefix=""):
@@ -247,7 +174,7 @@ def _episode(demo, name, masks, source_meta, key_map, keep_large_attrs, report: 
         ep["states"] = states
     _other_datasets(demo, t, key_map, columns, consumed, dtypes, report)
     ep.update(non_empty(images=images, columns=columns))
-    ep["attrs"] = _episode_attrs(demo, name, masks, source_meta["data_attrs"], keep_large_attrs, report)
+    ep["attrs"] = episode_attrs(demo, name, masks, source_meta["data_attrs"], keep_large_attrs, report)
     if "obs" in demo and layout:
         ep["attrs"]["states_layout"] = layout
     ep["task"], ep["embodiment"], ep["fps"] = source_meta["task"], source_meta["embodiment"], source_meta["fps"]
@@ -407,19 +334,6 @@ def _other_datasets(demo, t, key_map, columns, consumed, dtypes, report: Report)
         if skip_if_unstorable(arr, f"data/demo_*/{path}", report):
             continue
         columns[rename.get(path) or column_name(path, columns)] = _widen(arr, path, dtypes)
-
-
-def _episode_attrs(demo, name, masks, data_attrs, keep_large_attrs, report: Report) -> dict:
-    """attrs: the demo's name, the mask filters listing it, its attributes and the data group's (data_attrs)."""
-    attrs = {"demo": name}
-    groups = [m for m, demos in masks.items() if name in demos]
-    if groups:
-        attrs["mask"] = groups
-    attrs.update(_attrs(demo.attrs, "data/demo_*", keep_large_attrs, report))
-    data_attrs = _attrs(data_attrs, "data", keep_large_attrs, report)
-    if data_attrs:
-        attrs["data_attrs"] = data_attrs
-    return attrs
 
 
 def _widen(arr, path, dtypes):
