@@ -17,10 +17,10 @@ from ..errors import SchemaError
 from ..format import layout as L
 from ..format import stats as S
 from ..kernels.blocks import TABLES, pack_blocks
-from ..kernels.moments import moments
 from ..kernels.threads import run_split
 from .batch_values import batch_lengths, batch_values
 from .block_table import BlockRows
+from .column_stats import column_stats
 from .column_input import episode_columns, prepare_column
 
 CHUNK_BYTES = 64 << 20
@@ -72,7 +72,7 @@ def add_episodes(w, lengths, actions, states, rewards, is_terminal, columns, tas
             w._fail(e)
         rows = {c: (*blocks[k], lengths[lo:hi], arr.shape[1:]) for k, (c, _, arr) in enumerate(prepared)}
         for c, _, arr in prepared:
-            w._stats[c] = S.merge(w._stats[c], _stats_of(arr[frame_of[lo] : frame_of[hi]]))
+            w._stats[c] = S.merge(w._stats[c], column_stats(arr[frame_of[lo] : frame_of[hi]]))
         chunk = records[lo:hi]
         chunk["frame_start"] = w._num_frames + frame_of[lo:hi] - frame_of[lo]
         chunk["attrs_offset"] = len(w._attrs) + w._new_attrs_len
@@ -115,27 +115,6 @@ def _interned(w, values, add_columns) -> tuple[np.ndarray, np.ndarray]:
         if kind < 2:
             ids[kind][k] = w._intern((values.tasks, values.embodiments)[kind][k])
     return ids[0][values.task_index], ids[1][values.embodiment_index]
-
-
-def _stats_of(arr: np.ndarray) -> np.ndarray:
-    """format.stats.of_array's statistics, in one compiled call for the wide dtypes numba reads."""
-    if arr.dtype.itemsize == 1 or arr.dtype.kind not in "iuf" or arr.dtype == np.float16 or not arr.size:
-        return S.of_array(arr)
-    flat = arr.reshape(-1)
-    parts = run_split(_moments, len(flat), flat, parts=None if flat.size >= 1 << 20 else 1)
-    total = S.empty()
-    for m in parts:
-        s = S.empty()
-        s["count"], s["nan_count"], s["inf_count"] = int(m[0]), int(m[1]), int(m[2])
-        s["min"], s["max"], s["mean"], s["m2"] = m[3], m[4], m[5], m[6]
-        total = S.merge(total, s)
-    return total
-
-
-def _moments(flat, lo, hi):
-    m = np.empty(7, np.float64)
-    moments(flat[lo:hi], m)
-    return m
 
 
 def _pack(data, src, sizes, buf, rel, out, lo, hi):

@@ -34,6 +34,7 @@ from .autocommit import DEFAULT_AUTOCOMMIT_BYTES
 from .batch_writes import add_episodes
 from .block_table import block_tables
 from .column_input import check_timestamps, episode_columns, prepare_column
+from .column_stats import column_stats
 from .episode_index import EpisodeIndex
 from .episode_input import attrs_blob, check_episode_fields, check_episode_meta
 from .recovery import find_last_commit, refuse_recoverable_tail
@@ -221,7 +222,7 @@ class Writer(StagedAppends):
             for c, col, arr, pieces in sorted(prepared, key=lambda x: x[0]):
                 row[c] = (*self._write_block(pieces), arr.shape[0], arr.shape[1:])
                 if isinstance(arr, np.ndarray):  # pre-encoded frames are stored undecoded: no statistics
-                    self._stats[c] = S.merge(self._stats[c], S.of_array(arr))
+                    self._stats[c] = S.merge(self._stats[c], column_stats(arr))
         except OSError as e:
             self._fail(e)
         meta["frame_start"] = self._num_frames
