@@ -86,8 +86,23 @@ def write_until_killed(path: str, seed: int, sync: bool, compression, limit: int
     _say("E", n)
 
 
+def _load_kernels() -> None:
+    """Write a few episodes to a scratch file, so that the writer's compiled kernels are loaded once, before any
+    fork (each forked writer would otherwise spend its first moments loading them, and few kills would land
+    inside a write). Small arrays only: no thread is started."""
+    import tempfile
+
+    import kinonb
+
+    with tempfile.TemporaryDirectory() as d, kinonb.create(os.path.join(d, "warm.knb"), sync=False) as w:
+        for k in range(4):
+            w.add_episode(**episode(0, k))
+
+
 def serve() -> None:
     import kinonb  # noqa: F401  (imported once, before any fork)
+
+    _load_kernels()
 
     child = None
     for line in sys.stdin:

@@ -335,10 +335,16 @@ def _check_file(path, eps, ignored=0):
     return report.recoverable_episodes
 
 
+def _use_disk(monkeypatch, disk) -> None:
+    """The writer's system calls (the writer module's and its staged appends') go to ``disk``."""
+    monkeypatch.setattr(kinonb.store.writer, "os", disk)
+    monkeypatch.setattr(kinonb.store.staged_appends, "os", disk)
+
+
 def _failing_session(path, monkeypatch, disk):
     """Append MORE in one commit on ``disk``; return (the WriteFailedError, the failed writer)."""
     w = kinonb.append(path)
-    monkeypatch.setattr(kinonb.store.writer, "os", disk)
+    _use_disk(monkeypatch, disk)
     try:
         with pytest.raises(kinonb.WriteFailedError) as info:
             for ep in MORE:
@@ -353,7 +359,7 @@ def _failing_session(path, monkeypatch, disk):
         w.abort()
         w.close()  # releases the lock without committing
     finally:
-        monkeypatch.setattr(kinonb.store.writer, "os", os)
+        _use_disk(monkeypatch, os)
     return info.value, w
 
 
@@ -454,10 +460,10 @@ def test_fsync_error_mid_commit(tmp_path, monkeypatch, which):
 def test_enospc_in_create_leaves_no_file(tmp_path, monkeypatch):
     """kinonb.create on a full disk raises the OSError and leaves neither the file nor its temporary."""
     path = tmp_path / "new.knb"
-    monkeypatch.setattr(kinonb.store.writer, "os", FailingOs(errno.ENOSPC, budget=100))
+    _use_disk(monkeypatch, FailingOs(errno.ENOSPC, budget=100))
     with pytest.raises(OSError) as info:
         kinonb.create(path)
-    monkeypatch.setattr(kinonb.store.writer, "os", os)
+    _use_disk(monkeypatch, os)
     assert info.value.errno == errno.ENOSPC
     assert list(tmp_path.iterdir()) == []
 
