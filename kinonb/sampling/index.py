@@ -36,6 +36,8 @@ from .streams import (
 )
 from .widths import check_pad_dims
 
+DEFAULT_IMAGE = ImageOptions(None, "bilinear", "HWC", False)
+
 
 @kernel
 def _locate(ids, sample_ep, sample_t, ep_out, t_out):
@@ -162,13 +164,16 @@ class SampleIndex:
         bad = _locate(ids, self._ep, self._t, sample_ep, sample_t)
         if bad >= 0:
             raise PositionError(f"sample_ids must lie in [0, {len(self)}), found {ids[bad]} at position {bad}")
-        if image is None:
-            image = ImageOptions(image_size, mode, layout, normalize)
-        names = list(self.keys) if keys is None else list(keys)
-        for k in names:
-            if k not in self.keys:
-                raise InvalidArgumentError(f"keys: {k!r} is not a key of this index ({list(self.keys)})")
-        sizes = image.sizes([k for k, key in self.keys.items() if key.is_camera])
+        if image is None:  # the defaults parse once: a low-dim read pays nothing for image options
+            defaults = image_size is None and mode == "bilinear" and layout == "HWC" and not normalize
+            image = DEFAULT_IMAGE if defaults else ImageOptions(image_size, mode, layout, normalize)
+        names = self.keys if keys is None else list(keys)
+        if keys is not None:
+            for k in names:
+                if k not in self.keys:
+                    raise InvalidArgumentError(f"keys: {k!r} is not a key of this index ({list(self.keys)})")
+        cameras = [k for k, key in self.keys.items() if key.is_camera]
+        sizes = image.sizes(cameras) if cameras else {}
         out = out or {}
         batch = {}
         for name in names:
