@@ -48,8 +48,9 @@ from ..errors import (
 from ..format import success as success_code
 from ..format.schema import FIXED_ROLE_KEYS
 from ..format.totals import check_frame_total
-from ..query import Queryable, from_records
+from ..query import Queryable
 from . import kdb_layout as L
+from .kdb_meta import kdb_meta_table
 from .kdb_images import ImageSection
 
 
@@ -219,9 +220,12 @@ class KdbDatabase(Queryable):
         return out
 
     def meta_table(self):
-        """The metadata as the MetaTable KQL evaluates, built once from ``read_meta`` (.kdb files carry no attrs)."""
+        """The metadata as the MetaTable KQL evaluates, built once, with numpy over every meta blob
+        (:mod:`kinonb.interop.kdb_meta`; .kdb files carry no attrs)."""
         if self._meta_table is None:
-            self._meta_table = from_records(self.read_meta(i) for i in range(len(self)))
+            self._meta_table = kdb_meta_table(
+                self._mm, self._index, lambda i: self._meta(i, self._index[i]),
+                lambda i: [r.name for recs in self._section.records(i, self._index[i], max_frames=1) for r in recs])
         return self._meta_table
 
     def meta_columns(self) -> dict:

@@ -332,6 +332,50 @@ def test_bad_meta_blob(small, delta, fmt, value, match):
     db.read_meta(1)
 
 
+@pytest.mark.parametrize(
+    "delta, fmt, value, match",
+    [
+        (0, "<H", 0xFFFF, "embodiment length"),
+        (2, "3s", b"\xff\xfe\xfd", "utf-8 embodiment"),
+        (5, "<H", 0xFFFF, "task length"),
+        (15, "<B", 3, "success"),
+        (16, "<B", 2, "reward_present"),
+    ],
+)
+@pytest.mark.parametrize("bad_episode", [0, 1])
+def test_a_bad_meta_blob_fails_the_query_table_as_its_read_meta_does(small, delta, fmt, value, match, bad_episode):
+    """The vectorised KQL table (interop/kdb_meta.py) raises exactly the error read_meta raises for the first
+    bad episode, wherever it is."""
+    blob = int(KdbDatabase(small).index()["meta_offset"][bad_episode])
+    if bad_episode == 1:  # episode 1's blob: u16 3 "arm" u16 5 "place" f32 u8 u8
+        delta = {0: 0, 2: 2, 5: 5, 15: 16, 16: 17}[delta]
+    patch(small, blob + delta, fmt, value)
+    db = KdbDatabase(small)
+    with pytest.raises(CorruptFieldError, match=match) as want:
+        db.read_meta(bad_episode)
+    with pytest.raises(CorruptFieldError, match=match) as got:
+        db.query("num_frames > 0")
+    assert str(got.value) == str(want.value)
+
+
+def test_the_query_table_equals_the_one_from_read_meta(datasets_dir):
+    from kinonb.query import from_records
+
+    paths = sorted((datasets_dir / "kinodb_reference").glob("*.kdb"))
+    assert paths
+    for path in paths:
+        db = KdbDatabase(path)
+        got, want = db.meta_table(), from_records(db.read_meta(i) for i in range(len(db)))
+        for key in ("episode_id", "num_frames", "fps", "success", "total_reward", "has_reward", "action_dim",
+                    "state_dim"):
+            np.testing.assert_array_equal(getattr(got, key), getattr(want, key), err_msg=f"{path.name} {key}")
+        for key in ("task_id", "embodiment_id"):
+            assert [got.strings[i] for i in getattr(got, key)] == [want.strings[i] for i in getattr(want, key)]
+        assert list(got.cameras) == list(want.cameras)
+        for name in got.cameras:
+            np.testing.assert_array_equal(got.cameras[name], want.cameras[name])
+
+
 def test_errors_are_value_errors_naming_the_file(small):
     patch(small, 0, "4s", b"PK\x03\x04")
     with pytest.raises(ValueError) as err:
