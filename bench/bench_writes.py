@@ -8,7 +8,7 @@ kinodb (the real peer, ``../shared/peers/kinodb/kino``; the row is skipped when 
 inside the timed command; kinonb's arrays are generated first and that time is printed apart, as is the first
 call's JIT load. kinonb rows: the defaults (``sync=True``: fsynced commits, auto-commit every 64 MiB, so a crash
 loses at most that), and ``sync=False, autocommit_bytes=None`` (one commit at close, not fsynced: what kinodb's
-writer does). Rates are episodes/s and MB/s of the file written; ratios against kinodb's rate in this run.
+writer does); and ``ingest_kdb`` of a ``.kdb`` kino wrote (its reading included). Rates are episodes/s and MB/s of the file written; ratios against kinodb's rate in this run.
 """
 
 from __future__ import annotations
@@ -82,6 +82,26 @@ def loop_row(d: dict, n: int, tmp: Path, **options) -> tuple[float, int]:
     return seconds, size
 
 
+def ingest_row(kino: Path, n: int, tmp: Path) -> tuple[float, int]:
+    """``ingest_kdb`` of a file kino wrote: runs of low-dim episodes go through add_episodes (episode_batches)."""
+    import warnings
+
+    from kinonb.interop.ingest.kdb import ingest_kdb
+
+    src, out = tmp / "src.kdb", tmp / "i.knb"
+    subprocess.run([str(kino), "create-test", str(src), "-n", str(n), "-f", str(FRAMES)], check=True,
+                   capture_output=True)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ingest_kdb(src, out)
+    seconds = time.perf_counter() - t0
+    size = out.stat().st_size
+    src.unlink()
+    out.unlink()
+    return seconds, size
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=1_000_000)
@@ -116,6 +136,9 @@ def main(argv=None) -> int:
         rows.append(("kinonb add_episode loop, defaults", n_loop, *loop_row(sub, n_loop, tmp)))
         rows.append(("kinonb add_episode loop, sync=False, autocommit_bytes=None", n_loop,
                      *loop_row(sub, n_loop, tmp, sync=False, autocommit_bytes=None)))
+        if args.kino.is_file():
+            rows.append((f"kinonb ingest of kino's {n_loop:,}-episode .kdb (reads it too)", n_loop,
+                         *ingest_row(args.kino, n_loop, tmp)))
         peer = n / kino[0] if kino else None
         for label, count, seconds, size in rows:
             rate = count / seconds

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from ..errors import SchemaError
 from .atomic import atomic_output
+from .episode_batches import Batches
 from .report import Report
 from .writer import create
 
@@ -68,19 +68,20 @@ def write_episodes(out, episodes, report: Report, *, compression=None, overwrite
     overrides = {k: v for k, v in (("embodiment", embodiment), ("task", task),
                                    ("fps", None if fps is None else float(fps))) if v is not None}
     cameras, columns = {}, {}
+
+    def added(ep):
+        report.episodes += 1
+        cameras.update(dict.fromkeys(ep.get("images") or {}))
+        columns.update(dict.fromkeys(ep.get("columns") or {}))
+
     with atomic_output(out, overwrite=overwrite, purpose="ingesting") as tmp:
         with create(tmp, compression=None if compression == "none" else compression, overwrite=True,
                     sync=False, dtypes=dtypes) as w:
-            for ep in with_progress(episodes, progress, total):
+            batches = Batches(w, added)  # runs of small low-dim episodes go in one add_episodes call
+            for seen, ep in enumerate(with_progress(episodes, progress, total)):
                 ep.update(overrides)
-                where = ep.pop("source", None)
-                try:
-                    w.add_episode(**ep)
-                except SchemaError as e:
-                    raise SchemaError(f"{where or f'source episode {report.episodes}'}: {e}") from e
-                report.episodes += 1
-                cameras.update(dict.fromkeys(ep.get("images") or {}))
-                columns.update(dict.fromkeys(ep.get("columns") or {}))
+                batches.add(ep, ep.pop("source", None) or f"source episode {seen}")
+            batches.flush()
             report.frames = w.num_frames
     report.cameras, report.columns = list(cameras), list(columns)
     return report
