@@ -50,8 +50,8 @@ from ..format.schema import FIXED_ROLE_KEYS
 from ..format.totals import check_frame_total
 from ..query import Queryable
 from . import kdb_layout as L
-from .kdb_meta import kdb_meta_table
 from .kdb_images import ImageSection
+from .kdb_meta import kdb_meta_table
 
 
 class KdbDatabase(Queryable):

@@ -26,27 +26,6 @@ TABLES = _tables()
 
 
 @kernel
-def crc32_blocks(buf, starts, sizes, tables, out):
-    """``out[b]`` = CRC-32 of ``buf[starts[b] : starts[b] + sizes[b]]``; the caller checks every range."""
-    t0, t1, t2, t3 = tables[0], tables[1], tables[2], tables[3]
-    t4, t5, t6, t7 = tables[4], tables[5], tables[6], tables[7]
-    for b in range(len(starts)):
-        c = np.int64(0xFFFFFFFF)
-        p = np.int64(starts[b])
-        end = p + np.int64(sizes[b])
-        while p + 8 <= end:
-            lo = c ^ (np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8) | (np.int64(buf[p + 2]) << 16)
-                      | (np.int64(buf[p + 3]) << 24))
-            c = (t7[lo & 0xFF] ^ t6[(lo >> 8) & 0xFF] ^ t5[(lo >> 16) & 0xFF] ^ t4[(lo >> 24) & 0xFF]
-                 ^ t3[buf[p + 4]] ^ t2[buf[p + 5]] ^ t1[buf[p + 6]] ^ t0[buf[p + 7]])
-            p += 8
-        while p < end:
-            c = t0[(c ^ buf[p]) & 0xFF] ^ (c >> 8)
-            p += 1
-        out[b] = c ^ 0xFFFFFFFF
-
-
-@kernel
 def pack_blocks(src, src_starts, sizes, dst, dst_starts, tables, out):
     """Copy ``src[src_starts[b] : + sizes[b]]`` to ``dst[dst_starts[b] :]`` and put its CRC-32 in ``out[b]``, in
     one pass over the bytes; the caller checks every range (and zeroes ``dst``'s padding)."""

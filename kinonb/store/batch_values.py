@@ -69,7 +69,7 @@ def _per_episode(label: str, value, n: int) -> list | None:
 def _strings(label: str, value, n: int) -> tuple[list[str], np.ndarray]:
     items = _per_episode(label, value, n)
     if items is None:
-        check_episode_meta(value, "", 0.0) if label == "task" else check_episode_meta("", value, 0.0)
+        _check_string(label, value)
         return [value], np.zeros(n, np.int64)
     distinct = {}
     index = np.empty(n, np.int64)
@@ -77,12 +77,17 @@ def _strings(label: str, value, n: int) -> tuple[list[str], np.ndarray]:
         k = distinct.get(s) if isinstance(s, str) else None
         if k is None:
             try:
-                check_episode_meta(s, "", 0.0) if label == "task" else check_episode_meta("", s, 0.0)
+                _check_string(label, s)
             except SchemaError as e:
                 raise SchemaError(f"{label}[{i}]: {e}") from None
             k = distinct[s] = len(distinct)
         index[i] = k
     return list(distinct), index
+
+
+def _check_string(label: str, s) -> None:
+    """add_episode's rule for a task or embodiment string."""
+    check_episode_meta(s, "", 0.0) if label == "task" else check_episode_meta("", s, 0.0)
 
 
 def _numbers(label: str, value, n: int) -> np.ndarray:

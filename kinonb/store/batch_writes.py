@@ -108,11 +108,13 @@ def _interned(w, values, add_columns) -> tuple[np.ndarray, np.ndarray]:
         np.minimum.at(first, index, np.arange(len(index)))
         firsts += [(int(first[k]), kind, k) for k in range(len(distinct))]
     ids = [np.zeros(len(values.tasks), np.uint32), np.zeros(len(values.embodiments), np.uint32)]
-    for first, kind, k in sorted(firsts) + [(1, 2, 0)]:
-        if first > 0 and add_columns is not None:
-            add_columns()
-            add_columns = None
-        if kind < 2:
+    firsts.sort()
+    for first, kind, k in firsts:
+        if first == 0:  # the first episode's strings come before the column names
+            ids[kind][k] = w._intern((values.tasks, values.embodiments)[kind][k])
+    add_columns()
+    for first, kind, k in firsts:
+        if first > 0:
             ids[kind][k] = w._intern((values.tasks, values.embodiments)[kind][k])
     return ids[0][values.task_index], ids[1][values.embodiment_index]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..format import layout as L
 from ..format.schema import Column

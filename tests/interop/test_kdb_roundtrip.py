@@ -314,16 +314,17 @@ def test_overlapping_sections(small):
         KdbDatabase(small)
 
 
-@pytest.mark.parametrize(
-    "delta, fmt, value, match",
-    [
-        (0, "<H", 0xFFFF, "embodiment length"),
-        (2, "3s", b"\xff\xfe\xfd", "utf-8 embodiment"),
-        (5, "<H", 0xFFFF, "task length"),
-        (15, "<B", 3, "success"),
-        (16, "<B", 2, "reward_present"),
-    ],
-)
+# (offset in episode 0's meta blob, struct format, value, error text) of a bad meta blob
+BAD_META = [
+    (0, "<H", 0xFFFF, "embodiment length"),
+    (2, "3s", b"\xff\xfe\xfd", "utf-8 embodiment"),
+    (5, "<H", 0xFFFF, "task length"),
+    (15, "<B", 3, "success"),
+    (16, "<B", 2, "reward_present"),
+]
+
+
+@pytest.mark.parametrize("delta, fmt, value, match", BAD_META)
 def test_bad_meta_blob(small, delta, fmt, value, match):
     patch(small, 64 + delta, fmt, value)  # episode 0's blob: u16 3 "arm" u16 4 "pick" f32 u8 u8 f32
     db = KdbDatabase(small)
@@ -332,16 +333,7 @@ def test_bad_meta_blob(small, delta, fmt, value, match):
     db.read_meta(1)
 
 
-@pytest.mark.parametrize(
-    "delta, fmt, value, match",
-    [
-        (0, "<H", 0xFFFF, "embodiment length"),
-        (2, "3s", b"\xff\xfe\xfd", "utf-8 embodiment"),
-        (5, "<H", 0xFFFF, "task length"),
-        (15, "<B", 3, "success"),
-        (16, "<B", 2, "reward_present"),
-    ],
-)
+@pytest.mark.parametrize("delta, fmt, value, match", BAD_META)
 @pytest.mark.parametrize("bad_episode", [0, 1])
 def test_a_bad_meta_blob_fails_the_query_table_as_its_read_meta_does(small, delta, fmt, value, match, bad_episode):
     """The vectorised KQL table (interop/kdb_meta.py) raises exactly the error read_meta raises for the first
