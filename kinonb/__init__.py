@@ -38,6 +38,8 @@ from .errors import (
     WriterLockedError,
 )
 from .interop.opener import open
+from .kernels.threads import num_threads as get_num_threads
+from .kernels.threads import set_num_threads
 from .sampling.index import SampleIndex
 from .sampling.resize import resize
 from .store.reader import Database
@@ -48,7 +50,8 @@ from .store.writer import Writer, append, create
 
 __all__ = [
     "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "salvage", "Report",
-    "Database", "Writer", "EncodedJpeg", "EncodedVideo", "set_decode_threads", "ArgumentTypeError", "BadMagicError", "ChecksumError", "CorruptFieldError",
+    "Database", "Writer", "EncodedJpeg", "EncodedVideo", "set_decode_threads", "set_num_threads", "get_num_threads",
+    "ArgumentTypeError", "BadMagicError", "ChecksumError", "CorruptFieldError",
     "EmptyDatasetError", "FormatError", "ImageDecodeError", "IngestWarning", "InvalidArgumentError",
     "KinonbError", "KinonbWarning", "MissingExtraError", "MissingFileError", "NoCommitError", "OffsetError",
     "OutputExistsError", "OverlapError", "PositionError", "QueryError", "RecoverableTailError", "SchemaError", "SourceLayoutError",

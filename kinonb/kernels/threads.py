@@ -22,6 +22,7 @@ _lock = threading.Lock()
 _workers: list = []  # one job queue per worker thread of this process
 _workers_pid: int | None = None
 _threads: int | None = None
+_here = threading.local()  # .limit: a per-thread cap (a loader thread splits nothing: its siblings use the cores)
 
 
 def _default_threads() -> int:
@@ -35,8 +36,18 @@ def _default_threads() -> int:
 
 
 def num_threads() -> int:
-    """Threads a batch may be split over in this process."""
+    """Threads a batch may be split over when read from the calling thread."""
+    limit = getattr(_here, "limit", None)
+    if limit is not None:
+        return limit
     return _threads if _threads is not None else _default_threads()
+
+
+def limit_this_thread(n: int | None) -> None:
+    """Split batches read from the calling thread over at most ``n`` threads (None: the process setting).
+
+    A loader running one batch per thread sets 1 in each of its threads, so N threads use N cores."""
+    _here.limit = None if n is None else max(1, int(n))
 
 
 def set_num_threads(n: int | None) -> None:

@@ -8,7 +8,8 @@ kinodb's names and arguments are kept: ``KinoDataset`` / ``KinoMapDataset``, ``K
 
 from .collate import pad_collate
 from .iter_dataset import KinoIterDataset
+from .loader import Loader
 from .map_dataset import KinoDataset, KinoMapDataset
 from .mixture import MixtureDataset, from_mixture
 
-__all__ = ["KinoDataset", "KinoMapDataset", "KinoIterDataset", "from_mixture", "MixtureDataset", "pad_collate"]
+__all__ = ["KinoDataset", "KinoMapDataset", "KinoIterDataset", "from_mixture", "MixtureDataset", "pad_collate", "Loader"]

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import get_worker_info
 from torch.utils.data._utils.collate import (
     collate,
     default_collate,
@@ -21,6 +22,7 @@ from torch.utils.data._utils.collate import (
 )
 
 from ..errors import InvalidArgumentError, PositionError
+from .shared_batch import SharedBatch
 from .convert import (
     Batch,
     EpisodeSample,
@@ -72,9 +74,10 @@ class Rows(Sequence):
 
 
 def _collate_rows(batch, *, collate_fn_map=None):
-    """default_collate's entry for :class:`Row`: a whole :class:`Rows` is the batch already."""
+    """default_collate's entry for :class:`Row`: a whole :class:`Rows` is the batch already (in a DataLoader
+    worker a :class:`SharedBatch`, sent back as one shared block)."""
     if isinstance(batch, Rows):
-        return batch.batch
+        return SharedBatch(batch.batch) if get_worker_info() is not None else batch.batch
     return collate([dict(r) for r in batch], collate_fn_map=collate_fn_map)
 
 

@@ -25,6 +25,7 @@ import torch
 from ..errors import InvalidArgumentError
 from ..sampling.images import ImageOptions
 from ..sampling.resize import resize
+from .shared_batch import SharedBatch
 
 # read_episode key -> kinodb sample key
 KINODB_KEYS = {"actions": "action", "states": "state", "rewards": "reward"}
@@ -69,9 +70,9 @@ class MixtureRow(dict):
         self.widths = dict(widths or {})
 
 
-class Batch(dict):
+class Batch(SharedBatch):
     """A batch a dataset assembled itself (``KinoIterDataset(batch_size=...)``); ``default_collate`` refuses to
-    stack several of them, with the fix in the message."""
+    stack several of them, with the fix in the message. It leaves a worker as one shared block."""
 
 
 # -- images ----------------------------------------------------------------------------------------------------

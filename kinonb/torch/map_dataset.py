@@ -154,15 +154,24 @@ class Source:
         return out
 
     # -- reads -------------------------------------------------------------------------------------------------
-    def read(self, ids) -> dict:
-        """Window mode: samples ``ids`` as one batch, one compiled call per key."""
+    def read(self, ids, out: dict | None = None) -> dict:
+        """Window mode: samples ``ids`` as one batch, one compiled call per key (``out``: arrays to fill, see
+        :meth:`reusable_keys`)."""
         st = self._opened()
-        batch = st.index.read(ids, image=st.image)
+        batch = st.index.read(ids, image=st.image, out=out)
         for name in self.options.episode_arrays:
             batch.update(convert.stack_arrays(name, [self._episode_array(st, p, name) for p in batch["episode"]]))
         cameras = [k for k, key in st.index.keys.items() if key.is_camera]
         convert.cast_floats(batch, self.options.numpy_dtype, skip=cameras)
         return convert.window_batch(batch, st.episode_ids, st.tasks)
+
+    def reusable_keys(self) -> list:
+        """Window keys whose batch arrays have the same shape and dtype in every batch (not padded keys, which
+        take the batch's widest episode, nor floats cast to ``dtype``), so ``read(ids, out=)`` may fill one array
+        again and again."""
+        cast = self.options.numpy_dtype
+        return [name for name, key in self._opened().index.keys.items() if not key.padded
+                and (key.is_camera or cast is None or key.column.dtype.kind != "f" or key.column.dtype == cast)]
 
     def _episode_array(self, st: _Opened, p: int, name: str) -> np.ndarray:
         """Episode ``p``'s array ``name`` (zero-copy from ``read_episode``), read once per process."""
