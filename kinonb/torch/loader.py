@@ -66,6 +66,9 @@ class Loader:
         windowed = isinstance(dataset, KinoMapDataset) and dataset.source.windowed and collate_fn is None
         self._reads = (_WindowReads(dataset, self.batch_size, self.pin_memory) if windowed
                        else _ItemReads(dataset, collate_fn or default_collate, self.pin_memory))
+        # reads in flight at once; the slots kept are those plus the batches the loop may still hold
+        self._ahead = max(self.threads, math.ceil(self.prefetch / self._reads.batches_per_read))
+        self._reads.pool.keep = self._ahead + 2
         self._epoch, self._start, self._cache = 0, 0, None
 
     # -- the order -------------------------------------------------------------------------------------------
@@ -126,14 +129,13 @@ class Loader:
         start, b = self._start, self.batch_size
         rows = b * self._reads.batches_per_read
         cuts = list(range(start, len(stream), rows))
-        ahead = max(self.threads, math.ceil(self.prefetch / self._reads.batches_per_read))
 
         def job(k: int):
             lo = cuts[k]
             return self._reads.read(stream[lo: min(lo + rows, len(stream))], b)
 
         position = start
-        reads = ordered(job, len(cuts), self.threads, ahead)
+        reads = ordered(job, len(cuts), self.threads, self._ahead)
         try:
             for slot, batches in reads:
                 while batches:
@@ -176,7 +178,7 @@ class _WindowReads:
         self.capacity = self.batches_per_read * batch_size
         self.reusable = source.reusable_keys()
         self.layout: dict | None = None  # name -> (per-sample shape, dtype), from the first read
-        self.pool = SlotPool(keep=8)
+        self.pool = SlotPool()
 
     def _slot(self) -> Slot | None:
         slot = self.pool.take()

@@ -34,8 +34,8 @@ class Slot:
 class SlotPool:
     """Slots handed back by the consumer, taken again by reader threads when idle."""
 
-    def __init__(self, keep: int):
-        self._keep = max(1, keep)
+    def __init__(self, keep: int = 4):
+        self.keep = keep
         self._free: list[Slot] = []
         self._lock = threading.Lock()
 
@@ -54,7 +54,7 @@ class SlotPool:
             return
         with self._lock:
             self._free.append(slot)
-            del self._free[: -self._keep]
+            del self._free[: -max(1, self.keep)]
 
 
 def ordered(job, count: int, threads: int, ahead: int):
