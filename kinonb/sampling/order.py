@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import operator
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -106,3 +107,24 @@ def worker_positions(n: int, start: int, block: int, worker_id: int, num_workers
     if num_workers == 1:
         return pos
     return pos[((pos - start) // block) % num_workers == worker_id]
+
+
+def resume_point(state, fmt: str, mine: dict, samples_in, owner: str, needs: str, changed: str) -> tuple[int, int]:
+    """``(epoch, samples_consumed)`` of a saved ``state`` of format ``fmt``, checked against this reader: every
+    ``mine`` entry must match (``needs`` names them in the error), and ``samples_in(epoch)`` (this rank's samples
+    in that epoch) must equal the saved count (``changed`` says what may have changed) and bound the position."""
+    if not isinstance(state, Mapping) or state.get("format") != fmt:
+        raise InvalidArgumentError(f"not a {fmt} state: {state!r:.200}")
+    for key, value in mine.items():
+        if state.get(key) != value:
+            raise InvalidArgumentError(f"state was saved with {key}={state.get(key)!r}, this {owner} has "
+                                       f"{key}={value!r}; an exact resume needs the same {needs}")
+    epoch = check_int("epoch", state.get("epoch"))
+    n = samples_in(epoch)
+    if state.get("num_samples") != n:
+        raise InvalidArgumentError(f"state was saved with {state.get('num_samples')} samples per rank, this {owner} "
+                                   f"has {n} ({changed} changed)")
+    position = check_int("samples_consumed", state.get("samples_consumed"))
+    if position > n:
+        raise InvalidArgumentError(f"samples_consumed={position} lies past this rank's {n} samples")
+    return epoch, position

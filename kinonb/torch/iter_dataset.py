@@ -184,23 +184,13 @@ class KinoIterDataset(IterableDataset):
 
     def load_state_dict(self, state: dict) -> None:
         """Resume: every later pass over ``state["epoch"]`` starts at ``state["samples_consumed"]``."""
-        if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
-            raise InvalidArgumentError(f"not a {STATE_FORMAT} state: {state!r:.200}")
         mine = {"seed": self.seed, "rank": self.rank, "world_size": self.world_size,
                 "num_sources": len(self.sources)}
-        state = {**state, "num_sources": len(state.get("sources", ()))}
-        for key, value in mine.items():
-            if state.get(key) != value:
-                raise InvalidArgumentError(f"state was saved with {key}={state.get(key)!r}, this dataset has {key}={value!r}; "
-                                 f"an exact resume needs the same seed, sources, rank and world size")
-        epoch = order.check_int("epoch", state["epoch"])
-        n = len(self._stream(epoch))
-        if state.get("num_samples") != n:
-            raise InvalidArgumentError(f"state was saved with {state.get('num_samples')} samples per rank, this dataset has "
-                             f"{n} (the files, filters, windows, mixture or batching changed)")
-        position = order.check_int("samples_consumed", state.get("samples_consumed"))
-        if position > n:
-            raise InvalidArgumentError(f"samples_consumed={position} lies past this rank's {n} samples")
+        if isinstance(state, Mapping):
+            state = {**state, "num_sources": len(state.get("sources", ()))}
+        epoch, position = order.resume_point(state, STATE_FORMAT, mine, lambda e: len(self._stream(e)), "dataset",
+                                             "seed, sources, rank and world size",
+                                             "the files, filters, windows, mixture or batching")
         self._shared[0] = epoch
         self._shared[1] = position
         self._consumed = 0

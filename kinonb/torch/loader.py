@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
 
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, default_collate
+from torch.utils.data._utils.pin_memory import pin_memory as pin_batch
 
 from ..errors import ArgumentTypeError, InvalidArgumentError, KinonbWarning
 from ..kernels.threads import num_threads
@@ -105,22 +105,10 @@ class Loader:
 
     def load_state_dict(self, state: dict) -> None:
         """Resume at ``state``: the next pass reads the rest of its epoch, later passes whole epochs."""
-        if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
-            raise InvalidArgumentError(f"not a {STATE_FORMAT} state: {state!r:.200}")
         mine = {"seed": self.seed, "rank": self.rank, "world_size": self.world_size, "shuffle": self.shuffle}
-        for key, value in mine.items():
-            if state.get(key) != value:
-                raise InvalidArgumentError(f"state was saved with {key}={state.get(key)!r}, this loader has "
-                                           f"{key}={value!r}; an exact resume needs the same seed, shuffle, rank "
-                                           f"and world size")
-        epoch = order.check_int("epoch", state.get("epoch"))
-        n = len(self._stream(epoch))
-        if state.get("num_samples") != n:
-            raise InvalidArgumentError(f"state was saved with {state.get('num_samples')} samples per rank, this "
-                                       f"loader has {n} (the dataset, drop_last or world size changed)")
-        position = order.check_int("samples_consumed", state.get("samples_consumed"))
-        if position > n:
-            raise InvalidArgumentError(f"samples_consumed={position} lies past this rank's {n} samples")
+        epoch, position = order.resume_point(state, STATE_FORMAT, mine, lambda e: len(self._stream(e)), "loader",
+                                             "seed, shuffle, rank and world size",
+                                             "the dataset, drop_last or world size")
         self._epoch, self._start = epoch, position
 
     # -- iteration -------------------------------------------------------------------------------------------
@@ -138,8 +126,9 @@ class Loader:
         reads = ordered(job, len(cuts), self.threads, self._ahead)
         try:
             for slot, batches in reads:
+                batches.reverse()  # popped from the end: each batch leaves the list as it is handed out
                 while batches:
-                    batch = batches.pop(0)
+                    batch = batches.pop()
                     position = min(position + b, len(stream))
                     self._start = position
                     yield batch
@@ -158,12 +147,6 @@ def _pinning(pin_memory: bool) -> bool:
     warnings.warn("pin_memory=True, but no accelerator is found; pinned memory is not used", KinonbWarning,
                   stacklevel=3)
     return False
-
-
-def _pinned(batch):
-    from torch.utils.data._utils.pin_memory import pin_memory
-
-    return pin_memory(batch)
 
 
 class _WindowReads:
@@ -199,7 +182,7 @@ class _WindowReads:
         for lo in range(0, len(ids), batch_size):
             part = {k: v[lo: lo + batch_size] for k, v in chunk.items()}
             part = convert.tensors(part, self.to_tensor)
-            batches.append(_pinned(part) if self.pin else part)
+            batches.append(pin_batch(part) if self.pin else part)
         return slot, batches
 
 
@@ -214,11 +197,11 @@ class _ItemReads:
 
     def __init__(self, dataset, collate_fn, pin: bool):
         self.dataset, self.collate_fn, self.pin = dataset, collate_fn, pin
-        self.pool = SlotPool(keep=1)  # nothing to reuse: collate allocates
+        self.pool = SlotPool()  # never given a slot: collate allocates each batch
 
     def read(self, ids: np.ndarray, batch_size: int):
         ids = ids.tolist()
         getitems = getattr(self.dataset, "__getitems__", None)
         rows = getitems(ids) if getitems is not None else [self.dataset[i] for i in ids]
         batch = self.collate_fn(rows)
-        return None, [_pinned(batch) if self.pin else batch]
+        return None, [pin_batch(batch) if self.pin else batch]
