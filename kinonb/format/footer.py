@@ -8,6 +8,7 @@ so opening a file costs the same for 1K or 1M episodes.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,7 +140,7 @@ def encode_footer(f: Footer) -> tuple[list, int, int]:
 def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int, minor: int = 0):
     """Check the footer header and the records of the sections this reader knows (raw = the footer header and
     its whole section table). Returns (header, sections)."""
-    header = np.frombuffer(raw, L.FOOTER_HEADER, count=1)[0]
+    header = L.record(raw, L.FOOTER_HEADER)
     if bytes(header["magic"]) != L.FOOTER_MAGIC:
         raise BadMagicError(path, footer_offset, f"footer magic {L.FOOTER_MAGIC!r}", bytes(header["magic"]))
     if not len(L.SECTION_NAMES) <= int(header["num_sections"]) <= L.MAX_SECTIONS:
@@ -193,12 +194,18 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int,
     return header, sections
 
 
-def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int, minor: int = 0) -> Footer:
+def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int, minor: int = 0,
+                  checked_prefix: tuple | None = None) -> Footer:
     """Map the footer of the commit that ends at ``footer_offset + footer_length + 64`` (prefix already checked);
-    ``minor`` is the version its trailer declares."""
+    ``minor`` is the version its trailer declares; ``checked_prefix``: (raw, header, sections) of its prefix as
+    read_footer_prefix returned them (used when the map holds those same bytes)."""
     region = buf[footer_offset : footer_offset + footer_length]
-    n_prefix = prefix_length(region[: L.FOOTER_HEADER.itemsize].tobytes()) or FOOTER_PREFIX
-    header, sections = read_footer_prefix(region[:n_prefix].tobytes(), path, footer_offset, footer_length, minor)
+    if checked_prefix is not None and region[: len(checked_prefix[0])].tobytes() == checked_prefix[0]:
+        _, header, sections = checked_prefix
+    else:
+        n_prefix = prefix_length(region[: L.FOOTER_HEADER.itemsize].tobytes()) or FOOTER_PREFIX
+        header, sections = read_footer_prefix(region[:n_prefix].tobytes(), path, footer_offset, footer_length,
+                                              minor)
     names = section_names(int(header["num_sections"]), minor)
     views = {}
     offsets = {}
@@ -212,15 +219,13 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int,
             if got != want_crc:
                 raise ChecksumError(path, footer_offset + off, f"section {name} CRC-32 {want_crc:#010x}",
                                     f"{got:#010x}", "the footer is corrupt")
-        pad = region[off + length : min(L.align_up(off + length), footer_length)]
-        if pad.any():
+        pad = region[off + length : min(L.align_up(off + length), footer_length)].tobytes()
+        if pad.strip(b"\0"):
             raise CorruptFieldError(path, footer_offset + off + length, f"zero padding after section {name}",
-                                    pad.tobytes().hex())
+                                    pad.hex())
         views[name] = data
         offsets[name] = footer_offset + off
-    strings = _decode_strings(views["string_offsets"].view("<u8"), views["string_heap"], path, offsets)
-    column_records = views["columns"].view(L.COLUMN)
-    columns = columns_from_records(column_records, strings, path, offsets["columns"], minor)
+    strings, columns = _schema(views, path, offsets, minor)
     n, c = int(header["num_episodes"]), int(header["num_columns"])
     shapes = views.get("block_shapes")
     return Footer(
@@ -238,6 +243,30 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int,
         block_shapes=None if shapes is None else shapes.view(L.BLOCK_SHAPE).reshape(n, c),
         minor=minor,
     )
+
+
+def _schema(views: dict, path, offsets: dict, minor: int) -> tuple[list[str], list]:
+    """The string table and the columns; the same bytes decode to the same values, so a small schema (the usual
+    case: a few columns and tasks) is decoded once per process, not at every open or refresh."""
+    raw = tuple(views[name].tobytes() for name in ("string_offsets", "string_heap", "columns"))
+    if sum(map(len, raw)) > SCHEMA_CACHE_BYTES:
+        return _decoded_schema(*raw, str(path), offsets["string_offsets"], offsets["string_heap"],
+                               offsets["columns"], minor)
+    strings, columns = _cached_schema(*raw, str(path), offsets["string_offsets"], offsets["string_heap"],
+                                      offsets["columns"], minor)
+    return list(strings), list(columns)
+
+
+def _decoded_schema(string_offsets: bytes, heap: bytes, records: bytes, path: str, offsets_at: int, heap_at: int,
+                    columns_at: int, minor: int) -> tuple[list[str], list]:
+    at = {"string_offsets": offsets_at, "string_heap": heap_at}
+    strings = _decode_strings(np.frombuffer(string_offsets, "<u8"), np.frombuffer(heap, np.uint8), path, at)
+    return strings, columns_from_records(np.frombuffer(records, L.COLUMN), strings, path, columns_at, minor)
+
+
+#: Schemas up to this many bytes (string table plus column records) are kept decoded, at most 64 of them.
+SCHEMA_CACHE_BYTES = 1 << 16
+_cached_schema = functools.lru_cache(maxsize=64)(_decoded_schema)
 
 
 def _decode_strings(offsets: np.ndarray, heap: np.ndarray, path, section_offsets) -> list[str]:

@@ -30,7 +30,7 @@ def check_header(raw: bytes, path, file_size: int) -> tuple[int, int]:
     if file_size < L.HEADER.itemsize or len(raw) < L.HEADER.itemsize:
         raise TruncatedFileError(path, 0, f"a {L.HEADER.itemsize}-byte header", f"a {file_size}-byte file",
                                  "file seems not fully written")
-    h = np.frombuffer(raw, L.HEADER, count=1)[0]
+    h = L.record(raw, L.HEADER)
     if bytes(h["magic"]) != L.HEADER_MAGIC:
         raise BadMagicError(path, 0, f"magic {L.HEADER_MAGIC!r}", bytes(h["magic"]), "not a .knb file")
     major, minor = int(h["major"]), int(h["minor"])

@@ -247,5 +247,11 @@ def crc32(data, value: int = 0) -> int:
     return zlib.crc32(data, value) & 0xFFFFFFFF
 
 
+def record(raw, dtype: np.dtype, offset: int = 0) -> dict:
+    """One ``dtype`` record from the bytes ``raw`` as ``{field: Python value}``, read in one call (a numpy field read
+    costs ~1 us, and opening a file reads ~60 of them)."""
+    return dict(zip(dtype.names, np.frombuffer(raw, dtype, count=1, offset=offset).tolist()[0]))
+
+
 def align_up(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT

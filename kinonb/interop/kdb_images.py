@@ -13,7 +13,9 @@ import numpy as np
 
 from ..errors import CorruptFieldError, OffsetError
 from . import kdb_layout as L
-from .image_codecs import decode_image
+from ..codecs import jpeg
+from ..codecs.decode_pool import decode_threads, run
+from .image_codecs import decode_image, sniff
 
 
 class ImageRecord(NamedTuple):
@@ -38,7 +40,8 @@ class ImageSection:
         """Parse the headers of the image section: one list of ImageRecord per frame, data not read."""
         pos, end = int(e["images_offset"]), int(e["images_offset"]) + int(e["images_length"])
         nframes = int(e["num_frames"]) if max_frames is None else min(max_frames, int(e["num_frames"]))
-        if end - pos == 2 * int(e["num_frames"]) and not np.frombuffer(self._buf, np.uint8, end - pos, pos).any():
+        if (max_frames is None and end - pos == 2 * int(e["num_frames"])
+                and not np.frombuffer(self._buf, np.uint8, end - pos, pos).any()):
             return [[] for _ in range(nframes)]  # a low-dim episode: every frame's camera count is 0
         frames = []
         for _ in range(nframes):
@@ -86,6 +89,7 @@ class ImageSection:
                 self._path, frames[0][0].offset, "distinct camera names in frame 0", [r.name for r in frames[0]]
             )
         out = {}
+        later = []  # compressed frames after frame 0: decoded in threads once the arrays exist
         for t, recs in enumerate(frames):
             if sorted(r.name for r in recs) != sorted(first):
                 at = recs[0].offset if recs else int(e["images_offset"])
@@ -102,11 +106,31 @@ class ImageSection:
                     )
                 if only is not None and r.name != only:
                     continue
-                pixels = self.pixels(r, t)
                 if t == 0:  # allocate only once frame 0's payload has confirmed the announced size
+                    pixels = self.pixels(r, t)
                     out[r.name] = np.empty((len(frames),) + pixels.shape, np.uint8)
-                out[r.name][t] = pixels
+                    out[r.name][0] = pixels
+                elif r.format == L.FORMAT_COMPRESSED:
+                    later.append((r, t))
+                else:
+                    out[r.name][t] = self.pixels(r, t)
+        parts = np.array_split(np.arange(len(later)), min(len(later), 4 * decode_threads()) or 1)
+        run([lambda part=part: self._decode_into(later, part, out) for part in parts if len(part)])
         return out
+
+    def _decode_into(self, later: list, part: np.ndarray, out: dict) -> None:
+        for k in part:
+            r, t = later[k]
+            target = out[r.name][t]
+            data = self._buf[r.data_offset : r.data_offset + r.data_len]
+            if r.channels in jpeg.OUTPUT and sniff(data) == "jpeg" and _has_simplejpeg():
+                try:
+                    jpeg.decode_into(data, target)  # libjpeg-turbo into the array, the GIL released
+                except ValueError as err:
+                    raise CorruptFieldError(self._path, r.data_offset, f"a decodable JPEG for camera {r.name!r}",
+                                            str(err), f"frame {t}") from None
+            else:
+                target[...] = self.pixels(r, t)
 
     def pixels(self, r, t) -> np.ndarray:
         data = self._buf[r.data_offset : r.data_offset + r.data_len]
@@ -126,3 +150,11 @@ class ImageSection:
                     self._path, r.data_offset, f"a decodable JPEG/PNG for camera {r.name!r}", str(err), f"frame {t}"
                 ) from None
         raise CorruptFieldError(self._path, r.data_offset - 5, "image format 0 (raw) or 1 (JPEG/PNG)", r.format)
+
+
+def _has_simplejpeg() -> bool:
+    try:
+        jpeg.simplejpeg()
+    except ImportError:
+        return False  # Pillow decodes it, in the calling thread's turn
+    return True

@@ -29,6 +29,7 @@ Where kinonb deliberately differs from kinodb (7a9b2e4):
 
 from __future__ import annotations
 
+import mmap
 import operator
 import os
 
@@ -47,7 +48,9 @@ from ..errors import (
 )
 from ..format import success as success_code
 from ..format.schema import FIXED_ROLE_KEYS
+from ..format.layout import record
 from ..format.totals import check_frame_total
+from ..kernels.kdb_index import kdb_index_ok
 from ..query import Queryable
 from . import kdb_layout as L
 from .kdb_images import ImageSection
@@ -64,13 +67,17 @@ class KdbDatabase(Queryable):
 
     def __init__(self, path):
         self._path = os.fspath(path)
-        size = os.path.getsize(self._path)
-        if size < L.HEADER_SIZE:
-            raise TruncatedFileError(self._path, 0, f"a {L.HEADER_SIZE}-byte header", f"{size} bytes in file")
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if size < L.HEADER_SIZE:
+                raise TruncatedFileError(self._path, 0, f"a {L.HEADER_SIZE}-byte header", f"{size} bytes in file")
+            self._mm = np.frombuffer(mmap.mmap(fd, size, access=mmap.ACCESS_READ), np.uint8)
+        finally:
+            os.close(fd)
         self._size = size
-        self._mm = np.memmap(self._path, dtype=np.uint8, mode="r")
         self._buf = memoryview(self._mm)
-        self._header = np.frombuffer(self._buf, L.HEADER_DTYPE, count=1)[0]
+        self._header = record(self._buf, L.HEADER_DTYPE)
         self._section = ImageSection(self._buf, self._path)
         self._check_header()
         h = self._header
@@ -114,6 +121,11 @@ class KdbDatabase(Queryable):
         idx, p = self._index, self._path
         if len(idx) == 0:
             self._check_num_frames(np.zeros(0, np.int64))
+            return
+        words = np.frombuffer(self._buf, "<u8", count=8 * len(idx), offset=int(self._header["index_offset"]))
+        ok, total = kdb_index_ok(words.reshape(-1, 8), L.HEADER_SIZE, int(self._header["index_offset"]))
+        if ok:
+            check_frame_total(self._path, 16, self._header["num_frames"], [total], "header num_frames")
             return
         lo, hi = L.HEADER_SIZE, int(self._header["index_offset"])
         entry_at = hi + L.INDEX_ENTRY_SIZE * np.arange(len(idx))
@@ -163,7 +175,7 @@ class KdbDatabase(Queryable):
         i = operator.index(position)
         if not 0 <= i < len(self._index):
             raise PositionError(f"{self._path}: no episode at position {i} (file has {len(self._index)})")
-        return i, self._index[i]
+        return i, dict(zip(L.INDEX_ENTRY_DTYPE.names, self._index[i : i + 1].tolist()[0]))  # plain ints: one call
 
     # ---- kinodb Database API ----------------------------------------------------------------------
 

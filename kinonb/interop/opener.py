@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import errno
 import os
 
@@ -20,10 +19,13 @@ def file_format(path) -> str:
     """``"knb"`` or ``"kdb"`` from the first bytes of ``path``; FormatError for anything else."""
     path = os.fspath(path)
     try:
-        with builtins.open(path, "rb") as f:
-            magic = f.read(8)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise MissingFileError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
+    try:
+        magic = os.pread(fd, 8, 0)
+    finally:
+        os.close(fd)
     if magic == L.HEADER_MAGIC:
         return "knb"
     if len(magic) < 8 and L.HEADER_MAGIC.startswith(magic):

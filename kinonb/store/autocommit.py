@@ -42,6 +42,14 @@ class AutoCommit:
         if self.due(writer):
             writer.commit()
 
+    def room(self, writer, episodes: int, nbytes: int) -> tuple[int, int]:
+        """How many more episodes and block bytes ``writer`` may take before a bound is hit, at most the given."""
+        if self.max_episodes is not None:
+            episodes = min(episodes, self.max_episodes - writer.pending)
+        if self.max_bytes is not None:
+            nbytes = min(nbytes, self._bound(writer) - (L.align_up(writer._pos) - writer._committed_end))
+        return max(episodes, 1), max(nbytes, 1)
+
     def due(self, writer) -> bool:
         """Whether ``writer`` should commit now."""
         pending = writer.pending
@@ -51,6 +59,10 @@ class AutoCommit:
             return True
         if self.max_bytes is None:
             return False
+        return writer._pos - writer._committed_end >= self._bound(writer)
+
+    def _bound(self, writer) -> int:
+        """Pending block bytes that make a commit due: max(max_bytes, the last footer's size)."""
         committed = len(writer._episodes)
         footer = committed * (L.EPISODE.itemsize + L.BLOCK.itemsize * len(writer._columns)) + len(writer._attrs)
-        return writer._pos - writer._committed_end >= max(self.max_bytes, footer)
+        return max(self.max_bytes, footer)

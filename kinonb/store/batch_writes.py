@@ -18,7 +18,7 @@ from ..format import layout as L
 from ..format import stats as S
 from ..kernels.blocks import TABLES, pack_blocks
 from ..kernels.threads import run_split
-from .batch_values import batch_lengths, batch_values
+from .batch_values import BatchValues, batch_lengths, batch_values
 from .block_table import BlockRows
 from .column_stats import column_stats
 from .column_input import episode_columns, prepare_column
@@ -30,6 +30,7 @@ def add_episodes(w, lengths, actions, states, rewards, is_terminal, columns, tas
                  total_reward, episode_id) -> range:
     """See :meth:`kinonb.store.writer.Writer.add_episodes`."""
     w._check_open()
+    w._small.flush(w)
     lengths = batch_lengths(lengths)
     first = w.num_episodes
     if columns is not None and not isinstance(columns, dict):
@@ -49,8 +50,14 @@ def add_episodes(w, lengths, actions, states, rewards, is_terminal, columns, tas
         col, arr = prepare_column(g, total, w._columns[c] if c is not None else None, L.CODEC_RAW,
                                   w._dtypes.get(g.name))
         prepared.append((c, col, arr))
+    return write_batch(w, lengths, prepared, values)
 
-    # Everything is validated: from here on only I/O can fail.
+
+def write_batch(w, lengths: np.ndarray, prepared: list, values: BatchValues) -> range:
+    """Write checked episodes: ``prepared`` holds ``(column index or None for a new one, Column, array of all
+    their frames)`` per column, ``values`` their per-episode values. Only I/O can fail from here on."""
+    first = w.num_episodes
+
     def add_columns():
         for k, (c, col, arr) in enumerate(prepared):
             if c is None:

@@ -76,7 +76,8 @@ class Database(Timelines, Queryable):
         self._install(commit, minor, np.frombuffer(mm, np.uint8), mm)
 
     def _install(self, commit: Commit, minor: int, buf: np.ndarray, mm) -> None:
-        footer = decode_footer(buf, self._path, commit.footer_offset, commit.footer_length, commit.minor)
+        footer = decode_footer(buf, self._path, commit.footer_offset, commit.footer_length, commit.minor,
+                               commit.checked_prefix)
         self._commit = commit
         self._minor = max(minor, commit.minor)
         self._mm = mm

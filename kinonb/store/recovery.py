@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class Commit:
     num_episodes: int
     minor: int
     file_size: int  # size of the file when the commit was located
+    #: (raw bytes, header, sections) of the footer prefix as checked here, so that decode_footer need not again
+    checked_prefix: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def end(self) -> int:
@@ -58,7 +60,7 @@ def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | 
     raw = _pread(fd, L.TRAILER.itemsize, pos)
     if len(raw) < L.TRAILER.itemsize or raw[:8] != L.TRAILER_MAGIC:
         return None
-    t = np.frombuffer(raw, L.TRAILER, count=1)[0]
+    t = L.record(raw, L.TRAILER)
     if L.crc32(raw[:-4]) != int(t["crc32"]) or int(t["major"]) != major:
         return None
     fo, fl = int(t["footer_offset"]), int(t["footer_length"])
@@ -71,10 +73,11 @@ def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | 
     prefix = _pread(fd, n_prefix, fo)
     if len(prefix) < n_prefix or L.crc32(prefix) != int(t["footer_header_crc32"]):
         return None
-    header, _ = read_footer_prefix(prefix, path, fo, fl, int(t["minor"]))  # CRC matched: a structural error here is real corruption
+    header, sections = read_footer_prefix(prefix, path, fo, fl, int(t["minor"]))  # CRC matched: a structural error here is real corruption
     if int(header["num_episodes"]) != int(t["num_episodes"]):
         return None
-    return Commit(fo, fl, int(t["commit_seq"]), int(t["num_episodes"]), int(t["minor"]), file_size)
+    return Commit(fo, fl, int(t["commit_seq"]), int(t["num_episodes"]), int(t["minor"]), file_size,
+                  (prefix, header, sections))
 
 
 def _first_data(fd: int, lo: int, hi: int) -> int:

@@ -38,6 +38,7 @@ from .column_stats import column_stats
 from .episode_index import EpisodeIndex
 from .episode_input import attrs_blob, check_episode_fields, check_episode_meta
 from .recovery import find_last_commit, refuse_recoverable_tail
+from .small_episodes import SmallEpisodes
 from .staged_appends import StagedAppends
 from .writer_options import WriterOptions
 
@@ -108,6 +109,7 @@ class Writer(StagedAppends):
         self._autocommit, self._dtypes, self._codecs = options.autocommit, options.dtypes, options.codecs
         self._closed = False
         self._failed: BaseException | None = None
+        self._small = SmallEpisodes()  # small low-dim episodes of add_episode, written in batches
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -173,16 +175,16 @@ class Writer(StagedAppends):
     @property
     def num_episodes(self) -> int:
         """Episodes in the file once pending ones are committed."""
-        return len(self._episodes) + self._pending_count
+        return len(self._episodes) + self._pending_count + self._small.count
 
     @property
     def num_frames(self) -> int:
         """Frames in the file once pending episodes are committed."""
-        return self._num_frames
+        return self._num_frames + self._small.frames
 
     @property
     def pending(self) -> int:
-        return self._pending_count
+        return self._pending_count + self._small.count
 
     # -- adding --------------------------------------------------------------------------------------------
     def add_episode(self, actions=None, states=None, rewards=None, is_terminal=None, *, images=None,
@@ -193,6 +195,11 @@ class Writer(StagedAppends):
         from actions when given); states and extras may hold T + 1 rows. ``timestamps``: (T,) float64 s or int64
         ns; ``streams``: ``{name: (times, values)}``; ``episode_arrays``: ``{name: array}``. See docs/data-model.md."""
         self._check_open()
+        if (images is None and columns is None and attrs is None and episode_id is None and timestamps is None
+                and streams is None and episode_arrays is None and self._small.take(
+                    self, (actions, states, rewards, is_terminal), task, embodiment, fps, success, total_reward)):
+            return self.num_episodes - 1
+        self._small.flush(self)
         fields = check_episode_fields(images, columns, success, total_reward, episode_id)
         t, given = episode_columns(actions, states, rewards, is_terminal, images, columns, timestamps, streams,
                                    episode_arrays)
@@ -209,6 +216,7 @@ class Writer(StagedAppends):
         meta = self._episode_record(t, task, embodiment, fps, fields, attrs)
 
         # Everything is validated: from here on only I/O can fail.
+        self._small.forget_layout()
         for k, (c, col, arr, pieces) in enumerate(prepared):
             if c is None:
                 prepared[k] = (len(self._columns), col, arr, pieces)
@@ -276,6 +284,7 @@ class Writer(StagedAppends):
     def commit(self) -> None:
         """Make every episode added so far durable: blocks fsynced, then footer + trailer written and fsynced."""
         self._check_open()
+        self._small.flush(self)
         if not self._new_episodes:
             return
         try:
@@ -319,6 +328,8 @@ class Writer(StagedAppends):
         """Discard every episode added since the last commit (their bytes are truncated away)."""
         if self._closed or self._failed is not None:
             return  # a failed writer already truncated, or must not (its trailer may be in use by readers)
+        self._small.discard()
+        self._small.forget_layout()
         columns, nstrings, stats, num_frames, next_id = self._mark
         for s in self._strings[nstrings:]:
             del self._string_ids[s]

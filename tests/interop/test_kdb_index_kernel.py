@@ -1,0 +1,65 @@
+"""The compiled .kdb index check (kinonb/kernels/kdb_index.py): it accepts exactly what the numpy checks accept
+in kinodb's file order, and any other order or any bad entry goes to the numpy checks, which name the field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kinonb
+from kinonb.errors import CorruptFieldError, OffsetError
+from kinonb.interop import kdb_layout as L
+from kinonb.interop.kdb_writer import write_kdb
+from kinonb.kernels.kdb_index import kdb_index_ok
+
+
+def _episodes(n=5):
+    rng = np.random.default_rng(0)
+    return [{"actions": rng.standard_normal((3 + i, 2)).astype(np.float32),
+             "states": rng.standard_normal((3 + i, 4)).astype(np.float32), "meta": {"task": f"t{i}"}} for i in range(n)]
+
+
+def _index_words(path):
+    raw = bytearray(path.read_bytes())
+    h = np.frombuffer(raw, L.HEADER_DTYPE, count=1)[0]
+    return raw, int(h["index_offset"]), int(h["num_episodes"])
+
+
+def test_the_kernel_and_its_python_body_agree_on_kinodb_order(tmp_path):
+    path = tmp_path / "a.kdb"
+    write_kdb(path, _episodes())
+    raw, at, n = _index_words(path)
+    words = np.frombuffer(bytes(raw), "<u8", count=8 * n, offset=at).reshape(-1, 8)
+    assert kdb_index_ok(words, L.HEADER_SIZE, at) == (True, sum(3 + i for i in range(5)))
+    assert kdb_index_ok.py_func(words, L.HEADER_SIZE, at) == (True, sum(3 + i for i in range(5)))
+
+
+def test_an_index_out_of_file_order_still_opens(tmp_path):
+    path = tmp_path / "b.kdb"
+    episodes = _episodes()
+    write_kdb(path, episodes)
+    raw, at, n = _index_words(path)
+    e = L.INDEX_ENTRY_SIZE
+    raw[at : at + 2 * e] = raw[at + e : at + 2 * e] + raw[at : at + e]  # entries 0 and 1 swapped
+    path.write_bytes(bytes(raw))
+    words = np.frombuffer(bytes(raw), "<u8", count=8 * n, offset=at).reshape(-1, 8)
+    assert not kdb_index_ok(words, L.HEADER_SIZE, at)[0]  # the numpy checks decide
+    db = kinonb.open(path)
+    assert np.array_equal(db.read_episode(0)["actions"], episodes[1]["actions"])
+    assert db.read_meta(1)["task"] == "t0"
+
+
+@pytest.mark.parametrize("field, value, error, match", [
+    ("actions_length", 7, CorruptFieldError, "actions_length"),
+    ("meta_offset", 1 << 40, OffsetError, "meta section within bytes"),
+    ("images_length", 1, CorruptFieldError, "images_length"),
+])
+def test_a_bad_entry_is_named_by_the_numpy_checks(tmp_path, field, value, error, match):
+    path = tmp_path / "c.kdb"
+    write_kdb(path, _episodes())
+    raw, at, _ = _index_words(path)
+    entry = np.frombuffer(raw, L.INDEX_ENTRY_DTYPE, count=1, offset=at + 2 * L.INDEX_ENTRY_SIZE)
+    entry[field] = value
+    path.write_bytes(bytes(raw))
+    with pytest.raises(error, match=match):
+        kinonb.open(path)
