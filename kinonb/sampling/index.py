@@ -84,6 +84,17 @@ class SampleIndex:
         else:
             self._grid_samples(lengths, pad, pad_before, pad_after, max_stale)
 
+    def prefetch(self) -> int:
+        """Ask the kernel to read the blocks of this index's low-dim keys (cameras are left out: they are big) for
+        its episodes into the page cache now, in file order, and return at once: a first epoch over a cold file
+        then reads memory, not disk (``posix_fadvise(WILLNEED)``, kinonb/store/page_cache.py). A hint only;
+        returns the bytes asked for, 0 where the source is not a mapped .knb file."""
+        will_need = getattr(self.db, "will_need", None)
+        keys = [k for k in self.keys.values() if not k.is_camera]
+        if will_need is None or not keys:
+            return 0
+        return will_need([k.blocks.buffer for k in keys], [k.byte_starts for k in keys], [k.byte_lengths for k in keys])
+
     @property
     def num_skipped(self) -> int:
         """Episodes left out by ``missing="skip"``."""

@@ -46,6 +46,7 @@ class Key:
         self.ep_start = np.ascontiguousarray(blocks.starts // col.dtype.itemsize, np.int64)
         self.zero = np.zeros(1, col.dtype)
         end = self.ep_start + self.ep_len * self.widths.lead * self.widths.dims
+        self.byte_lengths = (end - self.ep_start) * col.dtype.itemsize  # of each episode's block in the buffer
         bad = (blocks.starts % col.dtype.itemsize != 0) | (self.ep_start < 0) | (end > self.flat.size)
         if bad.any():
             e = int(np.flatnonzero(bad)[0])

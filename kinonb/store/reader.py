@@ -31,6 +31,7 @@ from ..format.schema import FIXED_ROLE_NAMES
 from ..protocol import ColumnBlocks
 from ..query import MetaTable, Queryable, attr_lookup
 from .episode_index import EpisodeIndex
+from .page_cache import merged_ranges, will_need
 from .recovery import Commit, find_last_commit
 from .timelines import Timelines
 
@@ -289,6 +290,16 @@ class Database(Timelines, Queryable):
             cameras={self._columns[c].name: present[:, c].copy() for c in self._cameras},
             attrs=attr_lookup(index.n, index.attrs),
         )
+
+    def will_need(self, buffers: list, starts: list, lengths: list) -> int:
+        """Ask the kernel to read byte ranges of this file into the page cache (see kinonb/store/page_cache.py):
+        ``starts[k]`` and ``lengths[k]`` of ``buffers[k]``, those that are this reader's map. Returns the bytes."""
+        mine = [k for k, b in enumerate(buffers) if b is self._buf]
+        if not mine:
+            return 0
+        lo, hi = merged_ranges(np.concatenate([np.asarray(starts[k], np.int64) for k in mine]),
+                               np.concatenate([np.asarray(lengths[k], np.int64) for k in mine]), len(self._buf))
+        return will_need(self._path, lo, hi)
 
     def episode_lengths(self, episodes=None) -> np.ndarray:
         """Frame counts (int64) of ``episodes`` (positions, checked by the caller; None: every episode).

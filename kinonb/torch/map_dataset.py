@@ -100,6 +100,7 @@ class Source:
             raise InvalidArgumentError(f"actions_only=True leaves no key of windows {list(self.windows)} to read")
         index = db.sample_index(windows, pad=self.pad, episodes=positions, pad_before=self.pad_before,
                                 pad_after=self.pad_after, **self.options.index_kwargs())
+        index.prefetch()  # a cold first epoch reads the low-dim blocks from memory, not disk, page by page
         image = self.image.restricted(cameras & set(windows), cameras)
         table = db.meta_table()
         tasks = np.asarray(list(table.strings), dtype=object)[table.task_id] if n else np.zeros(0, object)
