@@ -7,6 +7,7 @@ size its record announces before any array is allocated for it.
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
 
 import numpy as np
@@ -21,6 +22,7 @@ from .image_codecs import decode_image, sniff
 
 
 _NO_ROWS = np.zeros((0, 9), np.int64)
+_U32 = struct.Struct("<I")
 
 
 class ImageRecord(NamedTuple):
@@ -40,6 +42,7 @@ class ImageSection:
     def __init__(self, buf, path: str):
         self._buf = buf
         self._bytes = np.frombuffer(buf, np.uint8)
+        self._names: dict[bytes, str] = {}  # camera name bytes -> the name, decoded once
         self._path = path
 
     def records(self, i, e, max_frames=None) -> list:
@@ -84,6 +87,34 @@ class ImageSection:
             return bytes(self._buf[pos : pos + n]).decode("utf-8")
         except UnicodeDecodeError as err:
             raise CorruptFieldError(self._path, pos + err.start, f"utf-8 {what}", repr(err.object[err.start:err.end]))
+
+    def first_frame_cameras(self, i, e) -> list[str]:
+        """The names of frame 0's cameras (meta["cameras"]), from its record heads; a malformed head raises."""
+        pos = int(e["images_offset"])
+        end = pos + int(e["images_length"])
+        names = []
+        if int(e["num_frames"]) and pos + 2 <= end:
+            buf = self._buf
+            (ncam,) = L.U16.unpack_from(buf, pos)
+            pos += 2
+            for _ in range(ncam):
+                if pos + 2 > end:
+                    break
+                (n,) = L.U16.unpack_from(buf, pos)
+                head = pos + 2 + n
+                if head + L.IMAGE_RECORD_HEAD.size > end:
+                    break
+                raw = bytes(buf[pos + 2 : head])
+                name = self._names.get(raw)
+                if name is None:
+                    name = self._names[raw] = self.utf8(pos + 2, n, "camera name")
+                names.append(name)
+                (data_len,) = _U32.unpack_from(buf, head + 10)
+                pos = head + L.IMAGE_RECORD_HEAD.size + data_len
+            else:
+                if pos <= end:
+                    return names
+        return [r.name for recs in self.records(i, e, max_frames=1) for r in recs]  # names what is wrong
 
     def decode(self, i, e, only: str | None = None) -> dict:
         """``{camera: (T, H, W, C) uint8}`` of episode ``i`` (only camera ``only`` when given)."""

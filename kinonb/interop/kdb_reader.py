@@ -237,7 +237,7 @@ class KdbDatabase(Queryable):
         if self._meta_table is None:
             self._meta_table = kdb_meta_table(
                 self._mm, self._index, lambda i: self._meta(i, self._index[i]),
-                lambda i: [r.name for recs in self._section.records(i, self._index[i], max_frames=1) for r in recs])
+                lambda i: self._section.first_frame_cameras(i, self._index[i]))
         return self._meta_table
 
     def meta_columns(self) -> dict:
@@ -338,7 +338,7 @@ class KdbDatabase(Queryable):
             "success": success_code.decode(code),
             "total_reward": total_reward,
             "state_dim": int(e["state_dim"]),
-            "cameras": [r.name for recs in self._section.records(i, e, max_frames=1) for r in recs],
+            "cameras": self._section.first_frame_cameras(i, e),
             "columns": [],
             "attrs": {},
         }
