@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.sources import Source, synthetic_source, write_hdf5, write_knb
+from .sources import Source, synthetic_source, write_hdf5, write_knb
 
 SEQ = 16
 BATCH = 256
@@ -123,7 +123,7 @@ FIRST_BATCH = {
                "ds = kt.KinoDataset({path!r}, windows={{'actions': range(16), 'states': [0]}}, actions_only=True)\n"
                "next(iter(kt.Loader(ds, 256, shuffle=True, seed=0)))\n"),
     "robomimic": ("import contextlib, io, sys\nsys.path.insert(0, {root!r})\n"
-                  "from bench.bench_cold import robomimic_dataset\nfrom torch.utils.data import DataLoader\n"
+                  "from {module} import robomimic_dataset\nfrom torch.utils.data import DataLoader\n"
                   "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
                   "    ds = robomimic_dataset({path!r})\n"
                   "next(iter(DataLoader(ds, 256, shuffle=True)))\n"),
@@ -132,7 +132,8 @@ FIRST_BATCH = {
 
 def first_batch_s(kind: str, path: Path, cold: bool) -> float:
     """Wall time of a fresh ``python -c`` that imports, opens and takes one batch (median of 3)."""
-    code = FIRST_BATCH[kind].format(path=str(path), root=str(Path(__file__).resolve().parents[1]))
+    module = __spec__.name if __spec__ is not None else __name__  # bench.bench_cold, or kinonb.bench.bench_cold
+    code = FIRST_BATCH[kind].format(path=str(path), root=str(Path(__file__).resolve().parents[1]), module=module)
     times = []
     for _ in range(3):
         if cold:

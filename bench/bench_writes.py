@@ -83,7 +83,7 @@ def loop_row(d: dict, n: int, tmp: Path, **options) -> tuple[float, int]:
 
 
 def ingest_row(kino: Path, n: int, tmp: Path) -> tuple[float, int]:
-    """``ingest_kdb`` of a file kino wrote: runs of low-dim episodes go through add_episodes (episode_batches)."""
+    """``ingest_kdb`` of a file kino wrote: runs of small low-dim episodes are staged by add_episode and written as batches (small_episodes)."""
     import warnings
 
     from kinonb.interop.ingest.kdb import ingest_kdb

@@ -1,14 +1,16 @@
 """Small low-dim episodes given one by one to ``Writer.add_episode``, gathered and written as one batch.
 
 Written one at a time, a 50-frame episode cost ~120 us of Python: the full column checks, a block write and a
-statistics merge per column. An episode that gives only actions, states, rewards and is_terminal, each a numpy
-array already in its column's dtype and per-frame shape with the episode's T rows, with plain task, embodiment,
-fps, success and total_reward values and nothing else, passes every one of those checks by comparing its dtypes and
-shapes with the file's columns. Such an episode is copied into per-column stage buffers and its values into
-lists; the stage is then written by :func:`kinonb.store.batch_writes.write_batch`, the path of
-``add_episodes``, which lays blocks, records and strings out exactly as the loop does. Every other episode, and
-everything that reads or changes the writer's pending state (commit, abort, add_episodes), writes the stage
-first. A stage ends at the auto-commit bounds (``AutoCommit.room``), so auto-commits come as often as before.
+statistics merge per column. An episode that gives only actions, states, rewards, is_terminal and extra
+columns the file already has, each a numpy array already in its column's dtype and per-frame shape with the
+episode's T rows, with plain task, embodiment, fps, success, total_reward and episode_id values and nothing else,
+passes every one of those checks by comparing its dtypes and shapes with the file's columns. Such an episode is
+copied into per-column stage buffers and its values into lists; the stage is then written by
+:func:`kinonb.store.batch_writes.write_batch`, the path of ``add_episodes``, which lays blocks, records and
+strings out exactly as the loop does. Every other episode, and everything that reads or changes the writer's
+pending state (commit, abort, add_episodes), writes the stage first. A stage ends at the auto-commit bounds
+(``AutoCommit.room``), so auto-commits come as often as before. Ingest, merge and export go through
+``add_episode`` too (``kinonb.store.transfer``), so they batch the same way.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class SmallEpisodes:
         self._values: list[tuple] = []  # distinct (task, embodiment, fps, success code); _value_of indexes it
         self._value_ids: dict[tuple, int] = {}  # (task, embodiment, fps, success) as given -> index in _values
         self._has_reward = None
+        self._episode_ids: list[int] = []
+        self._has_id = None
         self._room = None  # (episodes, bytes) the stage may take before it must be written
 
     def forget_layout(self) -> None:
@@ -55,10 +59,16 @@ class SmallEpisodes:
     def discard(self) -> None:
         self._clear()
 
-    def take(self, w, arrays: tuple, task, embodiment, fps, success, total_reward) -> bool:
+    def take(self, w, arrays: tuple, columns, task, embodiment, fps, success, total_reward, episode_id) -> bool:
         """Stage the episode and return True, or return False (after writing the stage) when it does not qualify."""
         a0, a1, a2, a3 = arrays
-        given = (a0 is not None, a1 is not None, a2 is not None, a3 is not None)
+        if columns:
+            if type(columns) is not dict:
+                return self._refuse(w)
+            given = (a0 is not None, a1 is not None, a2 is not None, a3 is not None, tuple(columns))
+            arrays = arrays + tuple(columns.values())
+        else:
+            given = (a0 is not None, a1 is not None, a2 is not None, a3 is not None, ())
         if given != self._layout and not self._look_up(w, given):
             return False
         t = None
@@ -72,7 +82,7 @@ class SmallEpisodes:
             elif a.shape[0] != t:
                 return self._refuse(w)
         values = self._value_id(task, embodiment, fps, success, total_reward)
-        if values is None or not 1 <= t <= MAX_STAGED_FRAMES:
+        if values is None or not 1 <= t <= MAX_STAGED_FRAMES or not self._id_fits(episode_id):
             return self._refuse(w)
         if self._room is None:
             self._room = w._autocommit.room(w, STAGE_EPISODES, STAGE_BYTES)
@@ -89,6 +99,9 @@ class SmallEpisodes:
         self._has_reward = total_reward is not None
         if self._has_reward:
             self._reward.append(total_reward)
+        self._has_id = episode_id is not None
+        if self._has_id:
+            self._episode_ids.append(episode_id)
         nbytes = self._block_bytes.get(t)
         if nbytes is None:
             nbytes = self._block_bytes[t] = sum(L.align_up(t * row) for row in self._row_bytes)
@@ -98,18 +111,26 @@ class SmallEpisodes:
             w._autocommit.commit_if_due(w)
         return True
 
+    def _id_fits(self, episode_id) -> bool:
+        if episode_id is not None and (type(episode_id) is not int or not 0 <= episode_id < 1 << 63):
+            return False
+        return self._has_id is None or self._has_id == (episode_id is not None)
+
     def _look_up(self, w, given: tuple) -> bool:
-        """Find the file's columns for this set of roles; False when one is missing (a new column)."""
+        """Find the file's columns for these roles and extra columns; False when one is missing (a new column)."""
         self.flush(w)
         ids = {col.name: i for i, col in enumerate(w._columns)}
-        if STAGE_EPISODES <= 0 or not any(given) or any(g and name not in ids for name, g in zip(ROLES, given)):
+        names = [name for name, g in zip(ROLES, given) if g] + list(given[4])
+        if STAGE_EPISODES <= 0 or not names or any(name not in ids for name in names):
             return False
-        self._ids = [ids[name] if g else None for name, g in zip(ROLES, given)]
+        if any(w._columns[ids[name]].role != L.ROLE_EXTRA for name in given[4]):
+            return False  # a camera's (or another kind's) name given as an extra column: add_episode says so
+        self._ids = [ids[name] if g else None for name, g in zip(ROLES, given)] + [ids[n] for n in given[4]]
         cols = [None if c is None else w._columns[c] for c in self._ids]
         self._kinds = [(None, None) if col is None else (col.dtype, col.shape) for col in cols]
         self._row_bytes = [col.dtype.itemsize * math.prod(col.shape) for col in cols if col is not None]
         self._block_bytes: dict[int, int] = {}  # frames -> the padded block bytes of such an episode
-        self._buffers = [None] * len(ROLES)
+        self._buffers = [None] * len(cols)
         self._capacity = 0
         self._layout = given
         return True
@@ -160,7 +181,8 @@ class SmallEpisodes:
         values = BatchValues(lengths, tasks, task_of[value_of], embodiments, embodiment_of[value_of],
                              np.array([v[2] for v in self._values], np.float64)[value_of],
                              np.array([v[3] for v in self._values], np.uint8)[value_of],
-                             np.array(self._reward, np.float64) if self._has_reward else None, None)
+                             np.array(self._reward, np.float64) if self._has_reward else None,
+                             np.array(self._episode_ids, np.uint64) if self._has_id else None)
         self._clear()
         write_batch(w, lengths, prepared, values)
 

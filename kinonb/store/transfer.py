@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+from ..errors import SchemaError
 from .atomic import atomic_output
-from .episode_batches import Batches
 from .report import Report
 from .writer import create
 
@@ -77,11 +77,14 @@ def write_episodes(out, episodes, report: Report, *, compression=None, overwrite
     with atomic_output(out, overwrite=overwrite, purpose="ingesting") as tmp:
         with create(tmp, compression=None if compression == "none" else compression, overwrite=True,
                     sync=False, dtypes=dtypes) as w:
-            batches = Batches(w, added)  # runs of small low-dim episodes go in one add_episodes call
             for seen, ep in enumerate(with_progress(episodes, progress, total)):
                 ep.update(overrides)
-                batches.add(ep, ep.pop("source", None) or f"source episode {seen}")
-            batches.flush()
+                where = ep.pop("source", None) or f"source episode {seen}"
+                try:
+                    w.add_episode(**ep)  # small low-dim ones are staged and written in batches (small_episodes.py)
+                except SchemaError as e:
+                    raise SchemaError(f"{where}: {e}") from e
+                added(ep)
             report.frames = w.num_frames
     report.cameras, report.columns = list(cameras), list(columns)
     return report

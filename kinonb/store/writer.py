@@ -195,9 +195,9 @@ class Writer(StagedAppends):
         from actions when given); states and extras may hold T + 1 rows. ``timestamps``: (T,) float64 s or int64
         ns; ``streams``: ``{name: (times, values)}``; ``episode_arrays``: ``{name: array}``. See docs/data-model.md."""
         self._check_open()
-        if (images is None and columns is None and attrs is None and episode_id is None and timestamps is None
-                and streams is None and episode_arrays is None and self._small.take(
-                    self, (actions, states, rewards, is_terminal), task, embodiment, fps, success, total_reward)):
+        if (images is None and attrs is None and timestamps is None and streams is None and episode_arrays is None
+                and self._small.take(self, (actions, states, rewards, is_terminal), columns, task, embodiment, fps,
+                                     success, total_reward, episode_id)):
             return self.num_episodes - 1
         self._small.flush(self)
         fields = check_episode_fields(images, columns, success, total_reward, episode_id)

@@ -1,12 +1,12 @@
-"""write_episodes batches runs of small low-dim episodes into add_episodes calls (issue 18 req 4): the file
-reads back as the episodes given, in order, mixed with ones it cannot batch, and a bad episode inside a batch is
-still named in the error."""
+"""write_episodes (every ingest, merge, export to .knb) goes through add_episode, whose stage writes runs of small
+low-dim episodes as batches (issue 18 req 4): the file reads back as the episodes given, in order, mixed with
+ones it cannot batch, and a bad episode inside a run is still named in the error."""
 
 import numpy as np
 import pytest
 
 import kinonb
-from kinonb.store import episode_batches
+from kinonb.store import batch_writes, small_episodes
 from kinonb.store.report import Report
 from kinonb.store.transfer import write_episodes
 
@@ -28,13 +28,13 @@ def _episodes(n, rng):
 
 
 def test_batched_writes_read_back_in_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(episode_batches, "BATCH_EPISODES", 8)
+    monkeypatch.setattr(small_episodes, "STAGE_EPISODES", 8)
     rng = np.random.default_rng(0)
     eps = _episodes(60, rng)
     calls = []
-    real = kinonb.store.writer.Writer.add_episodes
-    monkeypatch.setattr(kinonb.store.writer.Writer, "add_episodes",
-                        lambda self, *a, **k: calls.append(len(k["lengths"])) or real(self, *a, **k))
+    real = batch_writes.write_batch
+    monkeypatch.setattr(batch_writes, "write_batch",
+                        lambda w, lengths, *a: calls.append(len(lengths)) or real(w, lengths, *a))
     report = write_episodes(tmp_path / "o.knb", [dict(e) for e in eps], Report("test"))
     assert report.episodes == 60 and calls and max(calls) <= 8 and sum(calls) < 60
     db = kinonb.open(tmp_path / "o.knb")
