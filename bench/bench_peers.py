@@ -1,0 +1,278 @@
+"""The real peers on the same data, in one run (issue 18 req 7): kinonb against robomimic, LeRobot and kinodb.
+
+    python -m bench.bench_peers [--quick] [--episodes N] [--lerobot-python PATH] [--json PATH|-]
+
+One synthetic low-dim dataset (default 500 episodes x 200 frames, 7-d actions, 32-d states, float32) is written
+in each peer's own format: ``.knb``; a robomimic HDF5 (``data/demo_i/actions``, ``obs/state``); a kinodb
+``.kdb`` (kinonb's writer of kinodb's v0.1 layout, which kinodb's wheel reads); and a LeRobot v3.0 folder
+(``kinonb export --format lerobot``). Every loader reads the same BC samples: actions ``t .. t+15`` and the
+state at ``t``, edge-padded at the episode's end, batch 256, shuffled, and each is checked value for value
+against the source arrays before it is timed. Loaders, each the peer's own:
+
+- kinonb: ``kinonb.torch.Loader`` over ``KinoDataset(windows=...)``, and ``DataLoader`` over the same dataset;
+- robomimic 0.3.0: ``SequenceDataset(seq_length=16)`` with ``hdf5_cache_mode`` None and ``"all"``;
+- LeRobot 0.6: ``LeRobotDataset(root=..., delta_timestamps=...)``, run by ``--lerobot-python`` (a Python 3.12
+  venv, docs/bench/cameras.md; default $KINONB_LEROBOT_PYTHON or /work/venv312/bin/python);
+- kinodb (its wheel, ``../shared/peers/kinodb/``): its ``KinoDataset`` yields whole episodes only, so the row is
+  a map dataset that cuts the window from ``read_episode_actions_only`` (labelled as such).
+
+Each through ``DataLoader(num_workers=0)`` and ``(num_workers=2)`` (fork), warm (one pass first) and cold (the
+files evicted from the page cache, a new dataset: robomimic's ``"all"`` build is inside its cold and warm
+figures, since every new dataset pays it). Samples per timed pass are bounded (``--samples``) for the slow
+loaders. Also bytes on disk, and import to first batch in a fresh process. Peers that are not installed are
+skipped, and said so. Ratios are kinonb ``Loader``'s samples/s over each row's, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .bench_cold import evict, robomimic_dataset
+from .sources import synthetic_source, write_hdf5, write_knb
+
+SEQ = 16
+BATCH = 256
+FPS = 10.0
+LEROBOT_PYTHON = os.environ.get("KINONB_LEROBOT_PYTHON", "/work/venv312/bin/python")
+
+
+def truth(src, ids: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The actions windows and states of samples ``ids`` (episode-major, one per frame), from the source."""
+    acts, states = [], []
+    for i in ids.tolist():
+        e, t = divmod(i, frames)
+        rows = np.minimum(np.arange(t, t + SEQ), frames - 1)
+        acts.append(src.actions[e][rows])
+        states.append(src.states[e][t])
+    return np.stack(acts), np.stack(states)
+
+
+class KinodbWindows:
+    """BC windows from kinodb's own reader: ``read_episode_actions_only`` per sample, the window cut from it."""
+
+    def __init__(self, path: Path, frames: int):
+        import kinodb
+
+        self.db, self.frames = kinodb.open(str(path)), frames
+
+    def __len__(self):
+        return self.db.num_episodes() * self.frames
+
+    def __getitem__(self, i):
+        import torch
+
+        e, t = divmod(int(i), self.frames)
+        ep = self.db.read_episode_actions_only(e)
+        rows = np.minimum(np.arange(t, t + SEQ), len(ep["actions"]) - 1)
+        return {"actions": torch.from_numpy(ep["actions"][rows]), "states": torch.from_numpy(ep["states"][t])}
+
+
+def datasets(paths: dict, frames: int) -> dict:
+    """name -> (a function making the dataset, how to get (actions, states) of a batch)."""
+    from kinonb.torch import KinoDataset
+
+    out = {"kinonb KinoDataset": (lambda: KinoDataset(paths["knb"], windows={"actions": range(SEQ), "states": [0]},
+                                                      actions_only=True),
+                                  lambda b: (b["actions"], b["states"][:, 0]))}
+    try:
+        import robomimic  # noqa: F401
+
+        for mode in (None, "all"):
+            out[f"robomimic cache {mode!r}"] = (lambda mode=mode: quiet(robomimic_dataset, paths["hdf5"], mode),
+                                                lambda b: (b["actions"], b["obs"]["state"][:, 0]))
+    except ImportError:
+        pass
+    try:
+        import kinodb  # noqa: F401
+
+        out["kinodb read_episode_actions_only per sample"] = (lambda: KinodbWindows(paths["kdb"], frames),
+                                                              lambda b: (b["actions"], b["states"]))
+    except ImportError:
+        pass
+    return out
+
+
+def quiet(fn, *args):
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return fn(*args)
+
+
+def timed_pass(make, get, workers: int, samples: int, src, frames: int) -> dict:
+    """One pass of ``samples`` shuffled samples through a new dataset and DataLoader; the first batch checked."""
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    t0 = time.perf_counter()
+    ds = make()
+    ids = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:samples]
+    loader = DataLoader(Subset(ds, ids.tolist()), BATCH, shuffle=False, num_workers=workers)
+    n, first = 0, None
+    for k, batch in enumerate(loader):
+        if k == 0:
+            first = time.perf_counter() - t0
+            acts, states = get(batch)
+            want = truth(src, ids[:BATCH].numpy(), frames)
+            assert np.array_equal(np.asarray(acts), want[0]) and np.array_equal(np.asarray(states), want[1])
+        n += len(get(batch)[0])
+    return {"samples_per_s": n / (time.perf_counter() - t0), "first_batch_s": first, "samples": n}
+
+
+def kinonb_loader_pass(path: Path, samples: int, src, frames: int) -> dict:
+    from kinonb.torch import KinoDataset, Loader
+
+    t0 = time.perf_counter()
+    ds = KinoDataset(path, windows={"actions": range(SEQ), "states": [0]}, actions_only=True)
+    n, first = 0, None
+    for batch in Loader(ds, BATCH, shuffle=True, seed=0):
+        if first is None:
+            first = time.perf_counter() - t0
+        n += len(batch["actions"])
+        if n >= samples:
+            break
+    check = Loader(ds, BATCH, shuffle=False)
+    batch = next(iter(check))
+    want = truth(src, np.arange(len(batch["actions"])), frames)
+    assert np.array_equal(batch["actions"].numpy(), want[0]) and np.array_equal(batch["states"][:, 0].numpy(), want[1])
+    return {"samples_per_s": n / (time.perf_counter() - t0), "first_batch_s": first, "samples": n}
+
+
+LEROBOT = """
+import json, sys, time, numpy as np, torch
+from torch.utils.data import DataLoader, Subset
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+root, fps, seq, batch, samples, frames = sys.argv[1], float(sys.argv[2]), *map(int, sys.argv[3:7])
+def make():
+    return LeRobotDataset(repo_id="local/x", root=root, delta_timestamps={
+        "action": [k / fps for k in range(seq)], "observation.state": [0.0]})
+out = {}
+for workers in json.loads(sys.argv[7]):
+    for run in ("warm-up", "timed"):
+        t0 = time.perf_counter()
+        ds = make()
+        ids = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:samples].tolist()
+        n, first, check = 0, None, None
+        for b in DataLoader(Subset(ds, ids), batch, num_workers=workers):
+            if first is None:
+                first = time.perf_counter() - t0
+                check = {"ids": ids[:8], "action": b["action"][:8].tolist(), "state": b["observation.state"][:8, 0].tolist()}
+            n += len(b["action"])
+        out[str(workers)] = {"samples_per_s": n / (time.perf_counter() - t0), "first_batch_s": first, "samples": n,
+                             "check": check}
+print(json.dumps(out))
+"""
+
+
+def lerobot_rows(python: str, folder: Path, samples: int, frames: int, src, workers) -> tuple[dict, str]:
+    if not python or not Path(python).is_file():
+        return {}, f"LeRobot skipped: no Python with lerobot at {python!r}"
+    r = subprocess.run([python, "-c", LEROBOT, str(folder), str(FPS), str(SEQ), str(BATCH), str(samples),
+                        str(frames), json.dumps(list(workers))], capture_output=True, text=True, timeout=3600,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if r.returncode:
+        return {}, f"LeRobot skipped: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}"
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    for w, row in got.items():
+        want = truth(src, np.array(row["check"]["ids"]), frames)
+        assert np.array_equal(np.array(row["check"]["action"], np.float32), want[0]), "LeRobot actions differ"
+        assert np.array_equal(np.array(row["check"]["state"], np.float32), want[1]), "LeRobot states differ"
+    return got, ""
+
+
+def disk_bytes(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def build(tmp: Path, episodes: int, frames: int):
+    from kinonb.interop.kdb_writer import write_kdb
+    from kinonb.ops.export_lerobot import export_lerobot
+
+    src = synthetic_source(episodes, frames, 7, 32)
+    src.fps = FPS
+    paths = {"knb": tmp / "d.knb", "hdf5": tmp / "d.hdf5", "kdb": tmp / "d.kdb", "lerobot": tmp / "lerobot"}
+    write_knb(src, paths["knb"])
+    write_hdf5(src, paths["hdf5"])
+    write_kdb(paths["kdb"], [{"actions": a, "states": s, "meta": {"fps": FPS}} for a, s in zip(src.actions,
+                                                                                                 src.states)])
+    export_lerobot(paths["knb"], paths["lerobot"])
+    return src, paths
+
+
+def run(episodes: int, frames: int, samples: int, lerobot_python: str, tmp: Path) -> dict:
+    src, paths = build(tmp, episodes, frames)
+    rows, notes = {}, []
+    total = episodes * frames
+    for regime, cold in (("warm", False), ("cold", True)):
+        if cold:
+            for p in paths.values():
+                for f in ([p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]):
+                    evict(f)
+        else:
+            kinonb_loader_pass(paths["knb"], total, src, frames)
+        rows[("kinonb Loader (threads)", 0, regime)] = kinonb_loader_pass(paths["knb"], total, src, frames)
+        for name, (make, get) in datasets(paths, frames).items():
+            for workers in ((0,) if cold else (0, 2)):
+                n = total if name.startswith("kinonb") or name.endswith("'all'") else min(total, samples)
+                if not cold:
+                    timed_pass(make, get, workers, min(n, 4 * BATCH), src, frames)
+                rows[(name, workers, regime)] = timed_pass(make, get, workers, n, src, frames)
+    for regime, workers in (("warm", (0, 2)), ("cold", (0,))):
+        if regime == "cold":
+            for f in paths["lerobot"].rglob("*"):
+                if f.is_file():
+                    evict(f)
+        got, note = lerobot_rows(lerobot_python, paths["lerobot"], min(total, samples), frames, src, workers)
+        if note and note not in notes:
+            notes.append(note)
+        for w, row in got.items():
+            rows[("LeRobot LeRobotDataset", int(w), regime)] = row
+    return {"episodes": episodes, "frames": frames, "disk_mb": {k: disk_bytes(p) / 1e6 for k, p in paths.items()},
+            "rows": [{"loader": k[0], "workers": k[1], "regime": k[2], **v} for k, v in rows.items()], "notes": notes}
+
+
+def report(r: dict) -> str:
+    base = {row["regime"]: row["samples_per_s"] for row in r["rows"] if row["loader"] == "kinonb Loader (threads)"}
+    lines = [f"## The real peers, {r['episodes']:,} episodes x {r['frames']} frames, BC windows (actions t..t+15, "
+             f"state t), batch {BATCH}", "",
+             "| loader | workers | regime | samples/s | first batch s | kinonb Loader x |",
+             "|---|---:|---|---:|---:|---:|"]
+    for row in r["rows"]:
+        lines.append(f"| {row['loader']} | {row['workers']} | {row['regime']} | {row['samples_per_s']:,.0f} | "
+                     f"{row['first_batch_s']:.3f} | {base[row['regime']] / row['samples_per_s']:,.1f}x |")
+    lines += ["", "Bytes on disk: " + ", ".join(f"{k} {v:,.1f} MB" for k, v in r["disk_mb"].items())]
+    lines += [f"- {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--episodes", type=int, default=500)
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--samples", type=int, default=8192, help="samples per timed pass of the slow loaders")
+    ap.add_argument("--quick", action="store_true", help="50 episodes, 2,048 samples for the slow loaders")
+    ap.add_argument("--lerobot-python", default=LEROBOT_PYTHON)
+    ap.add_argument("--json", help="write the figures as JSON to this path (- for stdout)")
+    args = ap.parse_args(argv)
+    episodes, samples = (50, 2048) if args.quick else (args.episodes, args.samples)
+    with tempfile.TemporaryDirectory(prefix="kinonb-bench-peers-") as tmp:
+        r = run(episodes, args.frames, samples, args.lerobot_python, Path(tmp))
+    print(report(r))
+    if args.json:
+        text = json.dumps(r, indent=2)
+        print(text) if args.json == "-" else Path(args.json).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
