@@ -24,7 +24,6 @@ rows are skipped when it is absent.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .report import print_and_save
 from .sources import Source, synthetic_source, write_hdf5, write_knb
 
 SEQ = 16
@@ -202,10 +202,7 @@ def main(argv=None) -> int:
     episodes = 200 if args.quick else args.episodes
     with tempfile.TemporaryDirectory(prefix="kinonb-bench-cold-") as tmp:
         r = run(episodes, args.frames, Path(tmp))
-    print(report(r))
-    if args.json:
-        text = json.dumps(r, indent=2)
-        print(text) if args.json == "-" else Path(args.json).write_text(text)
+    print_and_save(report(r), r, args.json)
     return 0
 
 

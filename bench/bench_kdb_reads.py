@@ -20,7 +20,6 @@ Ratios are kinodb's time over kinonb's (above 1: kinonb is faster), from the sam
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .bench_writes import KINO
+from .report import print_and_save
 
 
 def per_episode_us(fn, n: int, passes: int = 5) -> float:
@@ -156,10 +156,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="kinonb-bench-kdb-reads-") as tmp:
         reads = read_rows(args.kino, Path(tmp))
         opens = open_rows(args.kino, Path(tmp), sizes)
-    print(report(reads, opens))
-    if args.json:
-        text = json.dumps({"reads": reads, "opens": opens}, indent=2)
-        print(text) if args.json == "-" else Path(args.json).write_text(text)
+    print_and_save(report(reads, opens), {"reads": reads, "opens": opens}, args.json)
     return 0
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .bench_cold import evict, robomimic_dataset
+from .report import print_and_save
 from .sources import synthetic_source, write_hdf5, write_knb
 
 SEQ = 16
@@ -158,7 +159,7 @@ def make():
         "action": [k / fps for k in range(seq)], "observation.state": [0.0]})
 out = {}
 for workers in json.loads(sys.argv[7]):
-    for run in ("warm-up", "timed"):
+    for run in (("timed",) if sys.argv[8] == "cold" else ("warm-up", "timed")):  # cold: no pass may warm it
         t0 = time.perf_counter()
         ds = make()
         ids = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:samples].tolist()
@@ -166,7 +167,8 @@ for workers in json.loads(sys.argv[7]):
         for b in DataLoader(Subset(ds, ids), batch, num_workers=workers):
             if first is None:
                 first = time.perf_counter() - t0
-                check = {"ids": ids[:8], "action": b["action"][:8].tolist(), "state": b["observation.state"][:8, 0].tolist()}
+                check = {"ids": ids[:8], "action": b["action"][:8].tolist(),
+                         "state": b["observation.state"][:8, 0].tolist()}
             n += len(b["action"])
         out[str(workers)] = {"samples_per_s": n / (time.perf_counter() - t0), "first_batch_s": first, "samples": n,
                              "check": check}
@@ -174,11 +176,11 @@ print(json.dumps(out))
 """
 
 
-def lerobot_rows(python: str, folder: Path, samples: int, frames: int, src, workers) -> tuple[dict, str]:
+def lerobot_rows(python: str, folder: Path, samples: int, frames: int, src, workers, regime: str) -> tuple[dict, str]:
     if not python or not Path(python).is_file():
         return {}, f"LeRobot skipped: no Python with lerobot at {python!r}"
     r = subprocess.run([python, "-c", LEROBOT, str(folder), str(FPS), str(SEQ), str(BATCH), str(samples),
-                        str(frames), json.dumps(list(workers))], capture_output=True, text=True, timeout=3600,
+                        str(frames), json.dumps(list(workers)), regime], capture_output=True, text=True, timeout=3600,
                        env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if r.returncode:
         return {}, f"LeRobot skipped: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}"
@@ -188,6 +190,12 @@ def lerobot_rows(python: str, folder: Path, samples: int, frames: int, src, work
         assert np.array_equal(np.array(row["check"]["action"], np.float32), want[0]), "LeRobot actions differ"
         assert np.array_equal(np.array(row["check"]["state"], np.float32), want[1]), "LeRobot states differ"
     return got, ""
+
+
+def evict_all(paths: dict) -> None:
+    for p in paths.values():
+        for f in ([p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]):
+            evict(f)
 
 
 def disk_bytes(path: Path) -> int:
@@ -215,24 +223,22 @@ def run(episodes: int, frames: int, samples: int, lerobot_python: str, tmp: Path
     total = episodes * frames
     for regime, cold in (("warm", False), ("cold", True)):
         if cold:
-            for p in paths.values():
-                for f in ([p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]):
-                    evict(f)
+            evict_all(paths)
         else:
             kinonb_loader_pass(paths["knb"], total, src, frames)
         rows[("kinonb Loader (threads)", 0, regime)] = kinonb_loader_pass(paths["knb"], total, src, frames)
         for name, (make, get) in datasets(paths, frames).items():
             for workers in ((0,) if cold else (0, 2)):
                 n = total if name.startswith("kinonb") or name.endswith("'all'") else min(total, samples)
-                if not cold:
+                if cold:
+                    evict_all(paths)  # every cold row starts from evicted files
+                else:
                     timed_pass(make, get, workers, min(n, 4 * BATCH), src, frames)
                 rows[(name, workers, regime)] = timed_pass(make, get, workers, n, src, frames)
     for regime, workers in (("warm", (0, 2)), ("cold", (0,))):
         if regime == "cold":
-            for f in paths["lerobot"].rglob("*"):
-                if f.is_file():
-                    evict(f)
-        got, note = lerobot_rows(lerobot_python, paths["lerobot"], min(total, samples), frames, src, workers)
+            evict_all(paths)
+        got, note = lerobot_rows(lerobot_python, paths["lerobot"], min(total, samples), frames, src, workers, regime)
         if note and note not in notes:
             notes.append(note)
         for w, row in got.items():
@@ -267,10 +273,7 @@ def main(argv=None) -> int:
     episodes, samples = (50, 2048) if args.quick else (args.episodes, args.samples)
     with tempfile.TemporaryDirectory(prefix="kinonb-bench-peers-") as tmp:
         r = run(episodes, args.frames, samples, args.lerobot_python, Path(tmp))
-    print(report(r))
-    if args.json:
-        text = json.dumps(r, indent=2)
-        print(text) if args.json == "-" else Path(args.json).write_text(text)
+    print_and_save(report(r), r, args.json)
     return 0
 
 

@@ -66,6 +66,14 @@ def read_ahead_kb(path) -> int | None:
     return None
 
 
+def print_and_save(text: str, figures: dict, json_path: str | None) -> None:
+    """Print a bench's markdown; with ``--json PATH`` also write its figures there (``-``: to stdout)."""
+    print(text)
+    if json_path:
+        out = json.dumps(figures, indent=2)
+        print(out) if json_path == "-" else Path(json_path).write_text(out)
+
+
 def write_json(results: dict, path: Path) -> None:
     path.write_text(json.dumps(results, indent=2, default=_jsonable))
 

@@ -31,6 +31,7 @@ def add_episodes(w, lengths, actions, states, rewards, is_terminal, columns, tas
     """See :meth:`kinonb.store.writer.Writer.add_episodes`."""
     w._check_open()
     w._small.flush(w)
+    w._small.forget_layout()  # the batch may add columns or flags
     lengths = batch_lengths(lengths)
     first = w.num_episodes
     if columns is not None and not isinstance(columns, dict):

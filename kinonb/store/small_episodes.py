@@ -148,6 +148,8 @@ class SmallEpisodes:
             return None
         if self._has_reward is not None and self._has_reward != (total_reward is not None):
             return None
+        if fps == 0 and math.copysign(1.0, fps) < 0:
+            return None  # -0.0 would share 0.0's key below, and the file keeps the sign as given
         key = (task, embodiment, fps, success)
         k = self._value_ids.get(key)
         if k is None:
