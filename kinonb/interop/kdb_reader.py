@@ -86,6 +86,7 @@ class KdbDatabase(Queryable):
         )
         self._check_index()
         self._meta_table = None
+        self._metas: dict[int, dict] = {}  # position -> its parsed meta (see _meta)
 
     def __reduce__(self):
         # A memmap pickles as a full copy of the file; reopen by path instead (safe across DataLoader workers).
@@ -171,10 +172,14 @@ class KdbDatabase(Queryable):
     def _check_num_frames(self, frames):
         check_frame_total(self._path, 16, self._header["num_frames"], frames, "header num_frames")
 
-    def _entry(self, position):
+    def _position(self, position) -> int:
         i = operator.index(position)
         if not 0 <= i < len(self._index):
             raise PositionError(f"{self._path}: no episode at position {i} (file has {len(self._index)})")
+        return i
+
+    def _entry(self, position):
+        i = self._position(position)
         return i, dict(zip(L.INDEX_ENTRY_DTYPE.names, self._index[i : i + 1].tolist()[0]))  # plain ints: one call
 
     # ---- kinodb Database API ----------------------------------------------------------------------
@@ -214,8 +219,9 @@ class KdbDatabase(Queryable):
         return f"KdbDatabase({self._path!r}, episodes={len(self)}, frames={self.num_frames()})"
 
     def read_meta(self, position) -> dict:
-        i, e = self._entry(position)
-        return self._meta(i, e)
+        i = self._position(position)
+        kept = self._metas.get(i)
+        return _meta_dict(kept) if kept is not None else self._meta(*self._entry(i))
 
     def read_episode_actions_only(self, position) -> dict:
         """Meta and low-dim arrays. No pixel is read: only frame 0's camera record heads, for meta["cameras"]."""
@@ -300,6 +306,17 @@ class KdbDatabase(Queryable):
     # ---- sections ---------------------------------------------------------------------------------
 
     def _meta(self, i, e) -> dict:
+        """Episode ``i``'s meta, a new dict each call. Its parsed values are kept for the first META_CACHE episodes
+        read (a .kdb never changes under its reader): a loop over read_meta then costs a dict, not a parse."""
+        kept = self._metas.get(i)
+        if kept is not None:
+            return _meta_dict(kept)
+        meta = self._parse_meta(i, e)
+        if len(self._metas) < META_CACHE:
+            self._metas[i] = _meta_dict(meta)  # a copy of its own, never handed out
+        return meta
+
+    def _parse_meta(self, i, e) -> dict:
         off, end = int(e["meta_offset"]), int(e["meta_offset"]) + int(e["meta_length"])
         pos = off
         strings = []
@@ -352,3 +369,14 @@ class KdbDatabase(Queryable):
             "rewards": np.ascontiguousarray(rec["reward"], dtype=np.float32),
             "is_terminal": rec["is_terminal"] != 0,
         }
+
+
+#: Episodes whose parsed meta a reader keeps (about 1 KB each).
+META_CACHE = 1 << 16
+
+
+def _meta_dict(kept: dict) -> dict:
+    """A copy of a meta dict whose lists and dicts are the caller's own."""
+    meta = kept.copy()
+    meta["cameras"], meta["columns"], meta["attrs"] = list(meta["cameras"]), [], {}
+    return meta
