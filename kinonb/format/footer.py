@@ -31,7 +31,7 @@ def prefix_length(raw_header: bytes) -> int | None:
 
     A newer minor version may append section records after the known ones; the trailer's CRC covers them all.
     """
-    num_sections = int(np.frombuffer(raw_header, L.FOOTER_HEADER, count=1)[0]["num_sections"])
+    num_sections = L.record(raw_header, L.FOOTER_HEADER)["num_sections"]
     if not len(L.SECTION_NAMES) <= num_sections <= L.MAX_SECTIONS:
         return None
     return L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * num_sections

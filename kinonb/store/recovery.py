@@ -21,6 +21,8 @@ from .footer_scan import FileBytes
 from .recovered import recover
 
 SCAN_WINDOW = 1 << 22
+#: The longest footer prefix this reader knows (format 1.1's section table).
+KNOWN_PREFIX = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * len(L.SECTION_NAMES_1_1)
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,11 @@ def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | 
     fo, fl = int(t["footer_offset"]), int(t["footer_length"])
     if fo % L.ALIGNMENT or fo < L.HEADER.itemsize or fl < FOOTER_PREFIX or fo + fl != pos:
         return None
-    head = _pread(fd, L.FOOTER_HEADER.itemsize, fo)
-    n_prefix = prefix_length(head) if len(head) == L.FOOTER_HEADER.itemsize else None
+    head = _pread(fd, KNOWN_PREFIX, fo)  # the footer header and the section table of every known minor, at once
+    n_prefix = prefix_length(head[: L.FOOTER_HEADER.itemsize]) if len(head) >= L.FOOTER_HEADER.itemsize else None
     if n_prefix is None or n_prefix > fl:
         return None
-    prefix = _pread(fd, n_prefix, fo)
+    prefix = head[:n_prefix] if n_prefix <= len(head) else _pread(fd, n_prefix, fo)  # a newer minor's longer table
     if len(prefix) < n_prefix or L.crc32(prefix) != int(t["footer_header_crc32"]):
         return None
     header, sections = read_footer_prefix(prefix, path, fo, fl, int(t["minor"]))  # CRC matched: a structural error here is real corruption

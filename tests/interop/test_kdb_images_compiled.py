@@ -65,3 +65,17 @@ def test_an_irregular_section_gets_no_compiled_answer(tmp_path):
     assert image_records(buf, pos, end, 2, rows) == -1  # bytes left after the frames
     assert image_records(buf, pos, end, 4, rows) == -1  # a frame missing
     assert image_records.py_func(buf, pos, end, 3, rows) == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(min_size=0, max_size=300), lo=st.integers(0, 300), span=st.integers(0, 300),
+       frames=st.integers(0, 6))
+def test_any_bytes_parse_or_are_refused_within_the_section(data, lo, span, frames):
+    """Hostile sections: the compiled parser agrees with its Python body and reads nothing past ``end``."""
+    buf = np.frombuffer(data + bytes(8), np.uint8)  # 8 guard bytes that a read past `end` would reach
+    pos, end = min(lo, len(data)), min(lo + span, len(data))
+    rows = np.zeros((8, 9), np.int64)
+    n = image_records(buf, pos, end, frames, rows)
+    assert n == image_records.py_func(buf, pos, end, frames, np.zeros((8, 9), np.int64))
+    for r in rows[: max(0, min(n, 8))]:
+        assert pos <= r[1] and r[1] + r[2] <= end and r[7] + r[8] <= end  # names and payloads inside the section
