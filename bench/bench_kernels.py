@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .timing import competing_load
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -267,8 +269,9 @@ def lz4_bench(runs: int):
     return times
 
 
-def threshold_bench(runs: int):
-    """(e) serial vs prange per kernel and size, with the default thread count: where the choosers switch."""
+def threshold_bench(runs: int, regime: str = "quiet"):
+    """(e) serial vs split-over-threads per kernel and size, with the default thread count: where the choosers
+    switch; ``regime`` names the machine's load for the table."""
     import numba
 
     from kinonb.kernels import gather
@@ -320,20 +323,26 @@ def threshold_bench(runs: int):
             rows.append(("lz4", f"N={N} x {side}x{side}x3", out.size, f"{ts * 1e6:.1f}", f"{tp * 1e6:.1f}",
                          "parallel" if tp < ts else "serial",
                          "parallel" if N > 1 and out.size >= klz4.PARALLEL_MIN_BYTES else "serial"))
-    table(f"(e) serial vs parallel, {numba.get_num_threads()} Numba threads", rows,
+    table(f"(e) serial vs parallel, {numba.get_num_threads()} Numba threads, {regime} machine", rows,
           ("kernel", "case", "elems", "serial us", "parallel us", "faster", "chooser picks"))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer batches and runs; skip the threshold sweep")
-    parser.add_argument("--only", choices=["startup"], help="run one section alone (startup: section c)")
+    parser.add_argument("--only", choices=["startup", "thresholds"],
+                        help="run one section alone (startup: section c; thresholds: section e, quiet and busy)")
     args = parser.parse_args(argv)
     if args.only == "startup":
         with tempfile.TemporaryDirectory(prefix="kinonb-bench-") as d:
             startup_bench(Path(d), 3)
         return
     runs = 5 if args.quick else 9
+    if args.only == "thresholds":
+        for regime in ("quiet", "busy"):
+            with competing_load(regime == "busy"):
+                threshold_bench(runs, regime)
+        return
     with tempfile.TemporaryDirectory(prefix="kinonb-bench-") as d:
         tmp = Path(d)
         print(f"kinonb kernel bench (cpus={os.cpu_count()}, runs={runs}, median)")

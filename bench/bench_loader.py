@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from .timing import competing_load
 
 WINDOWS = {"states": range(-1, 1), "actions": range(16)}
 WARM_BATCHES = 40
@@ -71,30 +72,15 @@ def rate(make, batches: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def _spin(stop) -> None:
-    x = 0
-    while not stop.is_set():
-        x += 1
-
-
 def measure(path, batch: int, batches: int, runs: int, busy: bool) -> dict:
     makes = loaders(path, batch)
-    ctx = multiprocessing.get_context("spawn")
-    stop = ctx.Event()
-    load = [ctx.Process(target=_spin, args=(stop,), daemon=True) for _ in range(max(1, multiprocessing.cpu_count() - 1))] if busy else []
-    for p in load:
-        p.start()
-    try:
+    with competing_load(busy):
         for make in makes.values():  # warm-up: compilation, page cache, worker imports
             rate(make, min(batches, 20))
         samples = {name: [] for name in makes}
         for _ in range(runs):
             for name, make in makes.items():
                 samples[name].append(rate(make, batches))
-    finally:
-        stop.set()
-        for p in load:
-            p.join(5)
     return {name: statistics.median(v) for name, v in samples.items()}
 
 

@@ -13,11 +13,11 @@ import numpy as np
 from .jit import kernel
 from .threads import num_threads, split_over_threads, whole_batch
 
-# Elements per batch (B * W * row_elems) from which the batch is split over threads: handing a chunk to a
-# thread costs ~20-25 us (kernels/threads.py) and rows copy at ~1-2 ns per element, so only batches of
-# ~0.3 ms and more gain (B=256, W=16, A=7 actions, 28K elements, stay serial and leave the other cores to
-# the DataLoader).
-PARALLEL_MIN_ELEMS = 1 << 18
+# Elements per batch (B * W * row_elems) from which the batch is split over threads. Measured on 2 cores, quiet
+# and with a competing load (`python -m bench.bench_kernels --only thresholds`): a hand-off costs 40-65 us, and
+# the copy is memory bound, so splitting lost in both regimes below 4M elements (16 MB of float32 per batch)
+# and was within 8% either way above. Low-dim batches stay serial and leave the other cores to the loop.
+PARALLEL_MIN_ELEMS = 1 << 22
 
 
 @kernel

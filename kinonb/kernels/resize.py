@@ -26,9 +26,10 @@ from .threads import num_threads, split_over_threads
 
 MODES = ("nearest", "bilinear", "area")
 
-# Output elements (N * OH * OW * C) from which the frames are split over threads (with >= 2 frames): a hand-off
-# costs ~20-25 us and resize writes ~1 ns per element, so from ~0.25 ms of work (two 3x224x224 frames).
-PARALLEL_MIN_ELEMS = 1 << 18
+# Output elements (N * OH * OW * C) from which the frames are split over threads (with >= 2 frames). Measured on
+# 2 cores (`python -m bench.bench_kernels --only thresholds`): two 3x224x224 frames lost split, quiet and busy;
+# four won by 24% quiet and lost 10% with a competing load.
+PARALLEL_MIN_ELEMS = 1 << 19
 
 
 def axis_table(n_in: int, n_out: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
