@@ -162,6 +162,10 @@ class ImageSection:
             elif (fmt == L.FORMAT_COMPRESSED).all():
                 recs = [ImageRecord(name, w, h, ch, L.FORMAT_COMPRESSED, int(starts[t]), int(sizes[t]),
                                     int(rows[t, c, R.NAME_AT]) - 2) for t in range(frames)]
+                if self._jpeg_as_announced(recs[0]):  # its header confirms the size: all frames on the threads
+                    out[name] = np.empty((frames, h, w, ch), np.uint8)
+                    later += list(zip(recs, range(frames)))
+                    continue
                 pixels = self.pixels(recs[0], 0)  # frame 0 confirms the announced size before the allocation
                 out[name] = np.empty((frames,) + pixels.shape, np.uint8)
                 out[name][0] = pixels
@@ -223,6 +227,12 @@ class ImageSection:
         parts = np.array_split(np.arange(len(later)), min(len(later), 4 * decode_threads()) or 1)
         run([lambda part=part: self._decode_into(later, part, out) for part in parts if len(part)])
         return out
+
+    def _jpeg_as_announced(self, r: ImageRecord) -> bool:
+        """Whether ``r`` is a JPEG that libjpeg-turbo decodes to exactly the record's H x W x C (its header says so)."""
+        data = self._buf[r.data_offset : r.data_offset + r.data_len]
+        return (r.channels in jpeg.OUTPUT and sniff(data) == "jpeg" and _has_simplejpeg()
+                and jpeg.header_problem(data, (r.height, r.width, r.channels)) is None)
 
     def _decode_into(self, later: list, part: np.ndarray, out: dict) -> None:
         for k in part:
