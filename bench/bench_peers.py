@@ -21,6 +21,10 @@ files evicted from the page cache, a new dataset: robomimic's ``"all"`` build is
 figures, since every new dataset pays it). Samples per timed pass are bounded (``--samples``) for the slow
 loaders. Also bytes on disk, and import to first batch in a fresh process. Peers that are not installed are
 skipped, and said so. Ratios are kinonb ``Loader``'s samples/s over each row's, in the same run.
+
+A second table runs kinodb's own training path against kinonb's drop-in: ``KinoDataset(path, image_key,
+image_size)`` over whole episodes with a camera, on a ``.kdb`` kinodb's CLI wrote (and its ``.knb`` ingest),
+workers 0 and 2, values checked against kinodb's first batch.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .bench_cold import evict, robomimic_dataset
+from .bench_writes import KINO
 from .report import print_and_save
 from .sources import synthetic_source, write_hdf5, write_knb
 
@@ -198,6 +203,48 @@ def evict_all(paths: dict) -> None:
             evict(f)
 
 
+EPISODE_OPTIONS = {"image_key": "front", "image_size": (96, 96)}
+
+
+def episode_mode(kino: Path, tmp: Path, episodes: int) -> tuple[list[dict], str]:
+    """kinodb's own training path against kinonb's drop-in: ``KinoDataset(path, image_key, image_size)`` (whole
+    episodes, one camera resized), ``DataLoader(batch_size=8, shuffle=True)``, one epoch after a warm-up one, on a
+    ``.kdb`` kinodb wrote with two 64x64 raw cameras; kinonb also on that file ingested to ``.knb``."""
+    try:
+        import kinodb.torch as kinodb_torch
+    except ImportError:
+        return [], "episode mode skipped: kinodb's wheel is not installed"
+    if not kino.is_file():
+        return [], f"episode mode skipped: no kino at {kino}"
+    import torch
+    from torch.utils.data import DataLoader
+
+    import kinonb.torch as kinonb_torch
+    from kinonb.interop.ingest.kdb import ingest_kdb
+
+    kdb, knb = tmp / "episodes.kdb", tmp / "episodes.knb"
+    subprocess.run([str(kino), "create-test", str(kdb), "-n", str(episodes), "--images"], check=True,
+                   capture_output=True)
+    ingest_kdb(kdb, knb)
+    made = {"kinodb.torch.KinoDataset on .kdb": lambda: kinodb_torch.KinoDataset(str(kdb), **EPISODE_OPTIONS),
+            "kinonb.torch.KinoDataset on the same .kdb": lambda: kinonb_torch.KinoDataset(kdb, **EPISODE_OPTIONS),
+            "kinonb.torch.KinoDataset on .knb": lambda: kinonb_torch.KinoDataset(knb, **EPISODE_OPTIONS)}
+    want = next(iter(DataLoader(made["kinodb.torch.KinoDataset on .kdb"](), batch_size=8)))
+    rows = []
+    for name, make in made.items():
+        got = next(iter(DataLoader(make(), batch_size=8)))
+        assert torch.equal(got["action"], want["action"]) and got["image"].shape == want["image"].shape, name
+        assert (got["image"] - want["image"]).abs().max() <= 1 / 255 + 1e-6, name  # nearest resize, same pixels
+        for workers in (0, 2):
+            ds = make()
+            for _ in DataLoader(ds, batch_size=8, shuffle=True, num_workers=workers):
+                pass  # warm-up epoch: page cache, JIT, worker start
+            t0 = time.perf_counter()
+            n = sum(len(b["action"]) for b in DataLoader(ds, batch_size=8, shuffle=True, num_workers=workers))
+            rows.append({"loader": name, "workers": workers, "episodes_per_s": n / (time.perf_counter() - t0)})
+    return rows, ""
+
+
 def disk_bytes(path: Path) -> int:
     return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -243,8 +290,12 @@ def run(episodes: int, frames: int, samples: int, lerobot_python: str, tmp: Path
             notes.append(note)
         for w, row in got.items():
             rows[("LeRobot LeRobotDataset", int(w), regime)] = row
+    episode_rows, note = episode_mode(KINO, tmp, max(8, min(episodes, 200)))
+    if note:
+        notes.append(note)
     return {"episodes": episodes, "frames": frames, "disk_mb": {k: disk_bytes(p) / 1e6 for k, p in paths.items()},
-            "rows": [{"loader": k[0], "workers": k[1], "regime": k[2], **v} for k, v in rows.items()], "notes": notes}
+            "rows": [{"loader": k[0], "workers": k[1], "regime": k[2], **v} for k, v in rows.items()],
+            "episode_rows": episode_rows, "notes": notes}
 
 
 def report(r: dict) -> str:
@@ -257,6 +308,14 @@ def report(r: dict) -> str:
         lines.append(f"| {row['loader']} | {row['workers']} | {row['regime']} | {row['samples_per_s']:,.0f} | "
                      f"{row['first_batch_s']:.3f} | {base[row['regime']] / row['samples_per_s']:,.1f}x |")
     lines += ["", "Bytes on disk: " + ", ".join(f"{k} {v:,.1f} MB" for k, v in r["disk_mb"].items())]
+    if r["episode_rows"]:
+        peer = {row["workers"]: row["episodes_per_s"] for row in r["episode_rows"]
+                if row["loader"].startswith("kinodb")}
+        lines += ["", "## Whole episodes with a camera, kinodb's own API (`KinoDataset(path, image_key='front', "
+                  "image_size=(96, 96))`, batch 8)", "", "| loader | workers | episodes/s | vs kinodb |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {row['loader']} | {row['workers']} | {row['episodes_per_s']:,.1f} | "
+                  f"{row['episodes_per_s'] / peer[row['workers']]:.2f}x |" for row in r["episode_rows"]]
     lines += [f"- {n}" for n in r["notes"]]
     return "\n".join(lines)
 
