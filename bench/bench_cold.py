@@ -24,6 +24,8 @@ rows are skipped when it is absent.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -88,27 +90,25 @@ def robomimic_dataset(path: Path, cache_mode: str | None = "all"):
                            filter_by_attribute=None, load_next_obs=False)
 
 
-def robomimic_epoch(path: Path) -> tuple[float, int]:
-    import contextlib
-    import io
+def quiet(fn, *args):
+    """``fn(*args)`` with its stdout and stderr (robomimic's progress bars) swallowed."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return fn(*args)
 
+
+def robomimic_epoch(path: Path) -> tuple[float, int]:
     from torch.utils.data import DataLoader
 
     t0 = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        ds = robomimic_dataset(path)  # prints its progress bars
+    ds = quiet(robomimic_dataset, path)  # it prints progress bars
     n = sum(len(b["actions"]) for b in DataLoader(ds, BATCH, shuffle=True, num_workers=0))
     return time.perf_counter() - t0, n
 
 
 def check_equal(knb: Path, h5: Path) -> None:
-    import contextlib
-    import io
-
     import kinonb
 
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        ds = robomimic_dataset(h5)
+    ds = quiet(robomimic_dataset, h5)
     index = kinonb.open(knb).sample_index({"actions": range(SEQ), "states": [0]})
     ids = np.unique(np.minimum([0, 1, 150, 195, 199, 200, 1234 % len(ds), len(ds) - 1], len(ds) - 1))
     got = index.read(ids)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench_cold import evict, robomimic_dataset
+from .bench_cold import evict, quiet, robomimic_dataset
 from .bench_writes import KINO
 from .report import print_and_save
 from .sources import synthetic_source, write_hdf5, write_knb
@@ -82,8 +82,9 @@ class KinodbWindows:
         return {"actions": torch.from_numpy(ep["actions"][rows]), "states": torch.from_numpy(ep["states"][t])}
 
 
-def datasets(paths: dict, frames: int) -> dict:
-    """name -> (a function making the dataset, how to get (actions, states) of a batch)."""
+def datasets(paths: dict, frames: int, notes: list) -> dict:
+    """name -> (a function making the dataset, how to get (actions, states) of a batch); a peer that is not
+    installed is left out, and ``notes`` says so."""
     from kinonb.torch import KinoDataset
 
     out = {"kinonb KinoDataset": (lambda: KinoDataset(paths["knb"], windows={"actions": range(SEQ), "states": [0]},
@@ -96,23 +97,16 @@ def datasets(paths: dict, frames: int) -> dict:
             out[f"robomimic cache {mode!r}"] = (lambda mode=mode: quiet(robomimic_dataset, paths["hdf5"], mode),
                                                 lambda b: (b["actions"], b["obs"]["state"][:, 0]))
     except ImportError:
-        pass
+        notes.append("robomimic skipped: not installed (pip install robomimic==0.3.0 --no-deps, then h5py psutil "
+                     "tqdm termcolor)")
     try:
         import kinodb  # noqa: F401
 
         out["kinodb read_episode_actions_only per sample"] = (lambda: KinodbWindows(paths["kdb"], frames),
                                                               lambda b: (b["actions"], b["states"]))
     except ImportError:
-        pass
+        notes.append("kinodb skipped: its wheel is not installed (pip install ../shared/peers/kinodb/kinodb-*.whl)")
     return out
-
-
-def quiet(fn, *args):
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return fn(*args)
 
 
 def timed_pass(make, get, workers: int, samples: int, src, frames: int) -> dict:
@@ -237,10 +231,11 @@ def episode_mode(kino: Path, tmp: Path, episodes: int) -> tuple[list[dict], str]
         assert (got["image"] - want["image"]).abs().max() <= 1 / 255 + 1e-6, name  # nearest resize, same pixels
         for workers in (0, 2):
             ds = make()
-            for _ in DataLoader(ds, batch_size=8, shuffle=True, num_workers=workers):
-                pass  # warm-up epoch: page cache, JIT, worker start
+            epoch = lambda: sum(len(b["action"]) for b in DataLoader(ds, batch_size=8, shuffle=True,
+                                                                     num_workers=workers))
+            epoch()  # warm-up: page cache, JIT, worker start
             t0 = time.perf_counter()
-            n = sum(len(b["action"]) for b in DataLoader(ds, batch_size=8, shuffle=True, num_workers=workers))
+            n = epoch()
             rows.append({"loader": name, "workers": workers, "episodes_per_s": n / (time.perf_counter() - t0)})
     return rows, ""
 
@@ -274,7 +269,7 @@ def run(episodes: int, frames: int, samples: int, lerobot_python: str, tmp: Path
         else:
             kinonb_loader_pass(paths["knb"], total, src, frames)
         rows[("kinonb Loader (threads)", 0, regime)] = kinonb_loader_pass(paths["knb"], total, src, frames)
-        for name, (make, get) in datasets(paths, frames).items():
+        for name, (make, get) in datasets(paths, frames, notes if not cold else []).items():
             for workers in ((0,) if cold else (0, 2)):
                 n = total if name.startswith("kinonb") or name.endswith("'all'") else min(total, samples)
                 if cold:

@@ -83,7 +83,8 @@ def loop_row(d: dict, n: int, tmp: Path, **options) -> tuple[float, int]:
 
 
 def ingest_row(kino: Path, n: int, tmp: Path) -> tuple[float, int]:
-    """``ingest_kdb`` of a file kino wrote: runs of small low-dim episodes are staged by add_episode and written as batches (small_episodes)."""
+    """``ingest_kdb`` of a file kino wrote: its small low-dim episodes are staged by add_episode and written in
+    batches (kinonb/store/small_episodes.py)."""
     import warnings
 
     from kinonb.interop.ingest.kdb import ingest_kdb

@@ -204,7 +204,8 @@ def columns_from_records(records: np.ndarray, strings: list[str], path, base_off
     seen_names: set[str] = set()
     seen_roles: set[int] = set()
     for i, values in enumerate(records.tolist()):  # plain values: a numpy field read per value costs ~1 us
-        column = _column_from_record(i, dict(zip(L.COLUMN.names, values)), strings, path, base_offset + i * L.COLUMN.itemsize, minor)
+        rec = dict(zip(L.COLUMN.names, values))
+        column = _column_from_record(i, rec, strings, path, base_offset + i * L.COLUMN.itemsize, minor)
         if column.name in seen_names:
             raise _bad(path, base_offset, i, "name_id", "a unique non-empty column name", column.name)
         if column.role in NAMED_ROLES and column.role in seen_roles:

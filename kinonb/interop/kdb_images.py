@@ -7,6 +7,7 @@ size its record announces before any array is allocated for it.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import NamedTuple
 
@@ -268,7 +269,9 @@ class ImageSection:
         raise CorruptFieldError(self._path, r.data_offset - 5, "image format 0 (raw) or 1 (JPEG/PNG)", r.format)
 
 
+@functools.cache
 def _has_simplejpeg() -> bool:
+    """Whether libjpeg-turbo (simplejpeg) is installed; asked once per process, not once per frame."""
     try:
         jpeg.simplejpeg()
     except ImportError:

@@ -44,12 +44,10 @@ def available_memory() -> int | None:
     """MemAvailable of /proc/meminfo in bytes, None where it is unknown."""
     try:
         with open("/proc/meminfo", "rb") as f:
-            for line in f:
-                if line.startswith(b"MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+            lines = [line for line in f if line.startswith(b"MemAvailable:")]
+        return int(lines[0].split()[1]) * 1024 if lines else None
+    except (OSError, ValueError, IndexError):  # not Linux, or a kernel that words it otherwise
+        return None
 
 
 def will_need(path, lo: np.ndarray, hi: np.ndarray) -> int:

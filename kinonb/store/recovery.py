@@ -75,7 +75,8 @@ def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | 
     prefix = head[:n_prefix] if n_prefix <= len(head) else _pread(fd, n_prefix, fo)  # a newer minor's longer table
     if len(prefix) < n_prefix or L.crc32(prefix) != int(t["footer_header_crc32"]):
         return None
-    header, sections = read_footer_prefix(prefix, path, fo, fl, int(t["minor"]))  # CRC matched: a structural error here is real corruption
+    # The CRC matched: a structural error here is real corruption.
+    header, sections = read_footer_prefix(prefix, path, fo, fl, int(t["minor"]))
     if int(header["num_episodes"]) != int(t["num_episodes"]):
         return None
     return Commit(fo, fl, int(t["commit_seq"]), int(t["num_episodes"]), int(t["minor"]), file_size,
