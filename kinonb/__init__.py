@@ -48,8 +48,29 @@ from .store.salvage import salvage
 from .store.validate import repair, validate
 from .store.writer import Writer, append, create
 
+
+def log(path) -> list:
+    """Every commit of a .knb file, oldest first (seq, time, episodes, bytes, what changed): ``kinonb log``."""
+    from .store.history import history
+
+    return history(path)
+
+
+def compact(src, out, *, overwrite: bool = False, progress=None) -> Report:
+    """Write only the live episodes of ``src`` to the new file ``out`` (see kinonb/ops/compact.py)."""
+    from .ops.compact import compact as run
+
+    return run(src, out, overwrite=overwrite, progress=progress)
+
+
+def diff(a, b):
+    """Episodes added, removed and changed from ``a`` to ``b`` (paths, readers or (path, commit)): ops/diff.py."""
+    from .ops.diff import diff as run
+
+    return run(a, b)
+
 __all__ = [
-    "__version__", "open", "resize", "SampleIndex", "create", "append", "validate", "repair", "salvage", "Report",
+    "__version__", "open", "log", "compact", "diff", "resize", "SampleIndex", "create", "append", "validate", "repair", "salvage", "Report",
     "Database", "Writer", "EncodedJpeg", "EncodedVideo", "set_decode_threads", "set_num_threads", "get_num_threads",
     "ArgumentTypeError", "BadMagicError", "ChecksumError", "CorruptFieldError",
     "EmptyDatasetError", "FormatError", "ImageDecodeError", "IngestWarning", "InvalidArgumentError",

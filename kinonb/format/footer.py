@@ -52,24 +52,38 @@ class Footer:
     attrs_crc32: int = 0  # checked on first use of attrs, not at open
     block_shapes: np.ndarray | None = None  # BLOCK_SHAPE, (N, C): 1.1 commits with per-block shapes only
     minor: int = 0  # the minor version this commit needs (the reader: the one its trailer declares)
+    commit_info: bytes | None = None  # 1.2 edit commits: the commit_info JSON (kinonb.format.commit_info)
 
 
 def section_names(num_sections: int, minor: int) -> tuple[str, ...]:
     """The sections this reader knows in a footer of ``num_sections`` sections from a ``minor`` commit."""
+    if minor >= 2 and num_sections >= len(L.SECTION_NAMES_1_2):
+        return L.SECTION_NAMES_1_2
     if minor >= 1 and num_sections > len(L.SECTION_NAMES):
         return L.SECTION_NAMES_1_1
     return L.SECTION_NAMES
 
 
-def commit_minor(columns: list[Column], blocks: np.ndarray, block_shapes) -> int:
-    """The minor version a footer needs: 1 when it uses any 1.1 feature, else 0 (its bytes are then exactly a
-    1.0 writer's)."""
+def commit_minor(columns: list[Column], blocks: np.ndarray, block_shapes, edited: bool = False) -> int:
+    """The minor version a footer needs: 2 for an edit commit, 1 when it uses any 1.1 feature, else 0 (its bytes
+    are then exactly a 1.0 writer's)."""
+    if edited or not blocks_in_order(blocks):
+        return 2  # an edit commit, or a later commit still pointing at an edit's blocks out of index order
     if block_shapes is not None or any(col.needs_1_1 for col in columns):
         return 1
     actions = [i for i, col in enumerate(columns) if col.role == L.ROLE_ACTIONS]
     if len(blocks) and (not actions or not (blocks[:, actions[0]]["flags"] & L.BLOCK_PRESENT).all()):
         return 1  # 1.0 requires an actions block in every episode
     return 0
+
+
+def blocks_in_order(blocks: np.ndarray) -> bool:
+    """Whether the present blocks, in (episode, column) order, each start at or after the end of the one before
+    (what a commit of minor < 2 must hold, format_spec.md §3 BLOCK)."""
+    flat = blocks.reshape(-1)
+    present = (flat["flags"] & L.BLOCK_PRESENT) != 0
+    off = flat["offset"][present]
+    return bool(np.all(off[1:] >= off[:-1] + flat["nbytes"][present][:-1]))
 
 
 def chunk_checksums(episodes: np.ndarray, blocks: np.ndarray, chunk_episodes: int, chunks=None,
@@ -102,7 +116,8 @@ def encode_footer(f: Footer) -> tuple[list, int, int]:
     blocks = np.ascontiguousarray(f.blocks).reshape(n, c)
     shapes = None if f.block_shapes is None else np.ascontiguousarray(f.block_shapes).reshape(n, c)
     chunk_crcs = chunk_checksums(f.episodes, blocks, f.chunk_episodes, block_shapes=shapes)
-    names = L.SECTION_NAMES if shapes is None else L.SECTION_NAMES_1_1
+    names = L.SECTION_NAMES_1_2 if f.commit_info is not None else L.SECTION_NAMES if shapes is None \
+        else L.SECTION_NAMES_1_1
     payloads = {
         "columns": (columns.tobytes(), c),
         "string_offsets": (string_offsets.tobytes(), len(f.strings)),
@@ -112,7 +127,8 @@ def encode_footer(f: Footer) -> tuple[list, int, int]:
         "attrs_heap": (bytes(f.attrs_heap), len(f.attrs_heap)),
         "stats": (np.ascontiguousarray(f.stats).tobytes(), c),
         "chunk_crcs": (chunk_crcs.tobytes(), len(chunk_crcs)),
-        "block_shapes": (b"" if shapes is None else shapes.tobytes(), n * c),
+        "block_shapes": (b"", 0) if shapes is None else (shapes.tobytes(), n * c),
+        "commit_info": (f.commit_info or b"", len(f.commit_info or b"")),
     }
     sections = np.zeros(len(names), L.SECTION)
     pieces = []
@@ -165,6 +181,7 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int,
         "stats": (c, c * L.STAT.itemsize),
         "chunk_crcs": (-(-n // chunk), -(-n // chunk) * 4),
         "block_shapes": (n * c, n * c * L.BLOCK_SHAPE.itemsize),
+        "commit_info": (None, None),
     }
     table_at = footer_offset + L.FOOTER_HEADER.itemsize
     prev_end = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * int(header["num_sections"])
@@ -177,8 +194,10 @@ def read_footer_prefix(raw: bytes, path, footer_offset: int, footer_length: int,
         want_count, want_length = expected_counts[name]
         if name == "string_heap":
             want_count = length
-        if name == "attrs_heap":
+        if name in ("attrs_heap", "commit_info"):
             want_count = length
+        if name == "block_shapes" and len(names) > len(L.SECTION_NAMES_1_1) and count == 0:
+            want_count, want_length = 0, 0  # a 1.2 edit commit without per-block shapes
         if count != want_count:
             raise CorruptFieldError(path, at + 16, f"section {name}.count {want_count}", count)
         if want_length is not None and length != want_length:
@@ -214,7 +233,7 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int,
     for i, name in enumerate(names):
         off, length, want_crc = rows[i]["offset"], rows[i]["length"], rows[i]["crc32"]
         data = region[off : off + length]
-        if name not in L.CHUNKED_SECTIONS and name != "attrs_heap":
+        if name not in L.CHUNKED_SECTIONS and name not in ("attrs_heap", "commit_info"):  # those: at first use
             got = L.crc32(data)
             if got != want_crc:
                 raise ChecksumError(path, footer_offset + off, f"section {name} CRC-32 {want_crc:#010x}",
@@ -228,6 +247,8 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int,
     strings, columns = _schema(views, path, offsets, minor)
     n, c = int(header["num_episodes"]), int(header["num_columns"])
     shapes = views.get("block_shapes")
+    shapes = None if shapes is None or (len(shapes) == 0 and n * c) else shapes
+    info = views.get("commit_info")
     return Footer(
         columns=columns,
         strings=strings,
@@ -242,6 +263,7 @@ def decode_footer(buf: np.ndarray, path, footer_offset: int, footer_length: int,
         attrs_crc32=rows[L.SECTION_NAMES.index("attrs_heap")]["crc32"],
         block_shapes=None if shapes is None else shapes.view(L.BLOCK_SHAPE).reshape(n, c),
         minor=minor,
+        commit_info=None if info is None else info.tobytes(),
     )
 
 

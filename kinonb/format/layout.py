@@ -11,13 +11,16 @@ import numpy as np
 
 FORMAT_MAJOR = 1
 #: The newest minor this code reads and writes. A commit says in its trailer which minor it needs: 0 when it
-#: uses only 1.0 features (its bytes are exactly a 1.0 writer's), 1 when it uses any 1.1 feature.
-FORMAT_MINOR = 1
+#: uses only 1.0 features (its bytes are exactly a 1.0 writer's), 1 when it uses any 1.1 feature, 2 when it is an
+#: edit (it removes, relabels or replaces what an earlier commit wrote, and says so in its commit_info section).
+FORMAT_MINOR = 2
 #: Versions this reader knows, newest last. A file with a newer major is rejected; a newer minor is read.
 VERSIONS = {
     (1, 0): "initial release: header, blocks, footer, trailer, per-chunk index checksums",
     (1, 1): "per-episode shapes and frame counts (block_shapes), float16/float64 fixed roles, optional actions, "
             "timestamps, streams, episode arrays, recorded casts, jpeg and video cameras",
+    (1, 2): "edit commits (delete, relabel, annotate, add a column, trim) with a `commit_info` section; reading "
+            "earlier commits",
 }
 
 ALIGNMENT = 64
@@ -97,6 +100,9 @@ SECTION_NAMES = (
 )
 #: Sections a 1.1 commit adds after the 1.0 ones when it stores per-block shapes (num_sections = 9).
 SECTION_NAMES_1_1 = (*SECTION_NAMES, "block_shapes")
+#: Sections of a 1.2 edit commit (num_sections = 10); its block_shapes section may be empty (count 0: no column
+#: needs per-block shapes).
+SECTION_NAMES_1_2 = (*SECTION_NAMES_1_1, "commit_info")
 #: Sections whose bytes are covered by chunk_crcs instead of their own SECTION.crc32 (which is 0).
 CHUNKED_SECTIONS = ("episodes", "blocks", "block_shapes")
 

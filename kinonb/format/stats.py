@@ -69,6 +69,29 @@ def merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def remove(total: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """``total`` without the elements ``part`` summarises (an edit's deleted or replaced block): Chan's formula
+    solved for one side. count, mean, m2 and the NaN/Inf counts are exact up to rounding; min and max cannot be
+    undone and stay bounds of what is left (format_spec.md §10)."""
+    out = total.copy()
+    out["nan_count"] = max(0, int(total["nan_count"]) - int(part["nan_count"]))
+    out["inf_count"] = max(0, int(total["inf_count"]) - int(part["inf_count"]))
+    n, nb = int(total["count"]), int(part["count"])
+    if nb == 0:
+        return out
+    na = n - nb
+    if na <= 0:
+        kept = empty()
+        kept["nan_count"], kept["inf_count"] = out["nan_count"], out["inf_count"]
+        return kept
+    mean_a = (n * float(total["mean"]) - nb * float(part["mean"])) / na
+    delta = float(part["mean"]) - mean_a
+    out["count"] = na
+    out["mean"] = mean_a
+    out["m2"] = max(0.0, float(total["m2"]) - float(part["m2"]) - delta * delta * na * nb / n)
+    return out
+
+
 def describe(s) -> dict:
     count = int(s["count"])
     std = math.sqrt(max(float(s["m2"]), 0.0) / count) if count else math.nan

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ..errors import BadMagicError, FormatError, MissingFileError, TruncatedFileError
+from ..errors import BadMagicError, FormatError, InvalidArgumentError, MissingFileError, TruncatedFileError
 from ..format import layout as L
 from ..store.reader import Database
 from ..store.report import Report
@@ -37,16 +37,21 @@ def file_format(path) -> str:
                         "not a kinonb or kinodb file")
 
 
-def open(path, *, access: str = "normal"):  # noqa: A001  (kinodb's name for it)
+def open(path, *, access: str = "normal", commit: int | None = None):  # noqa: A001  (kinodb's name for it)
     """Open a .knb file, or a kinodb .kdb v0.1 file, for reading (a :class:`kinonb.protocol.EpisodeReader`).
 
     ``access`` is a hint to the kernel for a .knb file's memory map: ``"normal"`` (read-ahead around each page
     fault), ``"random"`` (no read-ahead: far faster for sparse reads from a cold page cache, e.g. actions-only
     windows in a file with images), or ``"sequential"``. It changes speed only, never results.
+
+    ``commit=k`` opens an earlier commit of a .knb file, as ``kinonb log`` numbers them (1 = the first);
+    negative k counts back from the newest (``-2``: the one before it). Pin it for a reproducible training run.
     """
     path = os.fspath(path)
     if file_format(path) == "knb":
-        return Database(path, access=access)
+        return Database(path, access=access, commit=commit)
+    if commit is not None:
+        raise InvalidArgumentError(f"{path}: a kinodb .kdb file has one commit; open it without commit=")
     return KdbDatabase(path)
 
 

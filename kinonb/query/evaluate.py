@@ -13,6 +13,7 @@ import numpy as np
 
 from ..format import success as success_code
 from .parser import (
+    ANNOTATION,
     ATTRS_PREFIX,
     BOOL,
     CAMERAS,
@@ -71,7 +72,29 @@ def _compare(cond: Condition, op: str, value, table: MetaTable) -> np.ndarray:
         return _success(table.success, op, value)
     if cond.kind == CAMERAS:
         return _cameras(table, op, value)
+    if cond.kind == ANNOTATION:
+        texts = _annotation_texts(table, cond.field)
+        if op in ("=", "!=") and value is not None:  # any of the episode's texts is (or none is) the value
+            has = np.frompyfunc(lambda x: x is not MISSING and value in x, 1, 1)(texts).astype(bool)
+            return has if op == "=" else ~has
+        return _attr(texts, op, value)
     return _attr(table.attrs(cond.field[len(ATTRS_PREFIX) :]), op, value)
+
+
+def _annotation_texts(table: MetaTable, field: str) -> np.ndarray:
+    """Per episode, the list of its instructions (``instruction``) or segment texts (``segment``); MISSING when
+    it has none, so that only ``= null`` matches it."""
+    values = table.attrs("instructions" if field == "instruction" else "segments")
+    out = np.empty(len(values), object)
+    for i, v in enumerate(values):
+        if not isinstance(v, list):
+            out[i] = MISSING
+        elif field == "segment":
+            texts = [s[2] for s in v if isinstance(s, list) and len(s) == 3 and isinstance(s[2], str)]
+            out[i] = texts or MISSING
+        else:
+            out[i] = v or MISSING
+    return out
 
 
 def _number(column: np.ndarray, op: str, value, present: np.ndarray | None) -> np.ndarray:

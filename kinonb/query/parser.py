@@ -19,7 +19,7 @@ from . import lexer
 from .lexer import Token
 
 # Field kinds.
-NUMBER, TEXT, BOOL, CAMERAS, ATTR = "number", "string", "bool", "cameras", "attr"
+NUMBER, TEXT, BOOL, CAMERAS, ATTR, ANNOTATION = "number", "string", "bool", "cameras", "attr", "annotation"
 
 FIELDS = {
     # kinodb's fields, in kinodb's order
@@ -34,6 +34,9 @@ FIELDS = {
     "state_dim": NUMBER,
     "episode_id": NUMBER,
     "cameras": CAMERAS,
+    # language annotations (attrs "instructions" and the texts of attrs "segments")
+    "instruction": ANNOTATION,
+    "segment": ANNOTATION,
 }
 ATTRS_PREFIX = "attrs."
 KNOWN_FIELDS = ", ".join([*FIELDS, ATTRS_PREFIX + "<key>"])
@@ -45,6 +48,7 @@ OPS_BY_KIND = {
     BOOL: ("=", "!=", *ORDERING, "in"),
     CAMERAS: ("contains", "startswith"),
     ATTR: ("=", "!=", *ORDERING, "contains", "startswith", "in"),
+    ANNOTATION: ("=", "!=", "contains", "startswith", "in"),
 }
 WORD_OPS = ("contains", "startswith", "in")
 MAX_DEPTH = 100  # nesting of NOT and parentheses; keeps recursion far from Python's limit
@@ -233,6 +237,10 @@ class _Parser:
             if isinstance(value, bool):
                 return value
             raise self.error(f"{field} is true, false or null, got {_type_name(value)}", token)
+        if kind == ANNOTATION:
+            if isinstance(value, str) or value is None:
+                return value
+            raise self.error(f"{field} is text (or null), got {_type_name(value)}", token)
         # ATTR: any JSON scalar compares with = != IN; ordering needs a number
         if op in ORDERING and not is_number:
             raise self.error(f"{op} on {field} compares numbers, got {_type_name(value)}", token)

@@ -5,7 +5,8 @@ commit's footer, also the ones whose trailer was cut off or overwritten. Without
 has no checksum, so each part of it is trusted only as far as its own: a section as far as its CRC-32, an index
 chunk as far as its chunk CRC, and a BLOCK row as far as the CRC-32 of the blocks it points to.
 
-Format 1.1 footers (9 sections: ``block_shapes`` after the 1.0 ones) are recognised without their trailer, whose
+Format 1.1 footers (9 sections: ``block_shapes`` after the 1.0 ones; 1.2 edit commits: 10, ``commit_info`` last)
+are recognised without their trailer, whose
 minor may be lost: a prefix whose 9th SECTION record passes the checks is a 1.1 one. Its chunk CRCs then cover the
 chunk's BLOCK_SHAPE rows too, and a row is checked with the reader's own index checks (``EpisodeIndex``) on
 that row alone, so per-block frame counts and shapes, jpeg and video blocks are checked as the reader checks them.
@@ -102,6 +103,7 @@ class FooterRows:
     attrs: bytes | None = None  # the attrs heap, when its CRC matches
     damaged: list[str] = field(default_factory=list)  # "section (why)" for every section not usable
     has_shapes: bool = False  # a 1.1 footer with a block_shapes section (9 sections)
+    edit: bool = False  # a 1.2 edit commit's footer (commit_info): positions before it meant other episodes
     block_shapes: np.ndarray | None = None  # BLOCK_SHAPE (N, C), or its first rows when the file ends inside it
     at: dict = field(default_factory=dict)  # absolute file offset of each section
     chunk: int = 1  # FOOTER_HEADER.chunk_episodes
@@ -124,7 +126,9 @@ def _prefix(fb: FileBytes, path, offset: int):
     if not n_prefix or len(raw) < n_prefix:
         return None
     num_sections = int(np.frombuffer(raw, L.FOOTER_HEADER, count=1)[0]["num_sections"])
-    for minor in (1, 0) if num_sections > len(L.SECTION_NAMES) else (0,):
+    minors = (2, 1, 0) if num_sections >= len(L.SECTION_NAMES_1_2) else (1, 0) if num_sections > len(
+        L.SECTION_NAMES) else (0,)
+    for minor in minors:
         try:
             header, sections = read_footer_prefix(raw, path, offset, UNBOUNDED, minor)
         except FormatError:
@@ -142,11 +146,15 @@ def read_footer(fb: FileBytes, path, offset: int) -> FooterRows | None:
     n, c, s = int(header["num_episodes"]), int(header["num_columns"]), int(header["num_strings"])
     if n * L.EPISODE.itemsize > fb.size or c * L.COLUMN.itemsize > fb.size or s * 8 > fb.size:
         return None  # claims more records than the file has bytes
-    out = FooterRows(offset, n, c, s, has_shapes="block_shapes" in names)
+    shapes_count = int(sections[names.index("block_shapes")]["count"]) if "block_shapes" in names else 0
+    out = FooterRows(offset, n, c, s, has_shapes=shapes_count > 0 or ("block_shapes" in names and not n * c),
+                     edit="commit_info" in names)
     data = {}
     for i, name in enumerate(names):
         off, length, crc = int(sections[i]["offset"]), int(sections[i]["length"]), int(sections[i]["crc32"])
         out.at[name] = offset + off
+        if name == "block_shapes" and not out.has_shapes:
+            continue  # a 1.2 edit commit without per-block shapes
         if name == "block_shapes" and offset + off + length > fb.size:  # the last section: keep its whole rows
             rows = max(0, fb.size - offset - off) // (c * L.BLOCK_SHAPE.itemsize) if c else 0
             data[name] = fb.read(offset + off, rows * c * L.BLOCK_SHAPE.itemsize)

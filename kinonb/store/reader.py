@@ -29,8 +29,10 @@ from ..format import success as success_code
 from ..format.footer import decode_footer
 from ..format.schema import FIXED_ROLE_NAMES
 from ..protocol import ColumnBlocks
-from ..query import MetaTable, Queryable, attr_lookup
+from ..query import Queryable
 from .episode_index import EpisodeIndex
+from .history import check_commit_arg, find_commit
+from .meta_table import build_meta_table
 from .page_cache import merged_ranges, will_need
 from .recovery import Commit, find_last_commit
 from .timelines import Timelines
@@ -43,8 +45,8 @@ ACCESS_ADVICE = {
 }
 
 
-def _reopen(path, access):
-    return Database(path, access=access)
+def _reopen(path, access, commit=None):
+    return Database(path, access=access, commit=commit)
 
 
 
@@ -55,11 +57,12 @@ class Database(Timelines, Queryable):
 
     format_name = "knb"
 
-    def __init__(self, path, *, access: str = "normal"):
+    def __init__(self, path, *, access: str = "normal", commit: int | None = None):
         if access not in ACCESS_ADVICE:
             raise InvalidArgumentError(f"access must be one of {sorted(ACCESS_ADVICE)}, got {access!r}")
         self._path = Path(os.fspath(path))
         self._access = access
+        self._pin = None if commit is None else check_commit_arg(commit)  # an earlier commit: see history.py
         self._load()
 
     # -- opening -------------------------------------------------------------------------------------------
@@ -67,6 +70,9 @@ class Database(Timelines, Queryable):
         fd = os.open(self._path, os.O_RDONLY)
         try:
             commit, minor = find_last_commit(fd, self._path)
+            if self._pin is not None:
+                commit = find_commit(fd, self._path, self._pin, commit)
+                self._pin = commit.seq  # refresh and pickling keep this very commit
             # Map the descriptor the commit was found through: the path may be replaced meanwhile.
             mm = mmap.mmap(fd, commit.end, access=mmap.ACCESS_READ)
         finally:
@@ -103,7 +109,10 @@ class Database(Timelines, Queryable):
         self._meta_table = None
 
     def refresh(self) -> bool:
-        """Move to the newest commit of the file; return True when it changed."""
+        """Move to the newest commit of the file; return True when it changed. A reader opened with ``commit=k``
+        stays at that commit (returns False)."""
+        if self._pin is not None:
+            return False
         old = (self._commit.end, self._commit.seq)
         self._load()
         return (self._commit.end, self._commit.seq) != old
@@ -119,7 +128,7 @@ class Database(Timelines, Queryable):
         self.close()
 
     def __reduce__(self):
-        return (_reopen, (str(self._path), self._access))
+        return (_reopen, (str(self._path), self._access, self._pin))
 
     # -- kinodb API ----------------------------------------------------------------------------------------
     def num_episodes(self) -> int:
@@ -258,38 +267,18 @@ class Database(Timelines, Queryable):
     def meta_table(self):
         """The episode metadata as numpy columns, the table KQL evaluates (built once per snapshot)."""
         if self._meta_table is None:
-            self._meta_table = self._build_meta_table()
+            self._meta_table = build_meta_table(self._index, self._columns, self._role_col, self._cameras,
+                                                self._footer.strings)
         return self._meta_table
 
-    def _build_meta_table(self):
-        index = self._index
-        index.ensure_all()
-        eps = index.episodes
-        present = (index.blocks["flags"] & L.BLOCK_PRESENT) != 0 if len(self._columns) else np.zeros((index.n, 0), bool)
+    def block_records(self) -> np.ndarray:
+        """The checked BLOCK table of this commit, (episodes, columns) in ``column_names()`` order, read-only:
+        each block's offset, nbytes, crc32 and flags (``kinonb diff`` compares episodes by it)."""
+        self._index.ensure_all()
+        view = self._index.blocks.view()
+        view.flags.writeable = False
+        return view
 
-        def dim(role):
-            c = self._role_col.get(role)
-            if c is None:
-                return np.zeros(index.n, np.int64)
-            width = index.shapes["shape"][:, c, 0] if self._columns[c].variable_shape else self._columns[c].shape[0]
-            return np.where(present[:, c], width, 0).astype(np.int64)
-
-        has_reward = (eps["flags"] & L.EPISODE_HAS_REWARD) != 0
-        return MetaTable(
-            episode_id=eps["episode_id"].astype(np.int64),
-            num_frames=eps["num_frames"].astype(np.int64),
-            fps=eps["fps"].astype(np.float64),
-            success=eps["success"].astype(np.int8),
-            total_reward=np.where(has_reward, eps["total_reward"], np.nan),
-            has_reward=has_reward,
-            action_dim=dim(L.ROLE_ACTIONS),
-            state_dim=dim(L.ROLE_STATES),
-            task_id=eps["task_id"].astype(np.int64),
-            embodiment_id=eps["embodiment_id"].astype(np.int64),
-            strings=self._footer.strings,
-            cameras={self._columns[c].name: present[:, c].copy() for c in self._cameras},
-            attrs=attr_lookup(index.n, index.attrs),
-        )
 
     def will_need(self, buffers: list, starts: list, lengths: list) -> int:
         """Ask the kernel to read byte ranges of this file into the page cache (see kinonb/store/page_cache.py):

@@ -6,6 +6,9 @@ newest footer with intact column and string tables (columns and strings are appe
 a prefix of it), and for each position keeps the newest row whose blocks all match their CRC-32. Positions no
 footer describes intact are lost, each with the reason its newest row gave.
 
+Format 1.2: an edit commit deletes, trims or relabels, so a position in a footer before it may be another
+episode; only the newest edit commit's footer and the footers after it are used.
+
 Format 1.1: a later commit may set a column's per-block flags (COLUMN_VARIABLE_SHAPE, COLUMN_OWN_FRAMES), and
 the writer may record a cast (COLUMN_CAST) later, so schemas are compared without the flags, and each row is
 checked against the columns of its own footer. Every chosen row gets a BLOCK_SHAPE row: its footer's, or, for a
@@ -54,6 +57,9 @@ def recover(fb: FileBytes, path, *, lo: int = 0, first: int = 0) -> Recovered:
     """Rebuild the index from every footer at or after byte ``lo``, for the positions from ``first`` on."""
     offsets, counted = footer_offsets(fb, lo)
     footers = [r for r in (read_footer(fb, path, o) for o in offsets) if r is not None]
+    edits = [k for k, r in enumerate(footers) if r.edit]
+    if edits:  # an edit commit renumbers positions: only its footer and later ones describe today's episodes
+        footers = footers[edits[-1]:]
     schema = [r for r in footers if r.columns is not None]
     if not schema:
         out = Recovered([], [], [], np.zeros(0, L.EPISODE), np.zeros((0, 0), L.BLOCK), b"", 0, footers=len(footers),

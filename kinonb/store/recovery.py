@@ -21,8 +21,8 @@ from .footer_scan import FileBytes
 from .recovered import recover
 
 SCAN_WINDOW = 1 << 22
-#: The longest footer prefix this reader knows (format 1.1's section table).
-KNOWN_PREFIX = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * len(L.SECTION_NAMES_1_1)
+#: The longest footer prefix this reader knows (format 1.2's section table).
+KNOWN_PREFIX = L.FOOTER_HEADER.itemsize + L.SECTION.itemsize * len(L.SECTION_NAMES_1_2)
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Commit:
         return self.file_size - self.end
 
 
-def _pread(fd: int, n: int, offset: int) -> bytes:
+def read_at(fd: int, n: int, offset: int) -> bytes:
     out = bytearray()
     while len(out) < n:
         chunk = os.pread(fd, n - len(out), offset + len(out))
@@ -57,9 +57,9 @@ def _pread(fd: int, n: int, offset: int) -> bytes:
     return bytes(out)
 
 
-def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | None:
+def commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | None:
     """The commit whose trailer starts at ``pos``, or None if the bytes there are not an intact trailer."""
-    raw = _pread(fd, L.TRAILER.itemsize, pos)
+    raw = read_at(fd, L.TRAILER.itemsize, pos)
     if len(raw) < L.TRAILER.itemsize or raw[:8] != L.TRAILER_MAGIC:
         return None
     t = L.record(raw, L.TRAILER)
@@ -68,11 +68,11 @@ def _commit_at(fd: int, path, pos: int, file_size: int, major: int) -> Commit | 
     fo, fl = int(t["footer_offset"]), int(t["footer_length"])
     if fo % L.ALIGNMENT or fo < L.HEADER.itemsize or fl < FOOTER_PREFIX or fo + fl != pos:
         return None
-    head = _pread(fd, KNOWN_PREFIX, fo)  # the footer header and the section table of every known minor, at once
+    head = read_at(fd, KNOWN_PREFIX, fo)  # the footer header and the section table of every known minor, at once
     n_prefix = prefix_length(head[: L.FOOTER_HEADER.itemsize]) if len(head) >= L.FOOTER_HEADER.itemsize else None
     if n_prefix is None or n_prefix > fl:
         return None
-    prefix = head[:n_prefix] if n_prefix <= len(head) else _pread(fd, n_prefix, fo)  # a newer minor's longer table
+    prefix = head[:n_prefix] if n_prefix <= len(head) else read_at(fd, n_prefix, fo)  # a newer minor's longer table
     if len(prefix) < n_prefix or L.crc32(prefix) != int(t["footer_header_crc32"]):
         return None
     # The CRC matched: a structural error here is real corruption.
@@ -91,17 +91,10 @@ def _first_data(fd: int, lo: int, hi: int) -> int:
         return hi if e.errno == errno.ENXIO else lo  # ENXIO: only a hole after lo
 
 
-def find_last_commit(fd: int, path) -> tuple[Commit, int]:
-    """Locate the newest intact commit. Returns (commit, header minor version)."""
-    file_size = os.fstat(fd).st_size
-    major, minor = check_header(_pread(fd, L.HEADER.itemsize, 0), path, file_size)
+def commit_below(fd: int, path, hi: int, file_size: int, major: int) -> Commit | None:
+    """The intact commit whose trailer is the highest below offset ``hi`` (a backward scan), or None."""
     first = L.HEADER.itemsize + FOOTER_PREFIX  # the earliest a trailer can start
-    pos = (file_size - L.TRAILER.itemsize) // L.ALIGNMENT * L.ALIGNMENT
-    commit = _commit_at(fd, path, pos, file_size, major) if pos >= first else None
-    if commit is not None:
-        return commit, minor
     magic = np.frombuffer(L.TRAILER_MAGIC, "<u8")[0]
-    hi = pos  # scan trailer candidates at 64-aligned offsets below `hi`, newest first
     step = SCAN_WINDOW
     while hi > first:
         lo = max(first // L.ALIGNMENT * L.ALIGNMENT, hi - step)
@@ -113,13 +106,28 @@ def find_last_commit(fd: int, path) -> tuple[Commit, int]:
             step = SCAN_WINDOW
             continue
         lo = max(lo, data // L.ALIGNMENT * L.ALIGNMENT)
-        raw = _pread(fd, hi - lo, lo)
+        raw = read_at(fd, hi - lo, lo)
         rows = np.frombuffer(raw[: len(raw) // L.ALIGNMENT * L.ALIGNMENT], "<u8").reshape(-1, L.ALIGNMENT // 8)
         for r in np.flatnonzero(rows[:, 0] == magic)[::-1]:
-            commit = _commit_at(fd, path, lo + int(r) * L.ALIGNMENT, file_size, major)
+            commit = commit_at(fd, path, lo + int(r) * L.ALIGNMENT, file_size, major)
             if commit is not None:
-                return commit, minor
+                return commit
         hi = lo
+    return None
+
+
+def find_last_commit(fd: int, path) -> tuple[Commit, int]:
+    """Locate the newest intact commit. Returns (commit, header minor version)."""
+    file_size = os.fstat(fd).st_size
+    major, minor = check_header(read_at(fd, L.HEADER.itemsize, 0), path, file_size)
+    first = L.HEADER.itemsize + FOOTER_PREFIX  # the earliest a trailer can start
+    pos = (file_size - L.TRAILER.itemsize) // L.ALIGNMENT * L.ALIGNMENT
+    commit = commit_at(fd, path, pos, file_size, major) if pos >= first else None
+    if commit is not None:
+        return commit, minor
+    commit = commit_below(fd, path, pos, file_size, major)
+    if commit is not None:
+        return commit, minor
     raise NoCommitError(path, None, "at least one intact commit (footer + trailer)", f"none in {file_size} bytes",
                         "file seems not fully written, or it was truncated")
 

@@ -14,7 +14,7 @@ from ..errors import IngestWarning
 
 @dataclass
 class Report:
-    operation: str  # "validate", "salvage", "ingest", "merge" or "export"
+    operation: str  # "validate", "salvage", "ingest", "merge", "export" or "compact"
     path: str | None = None  # the file validated
     source: str | None = None  # the file or folder read (ingest, export)
     output: str | None = None  # the file written (ingest, merge, export)
@@ -36,6 +36,8 @@ class Report:
     inputs: list | None = None  # merge: one dict per input (path, episodes, selected)
     renumbered: bool | None = None  # merge: episode ids renumbered 0..N-1
     skipped_episodes: list | None = None  # export: source positions of episodes the output format cannot hold
+    bytes_before: int | None = None  # compact: size of the source file
+    bytes_after: int | None = None  # compact: size of the file written
     cameras: list = field(default_factory=list)
     columns: list = field(default_factory=list)
     #: "what: why" for everything in the source that is not in the output.

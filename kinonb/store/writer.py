@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codecs.registry import encode_block
 from ..errors import (
     OutputExistsError,
     TornTailError,
@@ -25,7 +24,6 @@ from ..errors import (
     WriterLockedError,
 )
 from ..format import layout as L
-from ..format import stats as S
 from ..format.footer import Footer, commit_minor, decode_footer, encode_footer
 from ..format.header import encode_header, encode_trailer
 from ..format.schema import Column
@@ -33,8 +31,11 @@ from .atomic import publish, refuse_if_locked, remove_stale_temporary, temporary
 from .autocommit import DEFAULT_AUTOCOMMIT_BYTES
 from .batch_writes import add_episodes
 from .block_table import block_tables
-from .column_input import check_timestamps, episode_columns, prepare_column
-from .column_stats import column_stats
+from .column_input import episode_columns
+from .annotations import check_annotations
+from .editing import Editing
+from .edits import PendingEdits
+from .episode_blocks import prepare_blocks, write_blocks
 from .episode_index import EpisodeIndex
 from .episode_input import attrs_blob, check_episode_fields, check_episode_meta
 from .recovery import find_last_commit, refuse_recoverable_tail
@@ -98,7 +99,7 @@ def append(path, *, compression: str | dict | None = None, sync: bool = True, re
     return Writer(path, fd=fd, sync=sync, repair=repair, options=options)
 
 
-class Writer(StagedAppends):
+class Writer(StagedAppends, Editing):
     """Use :func:`kinonb.create` or :func:`kinonb.append`. A context manager: leaving the ``with`` block
     normally commits; leaving it by an exception discards every episode added since the last commit."""
 
@@ -169,18 +170,19 @@ class Writer(StagedAppends):
         self._pending_count = 0
         self._new_attrs: list[bytes] = []
         self._new_attrs_len = 0
+        self._edits = PendingEdits()  # delete_episodes, set_meta, add_column, trim (editing.py)
         self._mark = (list(self._columns), len(self._strings), [s.copy() for s in self._stats], self._num_frames,
                       self._next_id)
 
     @property
     def num_episodes(self) -> int:
         """Episodes in the file once pending ones are committed."""
-        return len(self._episodes) + self._pending_count + self._small.count
+        return len(self._episodes) - len(self._edits.deleted) + self._pending_count + self._small.count
 
     @property
     def num_frames(self) -> int:
         """Frames in the file once pending episodes are committed."""
-        return self._num_frames + self._small.frames
+        return self._num_frames + self._small.frames - self._edits.frames_removed
 
     @property
     def pending(self) -> int:
@@ -203,36 +205,10 @@ class Writer(StagedAppends):
         fields = check_episode_fields(images, columns, success, total_reward, episode_id)
         t, given = episode_columns(actions, states, rewards, is_terminal, images, columns, timestamps, streams,
                                    episode_arrays)
-        ids = {col.name: i for i, col in enumerate(self._columns)}
-        prepared = []
-        for g in given:
-            c = ids.get(g.name)
-            col, arr = prepare_column(g, t, self._columns[c] if c is not None else None,
-                                      self._codecs.codec_for(g.name), self._dtypes.get(g.name))
-            check_timestamps(col, arr)
-            pieces = encode_block(col.codec, arr, int(np.prod(arr.shape[1:])) * col.dtype.itemsize,
-                                  self._codecs.options)
-            prepared.append((c, col, arr, pieces))
+        prepared = prepare_blocks(self, t, given)
         meta = self._episode_record(t, task, embodiment, fps, fields, attrs)
-
         # Everything is validated: from here on only I/O can fail.
-        self._small.forget_layout()
-        for k, (c, col, arr, pieces) in enumerate(prepared):
-            if c is None:
-                prepared[k] = (len(self._columns), col, arr, pieces)
-                self._columns.append(col)
-                self._intern(col.name)
-                self._stats.append(S.empty())
-            else:
-                self._columns[c] = col  # it may have gained a flag (a new width or frame count)
-        row: dict[int, tuple] = {}
-        try:
-            for c, col, arr, pieces in sorted(prepared, key=lambda x: x[0]):
-                row[c] = (*self._write_block(pieces), arr.shape[0], arr.shape[1:])
-                if isinstance(arr, np.ndarray):  # pre-encoded frames are stored undecoded: no statistics
-                    self._stats[c] = S.merge(self._stats[c], column_stats(arr))
-        except OSError as e:
-            self._fail(e)
+        row = write_blocks(self, prepared)
         meta["frame_start"] = self._num_frames
         self._num_frames += t
         self._next_id = max(self._next_id, int(meta["episode_id"]) + 1)
@@ -254,6 +230,7 @@ class Writer(StagedAppends):
 
     def _episode_record(self, t, task, embodiment, fps, fields, attrs) -> np.ndarray:
         fps = check_episode_meta(task, embodiment, fps)
+        check_annotations(attrs if isinstance(attrs, dict) else None, t)
         blob = attrs_blob(attrs)
         success, total_reward, episode_id = fields
         # Every check has passed: interning is the first change of state.
@@ -285,13 +262,15 @@ class Writer(StagedAppends):
         """Make every episode added so far durable: blocks fsynced, then footer + trailer written and fsynced."""
         self._check_open()
         self._small.flush(self)
-        if not self._new_episodes:
+        if not self._new_episodes and not self._edits:
             return
         try:
             self._flush_stage()
             if self._sync:
                 os.fsync(self._fd)
             footer = self._pending_footer()
+            if self._edits:
+                footer = self._edits.apply(footer, self._committed_end, self._pending_count)
             pieces, length, crc = encode_footer(footer)
             footer_offset = L.align_up(self._pos)
             self._emit(b"\0" * (footer_offset - self._pos))
@@ -314,6 +293,7 @@ class Writer(StagedAppends):
         self._committed_end = self._pos
         self._episodes, self._blocks, self._shapes = footer.episodes, footer.blocks, footer.block_shapes
         self._attrs = bytes(footer.attrs_heap)
+        self._num_frames = footer.num_frames
         self._reset_pending()
 
     def _pending_footer(self) -> Footer:

@@ -196,8 +196,8 @@ def test_sparse_torn_tail_is_not_read(tmp_path, monkeypatch):
         if os.lseek(f.fileno(), size + 4096, os.SEEK_DATA) < size + hole - 4096:
             pytest.skip("this file system does not report holes (SEEK_DATA)")
     read = []
-    real = recovery._pread
-    monkeypatch.setattr(recovery, "_pread", lambda fd, n, off: (read.append(n), real(fd, n, off))[1])
+    real = recovery.read_at
+    monkeypatch.setattr(recovery, "read_at", lambda fd, n, off: (read.append(n), real(fd, n, off))[1])
     db = kinonb.open(path)
     assert len(db) == 3 and db.ignored_bytes == hole + 8192
     assert sum(read) < 3 * recovery.SCAN_WINDOW + size
