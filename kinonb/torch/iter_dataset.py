@@ -86,13 +86,15 @@ class KinoIterDataset(IterableDataset):
                  resize_mode="nearest", layout="CHW", normalize=True, batch_size=None, drop_last=False,
                  block_size=1, rank=None, world_size=None, equalize="wrap", kql_filters=None, replacement=True,
                  num_samples=None, pad_dims=None, missing="error", rate=None, max_staleness=None,
-                 dtype=torch.float32, episode_arrays=()):
+                 dtype=torch.float32, episode_arrays=(), commit=None):
         specs, self.is_mixture = _sources(db_paths, kql_filter, kql_filters)
+        if commit is not None and len(specs) != 1:
+            raise InvalidArgumentError("commit= pins a commit of one file; a mixture's files each have their own")
         image = convert.ImageFormat(image_size, resize_mode, layout, bool(normalize))
         options = SampleOptions(pad_dims, missing, rate, max_staleness, dtype, episode_arrays)
         self.sources = [Source(path, name=name, kql_filter=kql, windows=windows, pad=pad, pad_before=pad_before,
                                pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only,
-                               options=options)
+                               options=options, commit=commit)
                         for name, path, _, kql in specs]
         self.weights = np.array([w for _, _, w, _ in specs], np.float64)
         self.shuffle = bool(shuffle)

@@ -47,8 +47,9 @@ class Source:
 
     def __init__(self, path, *, name=None, kql_filter=None, windows=None, pad="edge", pad_before=None,
                  pad_after=None, image_key=None, image: convert.ImageFormat | None = None, actions_only=False,
-                 options: SampleOptions | None = None):
+                 options: SampleOptions | None = None, commit: int | None = None):
         self.path = os.fspath(path)
+        self.commit = commit  # the commit every process reads: the one given, else the first one opened
         self.name = str(path) if name is None else str(name)
         if kql_filter is not None and not isinstance(kql_filter, str):
             raise ArgumentTypeError(f"kql_filter must be a KQL string or None, got {type(kql_filter).__name__}")
@@ -88,7 +89,9 @@ class Source:
     def _open(self) -> _Opened:
         sharding.limit_threads_in_worker()
         # Window samples hit pages all over the file: read-ahead would pull in other columns' bytes (cold cache).
-        db = opener.open(self.path, access="random" if self.windowed else "normal")
+        db = opener.open(self.path, access="random" if self.windowed else "normal", commit=self.commit)
+        if self.commit is None:  # workers opened later read this same commit, whatever lands meanwhile
+            self.commit = getattr(db, "commit_seq", None)
         n = db.num_episodes()
         positions = (db.query_positions(self.kql_filter) if self.kql_filter else np.arange(n, dtype=np.int64))
         positions = np.asarray(positions, np.int64)
@@ -231,6 +234,9 @@ class KinoMapDataset(Dataset):
     Low-dim float arrays come as ``dtype`` (default ``torch.float32``; ``None``: as stored); ``episode_arrays=
     ["init_qpos"]`` adds those per-episode arrays to every sample.
 
+    ``commit=k`` reads commit k of a .knb file (``kinonb.open(path, commit=k)``: pin one for a reproducible
+    run); by default the commit the dataset first opens, which every worker then reads too.
+
     ``__getitems__`` reads a whole batch with one compiled call per key and hands it to the DataLoader's
     collate function as assembled (see :mod:`kinonb.torch.collate`). The dataset holds the path only and
     opens the file lazily in each process, so it works with any number of workers, fork or spawn, persistent
@@ -240,12 +246,12 @@ class KinoMapDataset(Dataset):
     def __init__(self, db_path, kql_filter=None, image_key=None, image_size=None, to_tensor=True,
                  actions_only=False, *, windows=None, pad="edge", pad_before=None, pad_after=None,
                  resize_mode="nearest", layout="CHW", normalize=True, pad_dims=None, missing="error", rate=None,
-                 max_staleness=None, dtype=torch.float32, episode_arrays=()):
+                 max_staleness=None, dtype=torch.float32, episode_arrays=(), commit=None):
         image = convert.ImageFormat(image_size, resize_mode, layout, bool(normalize))
         options = SampleOptions(pad_dims, missing, rate, max_staleness, dtype, episode_arrays)
         self.source = Source(db_path, kql_filter=kql_filter, windows=windows, pad=pad, pad_before=pad_before,
                              pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only,
-                             options=options)
+                             options=options, commit=commit)
         self.to_tensor = bool(to_tensor)
         self.source.require_samples()
 
