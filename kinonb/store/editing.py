@@ -38,7 +38,8 @@ class Editing:
         """Delete committed episodes (an iterable of positions) with the next commit; later positions then shift
         down. Their bytes stay in the file until ``kinonb compact``."""
         self._check_open()
-        ps = sorted({self._edit_position(p) for p in np.atleast_1d(np.asarray(positions, dtype=object)).tolist()})
+        items = [positions] if isinstance(positions, (int, np.integer)) else list(positions)
+        ps = sorted({self._edit_position(p) for p in items})
         for p in ps:
             self._forget_stats(p, range(len(self._columns)))
             self._edits.frames_removed += int(self._current_record(p)["num_frames"])
