@@ -64,11 +64,11 @@ def section_names(num_sections: int, minor: int) -> tuple[str, ...]:
     return L.SECTION_NAMES
 
 
-def commit_minor(columns: list[Column], blocks: np.ndarray, block_shapes, edited: bool = False) -> int:
-    """The minor version a footer needs: 2 for an edit commit, 1 when it uses any 1.1 feature, else 0 (its bytes
-    are then exactly a 1.0 writer's)."""
-    if edited or not blocks_in_order(blocks):
-        return 2  # an edit commit, or a later commit still pointing at an edit's blocks out of index order
+def commit_minor(columns: list[Column], blocks: np.ndarray, block_shapes) -> int:
+    """The minor version an append commit's footer needs: 2 while an earlier edit left blocks out of index order,
+    1 when it uses any 1.1 feature, else 0 (its bytes are then exactly a 1.0 writer's). An edit commit is 2."""
+    if not blocks_in_order(blocks):
+        return 2
     if block_shapes is not None or any(col.needs_1_1 for col in columns):
         return 1
     actions = [i for i, col in enumerate(columns) if col.role == L.ROLE_ACTIONS]

@@ -9,15 +9,22 @@ every read, and ``kinonb.validate(deep=True)``: the outcome is always an intact 
 import errno
 import os
 import shutil
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import kinonb
 import kinonb.store.writer
 from kinonb.format import layout as L
+from kinonb.store.history import history
 from kinonb.testing import assert_episode_equal
+from test_crash import trimmed, with_column, with_meta
 
 COMMITS = [1, 3, 4]  # episodes after each commit
 
@@ -50,10 +57,10 @@ def expected(eps):
              e["attrs"]) for e in eps]
 
 
-def open_quietly(path):
+def open_quietly(path, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return kinonb.open(path)
+        return kinonb.open(path, **kw)
 
 
 def commit_ends(path):
@@ -520,3 +527,299 @@ def test_cli_validate_deep_and_repair(tmp_path, capsys):
     assert "bytes after the last intact commit" in capsys.readouterr().out
     assert cli.main(["validate", "--repair", str(torn)]) == 0
     assert kinonb.validate(torn, deep=True).ignored_bytes == 0
+
+
+# -- G1 for edits (format 1.2): delete, set_meta, add_column, trim against a model --------------------------
+
+_META_FIELDS = ("task", "success", "total_reward", "embodiment", "fps", "attrs", "instructions", "segments")
+_RAW_NUMERIC = ("actions", "states", "rewards")  # raw numeric columns whose statistics edits keep exact
+_EXTRA_COLUMNS = {"score": (), "emb": (2,)}  # extra per-frame columns (float32) add_column may give an episode
+
+
+def _length(ep: dict) -> int:
+    return len(ep["actions"])
+
+
+class EditMachine(RuleBasedStateMachine):
+    """Appends and edit commits (delete, set_meta, add_column, trim) against a list-of-dicts model.
+
+    ``commits[k - 1]`` is the model of commit k (create writes commit 1, empty). Until a commit, ``view`` is
+    the newest commit's episodes at their committed positions with this commit's edits applied in call order,
+    ``deleted`` the positions deleted by it, ``pending`` the episodes added since; a commit lands
+    ``[view[p] for p not deleted] + pending`` (when anything was recorded), an abort drops all three. Checked:
+    a fresh reader sees exactly the newest commit; ``kinonb.open(path, commit=k)`` (k > 0 and k < 0) each
+    earlier one; a reader open before a commit keeps its snapshot; edits on uncommitted, deleted or
+    out-of-range positions raise PositionError and change nothing; the writer's counts; the column statistics
+    after deletes and replaced blocks (counts and means exact, min/max bounds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = Path(self.dir.name) / "e.knb"
+        self.commits: list[list[dict]] = []
+        self.writer = self.db = None
+        self.db_view: list[dict] = []
+        self.db_seq = 0
+        self.seeds = 0
+
+    # -- model -------------------------------------------------------------------------------------------
+    @property
+    def committed(self) -> list[dict]:
+        return self.commits[-1]
+
+    def _reset(self) -> None:
+        self.view = list(self.committed)
+        self.deleted: set = set()
+        self.rows: set = set()  # positions with a column block written by this commit (add_column, trim)
+        self.pending: list[dict] = []
+        self.dirty = False  # an edit was recorded: the commit lands even without appends
+
+    def _live(self) -> list[int]:
+        return [p for p in range(len(self.view)) if p not in self.deleted]
+
+    def _rng(self):
+        self.seeds += 1
+        return np.random.default_rng(self.seeds)
+
+    def _episode(self, t, value, states, image, score, success, reward) -> dict:
+        rng = self._rng()
+        ep = dict(actions=(np.arange(t * 2, dtype=np.float32).reshape(t, 2) + 100 * value),
+                  rewards=rng.standard_normal(t).astype(np.float32), task=f"t{value}", success=success,
+                  attrs={"v": value})
+        if reward is not None:
+            ep["total_reward"] = reward
+        if states:
+            ep["states"] = rng.standard_normal((t + 1, 3)).astype(np.float32)
+        if image:
+            ep["images"] = {"cam": (np.arange(t, dtype=np.uint8)[:, None, None, None] * 7 + value
+                                    + np.zeros((t, 3, 2, 3), np.uint8))}
+        if score:
+            ep["columns"] = {"score": rng.standard_normal(t).astype(np.float32)}
+        return ep
+
+    # -- rules -------------------------------------------------------------------------------------------
+    @initialize(compression=st.sampled_from([None, "lz4"]), n=st.integers(0, 4))
+    def create(self, compression, n):
+        self.compression = compression
+        self.writer = kinonb.create(self.path, compression=compression, sync=False)
+        self.commits = [[]]
+        self.has_camera = False  # a commit has added the camera column "cam"
+        self._reset()
+        if n:
+            for i in range(n):
+                ep = self._episode(2 + 2 * i, i, i % 2 == 1, i == 1, i == 2, None, None)
+                self.writer.add_episode(**ep)
+                self.pending.append(ep)
+            self.writer.commit()
+            self._land()
+
+    @rule(t=st.integers(1, 6), value=st.integers(0, 9), states=st.booleans(), image=st.booleans(),
+          score=st.booleans(), success=st.sampled_from([None, True, False]),
+          reward=st.sampled_from([None, 1.5, -2.0]))
+    @precondition(lambda self: self.writer is not None)
+    def add(self, t, value, states, image, score, success, reward):
+        ep = self._episode(t, value, states, image, score, success, reward)
+        self.writer.add_episode(**ep)
+        self.pending.append(ep)
+
+    @rule(data=st.data())
+    @precondition(lambda self: self.writer is not None and self._live())
+    def delete(self, data):
+        ps = data.draw(st.lists(st.sampled_from(self._live()), min_size=1, max_size=3, unique=True), label="delete")
+        self.writer.delete_episodes(ps)
+        self.deleted.update(ps)
+        self.dirty = True
+
+    @rule(data=st.data())
+    @precondition(lambda self: self.writer is not None and self._live())
+    def set_meta(self, data):
+        p = data.draw(st.sampled_from(self._live()), label="position")
+        t = _length(self.view[p])
+        fields = data.draw(st.sets(st.sampled_from(_META_FIELDS), min_size=1, max_size=4), label="fields")
+        values = {
+            "task": st.sampled_from(["", "pick", "open the drawer"]),
+            "success": st.sampled_from([None, True, False]),
+            "total_reward": st.sampled_from([None, 0.0, 3.25, -1e9]),
+            "embodiment": st.sampled_from(["", "franka"]),
+            "fps": st.sampled_from([0.0, 10.0, 29.97]),
+            "attrs": st.sampled_from([None, {}, {"op": "b"}, {"v": -1, "tags": ["x", "y"]}]),
+            "instructions": st.sampled_from([None, [], ["open it"], ["pull", "open the drawer"]]),
+            "segments": st.none() | st.lists(st.integers(0, t - 1).flatmap(
+                lambda a: st.tuples(st.just(a), st.integers(a + 1, t), st.just(f"s{a}"))), max_size=2),
+        }
+        kw = {key: data.draw(values[key], label=key) for key in _META_FIELDS if key in fields}
+        self.writer.set_meta(p, **kw)
+        self.view[p] = with_meta(self.view[p], kw)
+        self.dirty = True
+
+    @rule(data=st.data())
+    @precondition(lambda self: self.writer is not None and self._live())
+    def add_column(self, data):
+        """A new extra column, or one replaced (rewards relabelled, states, is_terminal, a camera's frames: the
+        file must have that camera column already, else the name makes an extra column)."""
+        names = ["rewards", *_EXTRA_COLUMNS, "states", "is_terminal"]
+        if self.has_camera or any(ep.get("images") for ep in self.pending):
+            names.append("cam")
+        name = data.draw(st.sampled_from(names), label="name")
+        p = data.draw(st.sampled_from(self._live()), label="position")
+        ep = dict(self.view[p])
+        t = _length(ep)
+        rng = self._rng()
+        if name == "is_terminal":
+            arr = rng.random(t) < 0.5
+        elif name == "cam":
+            arr = rng.integers(0, 256, (t, 3, 2, 3), dtype=np.uint8)
+        else:
+            rows = data.draw(st.sampled_from([t, t + 1]), label="rows") if name in ("emb", "states") else t
+            shape = (3,) if name == "states" else _EXTRA_COLUMNS.get(name, ())
+            arr = rng.standard_normal((rows, *shape)).astype(np.float32)
+        self.writer.add_column(p, name, arr)
+        ep = with_column(ep, name, arr, camera=name == "cam")
+        self.view[p] = ep
+        self.rows.add(p)
+        self.dirty = True
+
+    @rule(data=st.data())
+    @precondition(lambda self: self.writer is not None and self._live())
+    def trim(self, data):
+        p = data.draw(st.sampled_from(self._live()), label="position")
+        t = _length(self.view[p])
+        start = data.draw(st.integers(0, t - 1), label="start")
+        end = data.draw(st.integers(start + 1, t), label="end")
+        if p in self.rows:  # a block of it was written by this commit: trim after the commit
+            with pytest.raises(kinonb.SchemaError):
+                self.writer.trim(p, start, end)
+            return
+        self.writer.trim(p, start, end)
+        if (start, end) != (0, t):
+            self.view[p] = trimmed(self.view[p], start, end)
+            self.rows.add(p)
+            self.dirty = True
+
+    @rule(data=st.data(), kind=st.sampled_from(["delete", "set_meta", "add_column", "trim"]))
+    @precondition(lambda self: self.writer is not None)
+    def edit_refused(self, data, kind):
+        """An edit of a position that is not a committed, undeleted episode raises PositionError."""
+        n = len(self.view)
+        p = data.draw(st.sampled_from(sorted(self.deleted | {n, n + len(self.pending), -1})), label="bad")
+        call = {"delete": lambda: self.writer.delete_episodes([*self._live()[:1], p]),
+                "set_meta": lambda: self.writer.set_meta(p, task="never"),
+                "add_column": lambda: self.writer.add_column(p, "score", np.zeros(1, np.float32)),
+                "trim": lambda: self.writer.trim(p, 0, 1)}[kind]
+        with pytest.raises(kinonb.PositionError):
+            call()
+
+    @rule(data=st.data(), abort=st.booleans())
+    @precondition(lambda self: self.writer is not None)
+    def commit(self, data, abort):
+        """``w.commit()`` lands the appends and edits as one commit; ``w.abort()`` discards them all."""
+        if abort:
+            self.writer.abort()
+            self._reset()
+            assert self.writer.num_episodes == len(self.committed)
+            assert self.writer.num_frames == sum(_length(ep) for ep in self.committed)
+            return
+        self.writer.commit()
+        self._land(data)
+
+    def _land(self, data=None, check=True):
+        """The model after a commit (a commit with nothing recorded adds none), then the file checked."""
+        self.has_camera |= any(ep.get("images") for ep in self.pending)
+        edited, deleted = self.dirty, sorted(self.deleted)
+        if self.dirty or self.pending:
+            self.commits.append([ep for p, ep in enumerate(self.view) if p not in self.deleted] + self.pending)
+        self._reset()
+        if check:
+            self._check_file(data, edited, deleted)
+
+    @rule(data=st.data())
+    def reopen(self, data):
+        """``w.close()`` commits like ``w.commit()``; a new ``kinonb.append`` writer continues from that commit."""
+        self.writer.close()
+        self.writer = None
+        self._land(data)
+        self.writer = kinonb.append(self.path, sync=False, compression=self.compression)
+        self._reset()
+
+    @rule(refresh=st.booleans())
+    def reader(self, refresh):
+        """Open a reader (or refresh the open one): it keeps this snapshot through later commits."""
+        if refresh and self.db is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.db.refresh()
+        else:
+            self.db = open_quietly(self.path)
+        self.db_view, self.db_seq = self.committed, len(self.commits)
+
+    # -- checks ------------------------------------------------------------------------------------------
+    @invariant()
+    def writer_counts(self):
+        if self.writer is not None:
+            assert self.writer.num_episodes == len(self.view) - len(self.deleted) + len(self.pending)
+            assert self.writer.num_frames == sum(_length(self.view[p]) for p in self._live()) + sum(
+                _length(ep) for ep in self.pending)
+
+    @invariant()
+    def reader_keeps_its_snapshot(self):
+        if self.db is not None:
+            assert self.db.commit_seq == self.db_seq
+            _same_episodes(self.db, self.db_view)
+
+    def _check_file(self, data, edited, deleted):
+        db = open_quietly(self.path)
+        assert db.commit_seq == len(self.commits)
+        if edited:
+            assert db.version() == "1.2"
+        _same_episodes(db, self.committed)
+        _same_stats(db, self.committed)
+        if edited:
+            assert history(self.path)[-1].changes.get("deleted", []) == deleted
+        if len(self.commits) > 1:
+            _same_episodes(open_quietly(self.path, commit=-2), self.commits[-2])
+        if data is not None:
+            k = data.draw(st.integers(1, len(self.commits)), label="commit=k")
+            _same_episodes(open_quietly(self.path, commit=k), self.commits[k - 1])
+            _same_episodes(open_quietly(self.path, commit=k - 1 - len(self.commits)), self.commits[k - 1])
+
+    def teardown(self):
+        try:
+            if self.writer is not None:
+                self.writer.close()
+                self._land(check=False)
+            if self.commits:
+                db = open_quietly(self.path)
+                _same_episodes(db, self.committed)
+                assert [r.num_episodes for r in history(self.path)] == [len(c) for c in self.commits]
+                report = kinonb.validate(self.path, deep=True)
+                assert report.ok, report.errors
+        finally:
+            self.db = None
+            self.dir.cleanup()
+
+
+def _same_episodes(db, model) -> None:
+    assert db.num_episodes() == len(model)
+    for i, ep in enumerate(model):
+        assert_episode_equal(db.read_episode(i), ep)
+
+
+def _same_stats(db, model) -> None:
+    """Raw numeric columns: count and mean of what the model holds; min and max bound it (deletes and replaced
+    blocks cannot undo them)."""
+    stats = db.stats()
+    for name in (*_RAW_NUMERIC, *_EXTRA_COLUMNS):
+        if name not in stats:
+            continue
+        arrays = [ep.get(name) if name in _RAW_NUMERIC else (ep.get("columns") or {}).get(name) for ep in model]
+        values = np.concatenate([np.asarray(a, np.float64).reshape(-1) for a in arrays if a is not None] or
+                                [np.zeros(0)])
+        s = stats[name]
+        assert s["count"] == values.size, (name, s, values.size)
+        if values.size:
+            assert s["mean"] == pytest.approx(values.mean(), rel=1e-6, abs=1e-6), (name, s)
+            assert s["min"] <= values.min() and s["max"] >= values.max(), (name, s)
+
+
+TestEditMachine = EditMachine.TestCase
+TestEditMachine.settings = settings(stateful_step_count=40, deadline=None)
