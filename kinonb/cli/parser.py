@@ -10,6 +10,7 @@ import argparse
 from .bench import cmd_bench
 from .check import cmd_create_test, cmd_salvage, cmd_validate
 from .convert import cmd_export, cmd_ingest, cmd_merge
+from .edit import cmd_annotate, cmd_compact, cmd_delete, cmd_diff, cmd_log, cmd_relabel
 from .inspect import cmd_info, cmd_query, cmd_schema
 from .mix import cmd_mix
 from .output import PROG
@@ -73,9 +74,57 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     for define in (_add_create_test, _add_info, _add_schema, _add_validate, _add_salvage, _add_query, _add_merge, _add_mix,
-                   _add_ingest, _add_export, _add_bench):
+                   _add_ingest, _add_export, _add_log, _add_diff, _add_compact, _add_delete, _add_relabel, _add_bench):
         define(add)
     return parser
+
+
+def _add_log(add) -> None:
+    p = add("log", cmd_log, "list the commits of a .knb file: seq, time, episodes, bytes, what changed",
+            "kinonb log data.knb")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_diff(add) -> None:
+    p = add("diff", cmd_diff, "episodes added, removed and changed between two files or commits (FILE@K: commit K, "
+            "negative from the newest)", "kinonb diff data.knb@-2 data.knb")
+    p.add_argument("a", help="FILE or FILE@COMMIT")
+    p.add_argument("b", help="FILE or FILE@COMMIT")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_compact(add) -> None:
+    p = add("compact", cmd_compact, "write a new .knb holding only the live bytes of a file (edits leave old ones)",
+            "kinonb compact data.knb -o data-compact.knb")
+    p.add_argument("path")
+    p.add_argument("-o", "--output", required=True, help="the new .knb file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _add_delete(add) -> None:
+    p = add("delete", cmd_delete, "delete episodes in one commit (later positions shift down; `kinonb compact` "
+            "reclaims the bytes)", "kinonb delete data.knb 3 10:20 --query \"success = false\" --dry-run")
+    p.add_argument("path")
+    p.add_argument("positions", nargs="*", help="positions (3) and ranges (10:20 is 10 to 19)")
+    p.add_argument("--query", default=None, help="also delete the episodes this KQL query selects")
+    p.add_argument("--dry-run", action="store_true", help="print what would be deleted; write nothing")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_relabel(add) -> None:
+    for name, func, what, example in (
+            ("relabel", cmd_relabel, "task, embodiment, success, total_reward, fps, attrs",
+             "kinonb relabel data.knb --from labels.csv --dry-run"),
+            ("annotate", cmd_annotate, "instructions (CSV: separated by |) and segments ([[start, end, text], ...])",
+             "kinonb annotate data.knb --from annotations.json")):
+        p = add(name, func, f"set {what} of episodes, from a CSV (a position column) or JSON file "
+                f"({{position: {{field: value}}}} or a list of objects with a position), in one commit", example)
+        p.add_argument("path")
+        p.add_argument("--from", dest="source", required=True, help="the CSV or JSON file of position -> fields")
+        p.add_argument("--dry-run", action="store_true", help="print each change (before -> after); write nothing")
+        p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _add_create_test(add) -> None:
