@@ -269,8 +269,8 @@ class EpisodeIndex:
         return table
 
     # -- attrs ---------------------------------------------------------------------------------------------
-    def attrs(self, position: int) -> dict:
-        self.ensure(position)
+    def attrs_heap(self) -> np.ndarray:
+        """The attrs heap, its CRC checked on first use."""
         heap = self.footer.attrs_heap
         if not self._attrs_checked:
             got = L.crc32(heap)
@@ -278,6 +278,11 @@ class EpisodeIndex:
                 raise ChecksumError(self.path, self.footer.section_offsets["attrs_heap"],
                                     f"attrs heap CRC-32 {self.footer.attrs_crc32:#010x}", f"{got:#010x}")
             self._attrs_checked = True
+        return heap
+
+    def attrs(self, position: int) -> dict:
+        self.ensure(position)
+        heap = self.attrs_heap()
         rec = self.episodes[position]
         off, length = int(rec["attrs_offset"]), int(rec["attrs_length"])
         if length == 0:

@@ -26,6 +26,7 @@ class CommitRecord:
     num_episodes: int
     start: int  # offset of the commit's first byte: the end of the commit before it (0 for the first)
     end: int  # offset just past its trailer
+    footer_bytes: int  # its footer and trailer (the rest of nbytes is the blocks it wrote)
     minor: int
     time: float | None  # seconds since the epoch, for edit commits (1.0/1.1 commits do not record it)
     added: int  # episodes it appended
@@ -120,7 +121,7 @@ def history(path) -> list[CommitRecord]:
             added, changes, time = max(0, commit.num_episodes - n_before), {}, None
         else:
             added, changes, time = info["added"], info["changes"], info["time"]
-        out.append(CommitRecord(commit.seq, commit.num_episodes, start, commit.end, commit.minor, time, added,
-                                changes))
+        out.append(CommitRecord(commit.seq, commit.num_episodes, start, commit.end,
+                                commit.footer_length + L.TRAILER.itemsize, commit.minor, time, added, changes))
         prev = commit
     return out

@@ -271,13 +271,14 @@ class Database(Timelines, Queryable):
                                                 self._footer.strings)
         return self._meta_table
 
-    def block_records(self) -> np.ndarray:
-        """The checked BLOCK table of this commit, (episodes, columns) in ``column_names()`` order, read-only:
-        each block's offset, nbytes, crc32 and flags (``kinonb diff`` compares episodes by it)."""
+    def index_tables(self) -> tuple[np.ndarray, np.ndarray, bytes]:
+        """This commit's checked EPISODE records (N,) and BLOCK table (N, columns in ``column_names()`` order),
+        read-only, and its attrs heap (each episode's attrs are ``heap[attrs_offset:][:attrs_length]``): what
+        ``kinonb diff`` compares, without reading a frame."""
         self._index.ensure_all()
-        view = self._index.blocks.view()
-        view.flags.writeable = False
-        return view
+        episodes, blocks = self._index.episodes.view(), self._index.blocks.view()
+        episodes.flags.writeable = blocks.flags.writeable = False
+        return episodes, blocks, self._index.attrs_heap().tobytes()
 
 
     def will_need(self, buffers: list, starts: list, lengths: list) -> int:
