@@ -116,7 +116,8 @@ class Editing:
             raise PositionError(f"trim of episode {p}: need 0 <= start < end <= {t} (its frames), got [{start}, "
                                 f"{end})")
         if p in self._edits.rows:
-            raise SchemaError(f"episode {p} has a column added in this commit: commit() before trimming it")
+            what = "is trimmed" if p in self._edits.replaced else "has a column added"
+            raise SchemaError(f"episode {p} {what} in this commit: commit() before trimming it")
         if (start, end) == (0, t):
             return
         kw = trimmed_episode(self._snapshot(), p, start, end)

@@ -26,6 +26,7 @@ import numpy as np
 from ..codecs.registry import block_table
 from ..errors import FormatError
 from ..format import layout as L
+from ..format.commit_info import decode_commit_info
 from ..format.footer import Footer, chunk_checksums, prefix_length, read_footer_prefix, section_names
 from ..format.schema import Column, columns_from_records
 from .episode_index import EpisodeIndex
@@ -104,6 +105,7 @@ class FooterRows:
     damaged: list[str] = field(default_factory=list)  # "section (why)" for every section not usable
     has_shapes: bool = False  # a 1.1 footer with a block_shapes section (9 sections)
     edit: bool = False  # a 1.2 edit commit's footer (commit_info): positions before it meant other episodes
+    added: int | None = None  # an edit commit's commit_info.added (None: not an edit, or its commit_info is damaged)
     block_shapes: np.ndarray | None = None  # BLOCK_SHAPE (N, C), or its first rows when the file ends inside it
     at: dict = field(default_factory=dict)  # absolute file offset of each section
     chunk: int = 1  # FOOTER_HEADER.chunk_episodes
@@ -170,6 +172,11 @@ def read_footer(fb: FileBytes, path, offset: int) -> FooterRows | None:
         out.chunk = int(header["chunk_episodes"])
         _decode_index(out, data, out.chunk)
     out.attrs = data.get("attrs_heap")
+    if "commit_info" in data:
+        try:
+            out.added = decode_commit_info(data["commit_info"], path, out.at["commit_info"])["added"]
+        except FormatError:
+            out.damaged.append("commit_info (not a valid commit_info object)")
     return out
 
 

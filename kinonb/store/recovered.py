@@ -60,6 +60,9 @@ def recover(fb: FileBytes, path, *, lo: int = 0, first: int = 0) -> Recovered:
     edits = [k for k, r in enumerate(footers) if r.edit]
     if edits:  # an edit commit renumbers positions: only its footer and later ones describe today's episodes
         footers = footers[edits[-1]:]
+        edit = footers[0]
+        if first:  # positions counted from the commit before it: the edit's own appends are its last `added`
+            first = min(first, edit.claimed - edit.added) if edit.added is not None else 0
     schema = [r for r in footers if r.columns is not None]
     if not schema:
         out = Recovered([], [], [], np.zeros(0, L.EPISODE), np.zeros((0, 0), L.BLOCK), b"", 0, footers=len(footers),

@@ -15,6 +15,12 @@ reports each commit once ``commit()`` has returned; the test kills it after a ra
 
 Files rotate every ``KILLS_PER_FILE`` kills; half of them use ``sync=True`` and half lz4 cameras. The first
 writer of each file creates it, so kills also land inside ``kinonb.create``.
+
+The edit campaign (``test_crash_kill_edits``, format 1.2) kills writers forked by this file run as
+``--serve-edits`` whose commits mix ``delete_episodes``, ``set_meta``, ``add_column`` and ``trim`` with appends
+(``edit_plan``). After each kill the file is at the last reported commit or the one after, equal to the model
+of that commit episode for episode, ``kinonb.open(path, commit=-2)`` and a random ``commit=k`` equal theirs, and
+the tail, validate and repair checks above hold.
 """
 
 from __future__ import annotations
@@ -226,10 +232,11 @@ def _one_file(server, path: Path, seed: int, sync: bool, compression, kills: int
 
 def _check_tail(path: Path, n: int, torn: int, caught, end_before, rng, seen: Counter) -> int:
     """After a kill that left ``n`` episodes and ``torn`` ignored bytes (as ``kinonb.open`` found): the torn tail
-    is reported (``db.ignored_bytes``, a ``TornTailWarning`` among ``caught``, ``validate``) and is exactly the bytes after the commit's end (which is
-    ``end_before`` when the file holds the commit it held before this writer); validate passes unless salvage
-    could recover episodes from the tail; then ``kinonb.repair`` removes exactly the tail, or ``kinonb.append``
-    refuses the file (the next writer's ``repair=True`` removes it). Returns the end of the file's commit."""
+    is reported (``db.ignored_bytes``, a ``TornTailWarning`` among ``caught``, ``validate``) and is exactly the
+    bytes after the commit's end (which is ``end_before`` when the file holds the commit it held before this
+    writer); validate passes unless salvage could recover episodes from the tail; then ``kinonb.repair`` removes
+    exactly the tail, or ``kinonb.append`` refuses the file (the next writer's ``repair=True`` removes it).
+    Returns the end of the file's commit."""
     size = path.stat().st_size
     assert 0 <= torn <= size
     warned = any(issubclass(w.category, kinonb.TornTailWarning) for w in caught)
@@ -534,7 +541,7 @@ def edit_campaign(tmp_path: Path, kills: int, seed: int = 21) -> Counter:
     print(f"\nedit crash campaign: {dict(sorted(seen.items()))}")
     assert seen["kills"] >= kills
     assert seen["torn tails"] >= kills // 5, seen
-    assert seen["file at an edit commit"] >= kills // 5, seen
+    assert seen["file at an edit commit"] >= kills // 5 and seen["torn tails of an edit step"] >= kills // 10, seen
     assert seen["repaired by repair()"] and seen["repaired by append()"], seen
     _DONE[key] = seen
     return seen
@@ -585,6 +592,8 @@ def _one_edit_file(server, path: Path, seed: int, sync: bool, compression, kills
                 _same_file(kinonb.open(path, commit=back), states.at(back - 1))
         torn = db.ignored_bytes
         del db
+        if torn and any(op[0] != "add" for op in states.plan(j)):
+            seen["torn tails of an edit step"] += 1  # the kill landed in step j's edits, appends or commit
         end_done = _check_tail(path, len(want), torn, caught, end_done if j == j_done else None, rng, seen)
         j_done = j
     # After the last kill this process edits and appends, and every commit still reads back.

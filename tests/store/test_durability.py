@@ -159,6 +159,45 @@ def test_repair_then_append_at_many_cuts(tmp_path):
         assert read_all(db) == expected(eps[:n] + [extra]), f"cut at {k}"
 
 
+@pytest.mark.parametrize("deleted, added", [
+    (0, 1), (0, 0),
+    (2, 1), (1, 2),
+], ids=["append", "relabel", "delete2-add1", "delete1-add2"])
+def test_torn_edit_commit_footer_without_trailer(tmp_path, deleted, added):
+    """G2/G3 for an edit commit killed after its footer, before its trailer: the file opens at the commit before,
+    salvage recovers the edit commit (deletes, relabel and appends applied), and since salvage recovers the
+    appended episodes, validate does not pass and repair refuses without force (as for an append's footer)."""
+    path = tmp_path / "e.knb"
+    eps = [dict(actions=np.full((3, 2), i, np.float32), task=f"t{i}", attrs={"i": i}) for i in range(4)]
+    new = [dict(actions=np.full((2, 2), 10 + i, np.float32), task=f"new {i}", attrs={}) for i in range(added)]
+    with kinonb.create(path, sync=False) as w:
+        for ep in eps:
+            w.add_episode(**ep)
+    with kinonb.append(path, sync=False) as w:
+        w.set_meta(3, task="relabelled")
+        w.delete_episodes(range(deleted))
+        for ep in new:
+            w.add_episode(**ep)
+    edited = eps[deleted:3] + [{**eps[3], "task": "relabelled"}] + new
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - L.TRAILER.itemsize])
+    db = open_quietly(path)
+    _same_episodes(db, eps)
+    assert db.ignored_bytes > 0
+    salvaged = tmp_path / "s.knb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kinonb.salvage(path, salvaged)
+    _same_episodes(kinonb.open(salvaged), edited)
+    report = kinonb.validate(path)
+    assert (report.episodes, report.ignored_bytes) == (len(eps), db.ignored_bytes)
+    assert report.recoverable_episodes == added, (report.recoverable_episodes, report.errors)
+    assert report.ok == (not added), report.errors
+    if added:
+        with pytest.raises(kinonb.RecoverableTailError):
+            kinonb.repair(path)
+
+
 # -- G4: bit flips -----------------------------------------------------------------------------------------
 
 def _regions(path):
@@ -260,6 +299,14 @@ def test_crash_kill_subprocess(tmp_path):
     from test_crash import CI_KILLS, crash_campaign
 
     assert crash_campaign(tmp_path, CI_KILLS)["kills"] >= CI_KILLS
+
+
+def test_crash_kill_edit_commits(tmp_path):
+    """G1, G2 for edit commits (delete, set_meta, add_column, trim mixed with appends): 60 SIGKILLs; see
+    tests/test_crash.py (run once per session). ``TestEditMachine`` below checks the same edits without kills."""
+    from test_crash import EDIT_CI_KILLS, edit_campaign
+
+    assert edit_campaign(tmp_path, EDIT_CI_KILLS)["kills"] >= EDIT_CI_KILLS
 
 
 # -- G8: I/O errors ----------------------------------------------------------------------------------------
