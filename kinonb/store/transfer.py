@@ -75,8 +75,9 @@ def write_episodes(out, episodes, report: Report, *, compression=None, overwrite
         columns.update(dict.fromkeys(ep.get("columns") or {}))
 
     with atomic_output(out, overwrite=overwrite, purpose="ingesting") as tmp:
+        # One commit: the file appears by rename when complete, so commits on the way would only add footers.
         with create(tmp, compression=None if compression == "none" else compression, overwrite=True,
-                    sync=False, dtypes=dtypes) as w:
+                    sync=False, dtypes=dtypes, autocommit_bytes=None) as w:
             for seen, ep in enumerate(with_progress(episodes, progress, total)):
                 ep.update(overrides)
                 where = ep.pop("source", None) or f"source episode {seen}"
