@@ -63,16 +63,22 @@ def _say(tag: str, n: int) -> None:
     os.write(1, f"{tag} {n}\n".encode())
 
 
+def open_writer(path: str, compression, sync: bool):
+    """A writer that continues the file (repairing a torn tail a kill left), or creates it."""
+    import kinonb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # append(repair=True) warns when it removes a torn tail: expected here
+        if os.path.exists(path):
+            return kinonb.append(path, compression=compression, sync=sync, repair=True)
+        return kinonb.create(path, compression=compression, sync=sync)
+
+
 def write_until_killed(path: str, seed: int, sync: bool, compression, limit: int) -> None:
     import kinonb
 
     _say("P", os.getpid())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # append(repair=True) warns when it removes a torn tail: expected here
-        if os.path.exists(path):
-            w = kinonb.append(path, compression=compression, sync=sync, repair=True)
-        else:
-            w = kinonb.create(path, compression=compression, sync=sync)
+    w = open_writer(path, compression, sync)
     n = w.num_episodes
     _say("S", n)
     while n < limit:

@@ -192,17 +192,10 @@ def _one_file(server, path: Path, seed: int, sync: bool, compression, kills: int
             k += 1
             seen["kills"] += 1
         # What the file may hold: the last reported commit, or one more commit whose report the kill prevented.
-        if reports:
-            last = reports[-1]
-            assert reports[0] == n_done, f"the writer started from {reports[0]} episodes, not {n_done}"
-            allowed = {last} if events[-1][0] == "E" else {last, last + CW.commit_size(seed, last)}
-        else:
-            seen["killed inside create/append"] += 1
-            if not path.exists():
-                assert not existed, "a kill inside kinonb.append removed the file"
-                seen["killed inside create: no file"] += 1
-                continue
-            allowed = {n_done}
+        allowed = _allowed_states(reports, events, n_done, lambda last: last + CW.commit_size(seed, last), path,
+                                  existed, seen)
+        if allowed is None:
+            continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             db = kinonb.open(path)
@@ -468,13 +461,8 @@ def edit_until_killed(path: str, seed: int, sync: bool, compression, limit: int)
     import kinonb
 
     CW._say("P", os.getpid())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # append(repair=True) warns when it removes a torn tail: expected here
-        if os.path.exists(path):
-            w = kinonb.append(path, compression=compression, sync=sync, repair=True)
-        else:
-            w = kinonb.create(path, compression=compression, sync=sync)
-        db = kinonb.open(path)
+    w = CW.open_writer(path, compression, sync)
+    db = kinonb.open(path)
     j = db.commit_seq - 1
     lengths = [int(db.read_meta(i)["num_frames"]) for i in range(db.num_episodes())]
     del db
@@ -547,6 +535,21 @@ def edit_campaign(tmp_path: Path, kills: int, seed: int = 21) -> Counter:
     return seen
 
 
+def _allowed_states(reports, events, done, next_after, path: Path, existed: bool, seen: Counter):
+    """What the file may hold after a kill: the last state the writer reported, or the next one when the kill came
+    before its report (``next_after(last)``); None when the kill left no file (a create cut short)."""
+    if reports:
+        last = reports[-1]
+        assert reports[0] == done, f"the writer started from {reports[0]}, not {done}"
+        return {last} if events[-1][0] == "E" else {last, next_after(last)}
+    seen["killed inside create/append"] += 1
+    if not path.exists():
+        assert not existed, "a kill inside kinonb.append removed the file"
+        seen["killed inside create: no file"] += 1
+        return None
+    return {done}
+
+
 def _one_edit_file(server, path: Path, seed: int, sync: bool, compression, kills: int, rng, seen: Counter) -> None:
     states = PlannedStates(seed)
     j_done, end_done = 0, None  # the file's step after the last check, and the end of its commit
@@ -562,17 +565,9 @@ def _one_edit_file(server, path: Path, seed: int, sync: bool, compression, kills
             seen["kills"] += 1
         else:
             seen["writers that finished before the kill"] += 1
-        if reports:
-            last = reports[-1]
-            assert reports[0] == j_done, f"the writer started at step {reports[0]}, not {j_done}"
-            allowed = {last} if events[-1][0] == "E" else {last, last + 1}
-        else:
-            seen["killed inside create/append"] += 1
-            if not path.exists():
-                assert not existed, "a kill inside kinonb.append removed the file"
-                seen["killed inside create: no file"] += 1
-                continue
-            allowed = {j_done}
+        allowed = _allowed_states(reports, events, j_done, lambda last: last + 1, path, existed, seen)
+        if allowed is None:
+            continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             db = kinonb.open(path)
