@@ -81,7 +81,8 @@ class Editing:
     def add_column(self, position, name: str, array) -> None:
         """Give a committed episode a new per-frame column, or replace one it has (``"rewards"`` relabelled, a
         learned embedding, a depth estimate): ``array`` has the episode's T rows (states and extra columns may
-        have T + 1). Only the new block is written."""
+        have T + 1). A name the file does not have becomes an extra column; a camera's name takes frames (or an
+        ``EncodedJpeg``/``EncodedVideo``) for that camera. Only the new block is written."""
         self._check_open()
         p = self._edit_position(position)
         if not isinstance(name, str):
