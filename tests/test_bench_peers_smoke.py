@@ -7,7 +7,10 @@ from bench import bench_cold, bench_peers
 
 
 def test_bench_peers_runs_and_checks_every_loader(tmp_path):
-    r = bench_peers.run(episodes=3, frames=40, samples=256, lerobot_python="", tmp=tmp_path)
+    src = bench_peers.synthetic_source(3, 40, 7, 32)
+    src.actions[1], src.states[1] = src.actions[1][:25], src.states[1][:25]  # episodes of different lengths
+    r = bench_peers.run(src, samples=256, lerobot_python="", tmp=tmp_path)
+    assert r["samples"] == 105
     loaders = {row["loader"] for row in r["rows"]}
     assert {"kinonb Loader (threads)", "kinonb KinoDataset"} <= loaders
     assert all(row["samples"] > 0 and row["samples_per_s"] > 0 for row in r["rows"])

@@ -63,3 +63,42 @@ def test_a_bad_entry_is_named_by_the_numpy_checks(tmp_path, field, value, error,
     path.write_bytes(bytes(raw))
     with pytest.raises(error, match=match):
         kinonb.open(path)
+
+
+def test_the_compiled_pass_waits_until_it_pays_off(tmp_path, monkeypatch):
+    """A process checks a .kdb index with numpy (no one-time load of the compiled pass, ~0.3 s) until the pass is
+    loaded, the index is huge, or it is the second large index; both paths give the same reader."""
+    from kinonb.interop import kdb_reader
+
+    path = tmp_path / "d.kdb"
+    write_kdb(path, _episodes())
+    calls = []
+
+    class Spy:
+        signatures: list = []
+
+        def __call__(self, *args):
+            calls.append(len(args[0]))
+            return kdb_index_ok(*args)
+
+    monkeypatch.setattr(kdb_reader, "kdb_index_ok", Spy())
+    monkeypatch.setattr(kdb_reader, "_large_opens", 0)
+    numpy_checked = kinonb.open(path)
+    assert calls == []
+    monkeypatch.setattr(kdb_reader, "COMPILED_INDEX_FROM", 5)
+    kinonb.open(path)
+    assert calls == []  # the first large index: numpy still
+    compiled_checked = kinonb.open(path)
+    assert calls == [5]
+    for i in range(5):
+        assert np.array_equal(numpy_checked.read_episode(i)["states"], compiled_checked.read_episode(i)["states"])
+        assert numpy_checked.read_meta(i) == compiled_checked.read_meta(i)
+    monkeypatch.setattr(kdb_reader, "COMPILED_INDEX_FROM", 1 << 40)
+    monkeypatch.setattr(kdb_reader, "_large_opens", 0)
+    monkeypatch.setattr(kdb_reader, "COMPILED_INDEX_ALWAYS", 5)
+    kinonb.open(path)
+    assert calls == [5, 5]
+    monkeypatch.setattr(kdb_reader, "COMPILED_INDEX_ALWAYS", 1 << 40)
+    Spy.signatures = ["loaded"]
+    kinonb.open(path)
+    assert calls == [5, 5, 5]

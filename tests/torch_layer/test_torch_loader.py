@@ -176,7 +176,8 @@ def test_any_map_dataset_and_refusals(knb):
             warnings.warn("pin_memory", kinonb.KinonbWarning)
 
 
-def test_shared_batch_pickles_as_one_block():
+@pytest.mark.parametrize("inband", [True, False])
+def test_shared_batch_pickles_as_one_block(monkeypatch, inband):
     import io
     import pickle
 
@@ -184,8 +185,10 @@ def test_shared_batch_pickles_as_one_block():
 
     import torch.multiprocessing  # noqa: F401  (registers the tensor reductions)
 
+    from kinonb.torch import shared_batch
     from kinonb.torch.shared_batch import SharedBatch
 
+    monkeypatch.setattr(shared_batch, "INBAND_BYTES", 1 << 20 if inband else 0)
     batch = SharedBatch(a=torch.arange(7, dtype=torch.float32).reshape(7, 1), b=torch.ones(3, 2, dtype=torch.bool),
                         c=torch.arange(5)[::2], task=np.array(["x", "y"], dtype=object), empty=torch.zeros(0, 4),
                         n=3)
@@ -197,4 +200,6 @@ def test_shared_batch_pickles_as_one_block():
         assert back[key].dtype == batch[key].dtype and torch.equal(back[key], batch[key])
     storages = {back[k].untyped_storage().data_ptr() for k in ("a", "b", "c")}
     assert len(storages) == 1
+    assert back["a"].is_shared() is not inband  # in-band: inside the pickle; else one shared segment
+    back["a"][0] = 5  # writable, as a shared segment is
     assert list(back["task"]) == ["x", "y"] and back["n"] == 3
