@@ -25,6 +25,8 @@ import numpy as np
 
 import kinonb
 
+from .report import print_and_save
+
 ROOT = Path(__file__).resolve().parents[1]
 KINO = ROOT.parent / "shared" / "peers" / "kinodb" / "kino"
 FRAMES = 50
@@ -83,8 +85,8 @@ def loop_row(d: dict, n: int, tmp: Path, **options) -> tuple[float, int]:
 
 
 def ingest_row(kino: Path, n: int, tmp: Path) -> tuple[float, int]:
-    """``ingest_kdb`` of a file kino wrote: its small low-dim episodes are staged by add_episode and written in
-    batches (kinonb/store/small_episodes.py)."""
+    """``ingest_kdb`` of a file kino wrote: its low-dim episodes are gathered in bulk and written by
+    add_episodes (kinonb/interop/ingest/kdb.py)."""
     import warnings
 
     from kinonb.interop.ingest.kdb import ingest_kdb
@@ -103,53 +105,74 @@ def ingest_row(kino: Path, n: int, tmp: Path) -> tuple[float, int]:
     return seconds, size
 
 
+def run(kino: Path, episodes: int, loop_episodes: int, tmp: Path) -> dict:
+    """Every row, timed in this process: {"kinodb": {episodes, seconds, bytes} or None, "rows": [{label,
+    episodes, seconds, bytes, loop}], "generate_s", "jit_s", "notes"}; ``loop`` rows are add_episode loops."""
+    n, n_loop = episodes, min(loop_episodes, episodes)
+    t0 = time.perf_counter()
+    d = data(n)
+    gen = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with kinonb.create(tmp / "warm.knb") as w:  # JIT load of the batch kernels, reported apart
+        w.add_episodes(**data(2, seed=1))
+    jit = time.perf_counter() - t0
+    out = {"kinodb": None, "rows": [], "generate_s": gen, "jit_s": jit, "notes": []}
+    peer, why = kino_row(kino, n, tmp)
+    if peer:
+        out["kinodb"] = {"episodes": n, "seconds": peer[0], "bytes": peer[1]}
+    else:
+        out["notes"].append(f"kinodb write row {why}")
+    sub = {k: v[: n_loop * FRAMES] if k in ("actions", "states", "rewards", "is_terminal") else
+           (v[:n_loop] if not isinstance(v, float) else v) for k, v in d.items()}
+
+    def row(label, count, timed, loop=False):
+        seconds, size = timed
+        out["rows"].append({"label": label, "episodes": count, "seconds": seconds, "bytes": size, "loop": loop})
+
+    row("add_episodes, defaults (fsynced commits, auto-commit 64 MiB)", n, batch_row(d, tmp))
+    row("add_episodes, sync=False, autocommit_bytes=None", n, batch_row(d, tmp, sync=False, autocommit_bytes=None))
+    row("add_episode loop, defaults", n_loop, loop_row(sub, n_loop, tmp), loop=True)
+    row("add_episode loop, sync=False, autocommit_bytes=None", n_loop,
+        loop_row(sub, n_loop, tmp, sync=False, autocommit_bytes=None), loop=True)
+    if kino.is_file():
+        row(f"ingest of kino's {n_loop:,}-episode .kdb (reads it too)", n_loop, ingest_row(kino, n_loop, tmp))
+    return out
+
+
+def report(r: dict) -> str:
+    n = max(row["episodes"] for row in r["rows"])
+    lines = [f"## Writing up to {n:,} episodes x {FRAMES} frames", "",
+             f"kinonb's arrays generated in {r['generate_s']:.2f} s (not in its rows); first add_episodes call "
+             f"(JIT load) {r['jit_s']:.2f} s", "",
+             "| writer | episodes | seconds | episodes/s | MB/s | file MB | rate vs kinodb |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    peer = r["kinodb"]
+    rows = ([dict(peer, label="kinodb `kino create-test` (generates its data in the timed run)")] if peer else [])
+    peer_rate = peer["episodes"] / peer["seconds"] if peer else None
+    for row in rows + [dict(x, label=f"kinonb {x['label']}") for x in r["rows"]]:
+        rate = row["episodes"] / row["seconds"]
+        ratio = f"{rate / peer_rate:.2f}x" if peer_rate else ""
+        lines.append(f"| {row['label']} | {row['episodes']:,} | {row['seconds']:.2f} | {rate:,.0f} | "
+                     f"{row['bytes'] / row['seconds'] / 1e6:,.0f} | {row['bytes'] / 1e6:,.0f} | {ratio} |")
+    lines += [f"\n{note}" for note in r["notes"]]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=1_000_000)
     ap.add_argument("--loop-episodes", type=int, default=100_000)
     ap.add_argument("--quick", action="store_true", help="100K episodes in the batch rows, 20K in the loop")
     ap.add_argument("--kino", type=Path, default=KINO)
+    ap.add_argument("--json", help="write the figures as JSON to this path (- for stdout)")
     args = ap.parse_args(argv)
-    n, n_loop = (100_000, 20_000) if args.quick else (args.episodes, min(args.loop_episodes, args.episodes))
+    n, n_loop = (100_000, 20_000) if args.quick else (args.episodes, args.loop_episodes)
     tmp = Path(tempfile.mkdtemp(prefix="kinonb-bench-writes-", dir=os.environ.get("KINONB_BENCH_TMP")))
     try:
-        t0 = time.perf_counter()
-        d = data(n)
-        gen = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with kinonb.create(tmp / "warm.knb") as w:  # JIT load of the batch kernels, reported apart
-            w.add_episodes(**data(2, seed=1))
-        jit = time.perf_counter() - t0
-        print(f"## Writing {n:,} episodes x {FRAMES} frames (the add_episode loop: {n_loop:,})\n")
-        print(f"kinonb's arrays generated in {gen:.2f} s (not in its rows); first add_episodes call (JIT load) "
-              f"{jit:.2f} s\n")
-        print("| writer | episodes | seconds | episodes/s | MB/s | file MB | rate vs kinodb |\n"
-              "|---|---:|---:|---:|---:|---:|---:|")
-        rows = []
-        kino, why = kino_row(args.kino, n, tmp)
-        if kino:
-            rows.append(("kinodb `kino create-test` (generates its data in the timed run)", n, *kino))
-        sub = {k: v[: n_loop * FRAMES] if k in ("actions", "states", "rewards", "is_terminal") else
-               (v[:n_loop] if not isinstance(v, float) else v) for k, v in d.items()}
-        rows.append(("kinonb add_episodes, defaults (fsynced commits, auto-commit 64 MiB)", n, *batch_row(d, tmp)))
-        rows.append(("kinonb add_episodes, sync=False, autocommit_bytes=None", n,
-                     *batch_row(d, tmp, sync=False, autocommit_bytes=None)))
-        rows.append(("kinonb add_episode loop, defaults", n_loop, *loop_row(sub, n_loop, tmp)))
-        rows.append(("kinonb add_episode loop, sync=False, autocommit_bytes=None", n_loop,
-                     *loop_row(sub, n_loop, tmp, sync=False, autocommit_bytes=None)))
-        if args.kino.is_file():
-            rows.append((f"kinonb ingest of kino's {n_loop:,}-episode .kdb (reads it too)", n_loop,
-                         *ingest_row(args.kino, n_loop, tmp)))
-        peer = n / kino[0] if kino else None
-        for label, count, seconds, size in rows:
-            rate = count / seconds
-            ratio = f"{rate / peer:.2f}x" if peer else ""
-            print(f"| {label} | {count:,} | {seconds:.2f} | {rate:,.0f} | {size / seconds / 1e6:,.0f} | "
-                  f"{size / 1e6:,.0f} | {ratio} |")
-        if why:
-            print(f"\nkinodb row {why}")
+        r = run(args.kino, n, n_loop, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print_and_save(report(r), r, args.json)
     return 0
 
 

@@ -59,6 +59,7 @@ u32 data_len, then data_len bytes.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
@@ -114,8 +115,10 @@ U16 = struct.Struct("<H")
 F32 = struct.Struct("<f")
 
 
+@functools.lru_cache(maxsize=256)
 def lowdim_frame_dtype(state_dim: int, action_dim: int) -> np.dtype:
-    """The packed per-frame record of the low-dim section: 4 * (state_dim + action_dim) + 5 bytes."""
+    """The packed per-frame record of the low-dim section: 4 * (state_dim + action_dim) + 5 bytes (built once per
+    pair: building a structured dtype costs more than reading a small episode)."""
     return np.dtype(
         [
             ("state", "<f4", (int(state_dim),)),

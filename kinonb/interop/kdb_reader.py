@@ -54,11 +54,12 @@ from ..kernels.kdb_index import kdb_index_ok
 from ..query import Queryable
 from . import kdb_layout as L
 from .kdb_images import ImageSection
+from .kdb_index_check import check_index
 from .kdb_meta import kdb_meta_table
 
 
-#: Loading the compiled index pass costs ~0.3 s once per process; the numpy checks cost ~0.1 ms at 1K episodes,
-#: 6 ms at 50K and 0.14 s at 1M, the compiled pass ~3 ms at 1M. So a process checks with numpy until the pass is
+#: Loading the compiled index pass costs ~0.3 s once per process; the numpy checks (kdb_index_check.py) cost
+#: ~0.15 ms at 1K episodes, 2.5 ms at 50K and 60-90 ms at 1M, the compiled pass 0.25 ms at 50K and ~5 ms at 1M. So a process checks with numpy until the pass is
 #: loaded, except for an index of COMPILED_INDEX_ALWAYS episodes or more, or the second one of
 #: COMPILED_INDEX_FROM or more (a process that opens large files again and again).
 COMPILED_INDEX_FROM = 50_000
@@ -144,46 +145,7 @@ class KdbDatabase(Queryable):
             if ok:
                 check_frame_total(self._path, 16, self._header["num_frames"], [total], "header num_frames")
                 return
-        lo, hi = L.HEADER_SIZE, int(self._header["index_offset"])
-        entry_at = hi + L.INDEX_ENTRY_SIZE * np.arange(len(idx))
-        for off_f, len_f, name in L.SECTIONS:
-            off, ln = idx[off_f], idx[len_f]
-            field_at = L.INDEX_ENTRY_DTYPE.fields[off_f][1]
-            # Compare without adding: off + ln can wrap around u64.
-            bad = (off < lo) | (off > hi) | (ln > hi - np.minimum(off, hi))
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise OffsetError(
-                    p, int(entry_at[i]) + field_at, f"episode {i}'s {name} section within bytes [{lo}, {hi})",
-                    f"offset {int(off[i])}, length {int(ln[i])}",
-                )
-        nf = idx["num_frames"].astype(np.int64)
-        per_frame = 4 * (idx["state_dim"].astype(np.int64) + idx["action_dim"].astype(np.int64)) + 5
-        checks = (
-            ("actions_length", idx["actions_length"] != (nf * per_frame).astype(np.uint64),
-             lambda i: f"{int(nf[i])} frames x {int(per_frame[i])} B = {int(nf[i] * per_frame[i])}"),
-            ("images_length", idx["images_length"] < (2 * nf).astype(np.uint64),
-             lambda i: f">= {2 * int(nf[i])} (a u16 camera count per frame)"),
-            ("meta_length", idx["meta_length"] < L.META_MIN_SIZE, lambda i: f">= {L.META_MIN_SIZE}"),
-        )
-        for field, bad, expected in checks:
-            if bad.any():
-                i = int(np.argmax(bad))
-                at = int(entry_at[i]) + L.INDEX_ENTRY_DTYPE.fields[field][1]
-                raise CorruptFieldError(p, at, f"{field} {expected(i)}", int(idx[field][i]), f"episode {i}")
-        starts = np.concatenate([idx[f] for f, _, _ in L.SECTIONS])
-        ends = starts + np.concatenate([idx[f] for _, f, _ in L.SECTIONS])
-        order = np.argsort(starts, kind="stable")
-        order = order[ends[order] > starts[order]]  # empty sections cannot overlap anything
-        clash = ends[order][:-1] > starts[order][1:]
-        if clash.any():
-            j = int(np.argmax(clash))
-            a, b = (int(k) % len(idx) for k in order[j : j + 2])
-            raise OverlapError(
-                p, int(starts[order[j + 1]]), f"episode {b}'s section to start at or after byte {int(ends[order[j]])}",
-                f"it starts at {int(starts[order[j + 1]])}, inside episode {a}'s",
-            )
-        self._check_num_frames(nf)
+        self._check_num_frames(check_index(p, self._buf, int(self._header["index_offset"]), len(idx)))
 
     def _check_num_frames(self, frames):
         check_frame_total(self._path, 16, self._header["num_frames"], frames, "header num_frames")

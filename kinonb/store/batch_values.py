@@ -71,18 +71,18 @@ def _strings(label: str, value, n: int) -> tuple[list[str], np.ndarray]:
     if items is None:
         _check_string(label, value)
         return [value], np.zeros(n, np.int64)
-    distinct = {}
-    index = np.empty(n, np.int64)
-    for i, s in enumerate(items):
-        k = distinct.get(s) if isinstance(s, str) else None
-        if k is None:
-            try:
-                _check_string(label, s)
-            except SchemaError as e:
-                raise SchemaError(f"{label}[{i}]: {e}") from None
-            k = distinct[s] = len(distinct)
-        index[i] = k
-    return list(distinct), index
+    try:
+        distinct = list(dict.fromkeys(items))  # C speed; each distinct value is then checked once
+    except TypeError:  # an unhashable item, which is no string
+        distinct = [s for s in items if not isinstance(s, str)][:1]
+    for s in distinct:
+        try:
+            _check_string(label, s)
+        except SchemaError as e:
+            i = next(i for i, item in enumerate(items) if item is s or (type(item) is type(s) and item == s))
+            raise SchemaError(f"{label}[{i}]: {e}") from None
+    codes = {s: k for k, s in enumerate(distinct)}
+    return distinct, np.fromiter(map(codes.__getitem__, items), np.int64, n)
 
 
 def _check_string(label: str, s) -> None:

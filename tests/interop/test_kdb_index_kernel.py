@@ -102,3 +102,43 @@ def test_the_compiled_pass_waits_until_it_pays_off(tmp_path, monkeypatch):
     Spy.signatures = ["loaded"]
     kinonb.open(path)
     assert calls == [5, 5, 5]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4096])
+def test_the_numpy_checks_see_across_chunks(tmp_path, monkeypatch, chunk):
+    """The numpy checks run a chunk of entries at a time: an overlap between two chunks, a bad entry in the last
+    chunk and an out-of-order index are found at every chunk size, with the same episode and byte offset."""
+    from kinonb.errors import OverlapError
+    from kinonb.interop import kdb_index_check, kdb_reader
+
+    monkeypatch.setattr(kdb_index_check, "CHUNK", chunk)
+    monkeypatch.setattr(kdb_reader, "_use_compiled_index_pass", lambda n: False)
+    episodes = _episodes(7)
+    path = tmp_path / "e.kdb"
+    write_kdb(path, episodes)
+    db = kinonb.open(path)
+    assert db.num_frames() == sum(3 + i for i in range(7))
+    raw, at, n = _index_words(path)
+    e = L.INDEX_ENTRY_SIZE
+
+    def entries(buf):
+        return np.frombuffer(buf, L.INDEX_ENTRY_DTYPE, count=n, offset=at)
+
+    swapped = bytearray(raw)
+    swapped[at + 2 * e : at + 4 * e] = raw[at + 3 * e : at + 4 * e] + raw[at + 2 * e : at + 3 * e]
+    path.write_bytes(bytes(swapped))
+    assert kinonb.open(path).read_meta(2)["task"] == "t3"  # out of order, no overlap: opens
+
+    clash = bytearray(raw)
+    entries(clash)[4]["meta_offset"] = int(entries(raw)[3]["images_offset"])  # inside episode 3's images
+    path.write_bytes(bytes(clash))
+    with pytest.raises(OverlapError, match="episode [34]'s section.*inside episode [34]'s") as err:
+        kinonb.open(path)
+    assert err.value.offset == int(entries(raw)[3]["images_offset"])
+
+    bad = bytearray(raw)
+    entries(bad)[6]["actions_length"] = 7
+    path.write_bytes(bytes(bad))
+    with pytest.raises(CorruptFieldError, match="episode 6") as err:
+        kinonb.open(path)
+    assert err.value.offset == at + 6 * e + L.INDEX_ENTRY_DTYPE.fields["actions_length"][1]

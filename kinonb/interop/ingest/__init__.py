@@ -62,7 +62,7 @@ from ...format import layout as L
 from ...format.schema import FIXED_ROLE_KEYS, is_reserved_name, storable_dtype
 from ...store.camera_codecs import CameraCodecs
 from ...store.report import Report
-from ...store.transfer import write_episodes
+from .batch import EpisodeBatch, write_items
 from .detect import FORMATS, detect
 
 #: The module of each format whose module is not named after it.
@@ -307,7 +307,9 @@ class _MetaTally:
         self.field, self.override = field, override
         self.episodes, self.empty, self.values, self.more = 0, 0, [], False
 
-    def add(self, ep: dict) -> None:
+    def add(self, ep) -> None:
+        if isinstance(ep, EpisodeBatch):
+            return self._add_batch(ep)
         own = ep.get(self.field)
         self.episodes += 1
         if not _empty(own) and own not in self.values:
@@ -316,6 +318,23 @@ class _MetaTally:
         if self.override is not None:
             ep[self.field] = own = self.override
         self.empty += _empty(own)
+
+    def _add_batch(self, batch) -> None:
+        """What ``add`` does for each episode of the batch, over its distinct values."""
+        codes, values = batch.coded(self.field)
+        self.episodes += len(codes)
+        used, at = np.unique(codes, return_index=True)
+        for own in (values[k] for k in used[np.argsort(at)].tolist()):  # in order of first appearance
+            if self.more:
+                break
+            if not _empty(own) and own not in self.values:
+                self.more = len(self.values) == 3
+                self.values += [] if self.more else [own]
+        if self.override is not None:
+            batch.meta[self.field] = self.override
+            self.empty += len(codes) * _empty(self.override)
+        else:
+            self.empty += int(np.isin(codes, [k for k in used.tolist() if _empty(values[k])]).sum())
 
     def line(self, where: str | None) -> str:
         """The report line: where the field's value came from, or that (and in how many episodes) it was left
@@ -335,9 +354,12 @@ class _MetaTally:
 
 def write_ingest(out, episodes, report: Report, *, embodiment=None, task=None, fps=None, meta_from=None,
                  **options) -> Report:
-    """:func:`~kinonb.store.transfer.write_episodes` for an ingest: each episode's task / embodiment / fps (its
-    source's, from the format module) replaced by the ``task`` / ``embodiment`` / ``fps`` override when not None,
-    then one note per field in ``report``: where its value came from (``meta_from[field]``: where the format read
+    """Write ``episodes`` (Writer.add_episode keyword dicts, each with an optional ``source`` naming it in a
+    SchemaError, and :class:`EpisodeBatch` runs, in order) to the new file ``out`` atomically, as
+    :func:`~kinonb.store.transfer.write_episodes` does (``options``: its compression, overwrite, progress and
+    total; progress counts episodes), and fill ``report``. Each episode's task / embodiment / fps (its source's,
+    from the format module) is replaced by the ``task`` / ``embodiment`` / ``fps`` override when not None, then
+    ``report`` gets one note per field: where its value came from (``meta_from[field]``: where the format read
     it; for a field the source lacks, where it looked) or that it was left empty, and how to set it. Merge does
     not come here: it copies files whose metadata is what it is."""
     overrides = {"task": task, "embodiment": embodiment, "fps": None if fps is None else float(fps)}
@@ -349,7 +371,7 @@ def write_ingest(out, episodes, report: Report, *, embodiment=None, task=None, f
                 tally.add(ep)
             yield ep
 
-    write_episodes(out, tallied(), report, **options)
+    write_items(out, tallied(), report, **options)
     if report.episodes:
         for tally in tallies:
             report.note(tally.line((meta_from or {}).get(tally.field)))
