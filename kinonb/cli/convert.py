@@ -44,9 +44,13 @@ def cmd_ingest(args) -> int:
         else:
             raise UsageError(f"--split applies to hdf5 (a mask/ filter key), rlds and hf_datasets (a split), "
                              f"not {fmt}")
+    if args.index is not None or args.segment_by is not None:
+        if fmt != "rrd":
+            raise UsageError(f"--index and --segment-by apply to rrd, not {fmt}")
+        options.update({k: v for k, v in (("index", args.index), ("segment_by", args.segment_by)) if v is not None})
     if args.transcode is not None:
-        if fmt not in ("lerobot", "rlds"):
-            raise UsageError(f"--transcode applies to lerobot and rlds, not {fmt}")
+        if fmt not in ("lerobot", "rlds", "rrd"):
+            raise UsageError(f"--transcode applies to lerobot, rlds and rrd, not {fmt}")
         options["transcode"] = args.transcode
     if args.keep_large_attrs:
         if fmt != "hdf5":
@@ -73,9 +77,10 @@ def cmd_ingest(args) -> int:
 def cmd_export(args) -> int:
     from ..ops.export import export
 
-    if args.format == "lerobot":
+    if args.format in ("lerobot", "rrd"):
         if args.filter or args.compress or args.timestamp is not None or args.keep_ids:
-            raise UsageError("--filter, --compress, --timestamp and --keep-ids do not apply to --format lerobot")
+            raise UsageError(f"--filter, --compress, --timestamp and --keep-ids do not apply to --format "
+                             f"{args.format}")
         options = {}
     elif args.format == "kdb":
         if args.filter or args.compress:

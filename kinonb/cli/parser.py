@@ -12,6 +12,7 @@ from .check import cmd_create_test, cmd_salvage, cmd_validate
 from .convert import cmd_export, cmd_ingest, cmd_merge
 from .edit import cmd_annotate, cmd_compact, cmd_delete, cmd_diff, cmd_log, cmd_relabel
 from .inspect import cmd_info, cmd_query, cmd_schema
+from .look import cmd_stats, cmd_view
 from .mix import cmd_mix
 from .output import PROG
 
@@ -73,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    for define in (_add_create_test, _add_info, _add_schema, _add_validate, _add_salvage, _add_query, _add_merge, _add_mix,
-                   _add_ingest, _add_export, _add_log, _add_diff, _add_compact, _add_delete, _add_relabel, _add_bench):
+    for define in (_add_create_test, _add_info, _add_schema, _add_stats, _add_view, _add_validate, _add_salvage,
+                   _add_query, _add_merge, _add_mix, _add_ingest, _add_export, _add_log, _add_diff, _add_compact,
+                   _add_delete, _add_relabel, _add_bench):
         define(add)
     return parser
 
@@ -154,6 +156,24 @@ def _add_schema(add) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _add_stats(add) -> None:
+    p = add("stats", cmd_stats, "per-dimension min / max / mean / std of actions, states, rewards and extra columns, "
+            "episode lengths and success rate; --plot draws their histograms", "kinonb stats data.knb --plot stats.png")
+    p.add_argument("path")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="draw the histograms to this image (matplotlib)")
+    p.add_argument("--bins", type=_pos_int, default=50, help="histogram buckets per dimension (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON (histograms included)")
+
+
+def _add_view(add) -> None:
+    p = add("view", cmd_view, "log episodes to Rerun: scalar plots per dimension, cameras, task / success / attrs "
+            "as text, episode boundaries on the timeline", "kinonb view data.knb --episodes 0,3,7 --save out.rrd")
+    p.add_argument("path")
+    p.add_argument("--episodes", default=None, metavar="0,3,10:20", help="positions (default: the first 10)")
+    p.add_argument("--save", default=None, metavar="OUT.rrd", help="write the recording to this .rrd file")
+    p.add_argument("--spawn", action="store_true", help="open a Rerun viewer and stream the recording to it")
+
+
 def _add_validate(add) -> None:
     p = add("validate", cmd_validate, "check a file: structures; with --deep also every checksum and value",
             "kinonb validate data.knb --deep --repair")
@@ -214,13 +234,14 @@ def _add_mix(add) -> None:
 def _add_ingest(add) -> None:
     from ..interop.ingest import FORMATS
 
-    p = add("ingest", cmd_ingest, "convert a dataset (kdb, hdf5, lerobot, zarr, rlds, npz, pickle, hf_datasets) "
-            "into a new .knb",
+    p = add("ingest", cmd_ingest, "convert a dataset (kdb, hdf5, lerobot, zarr, rlds, rrd, npz, pickle, "
+            "hf_datasets) into a new .knb",
             "kinonb ingest low_dim.hdf5 -o lift.knb --format hdf5 --embodiment panda --fps 20\n"
             "  kinonb ingest pusht.zarr -o pusht.knb --format zarr --map top=img --compress lz4\n"
             "  kinonb ingest rollouts/ -o r.knb --format npz --map actions=act --map states=obs.qpos\n"
             "  kinonb ingest demos.hdf5 -o d.knb --compress agentview=jpeg --compress wrist=lz4\n"
-            "  kinonb ingest demos.pickle -o d.knb --format pickle --map episode_arrays.init=init_state_dict.qpos")
+            "  kinonb ingest demos.pickle -o d.knb --format pickle --map episode_arrays.init=init_state_dict.qpos\n"
+            "  kinonb ingest recordings/ -o r.knb --format rrd --index frame_index --map actions=/action")
     p.add_argument("src", help="the source file or directory")
     p.add_argument("-o", "--output", required=True, help="the new .knb file")
     p.add_argument("--format", choices=FORMATS, default=None, help="the source format (default: detect)")
@@ -232,13 +253,17 @@ def _add_ingest(add) -> None:
                    help="how decoded camera frames are stored: none, lz4, jpeg or video for every camera, or per "
                         "camera (front=jpeg,wrist=lz4, or repeated flags; cameras not named stay raw)")
     p.add_argument("--transcode", choices=["jpeg", "lz4", "raw"], default=None,
-                   help="lerobot / rlds: decode the cameras and store them this way (default: keep the source's "
-                        "video packets / JPEG bytes)")
+                   help="lerobot / rlds / rrd: decode the cameras and store them this way (default: keep the "
+                        "source's video packets / JPEG bytes)")
     p.add_argument("--map", action="append", metavar="NAME=KEY",
                    help="fill a role (actions, states, rewards, is_terminal) from a source key, or store a "
                         "source key under another name; npz / pickle / hf_datasets also take timestamps, task, "
                         "embodiment, fps, images.CAM, columns.NAME, episode_arrays.NAME and dotted KEYs "
                         "(obs.qpos); repeatable")
+    p.add_argument("--index", default=None, metavar="TIMELINE",
+                   help="rrd: the timeline whose values are the frames (default frame_index; a time timeline too)")
+    p.add_argument("--segment-by", default=None, metavar="ENTITY",
+                   help="rrd: one episode per run of equal values of this entity (default: one per recording)")
     p.add_argument("--split", default=None,
                    help="hdf5: keep the demos of mask/SPLIT; rlds, hf_datasets: read one split")
     p.add_argument("--keep-large-attrs", action="store_true",
@@ -248,12 +273,14 @@ def _add_ingest(add) -> None:
 
 
 def _add_export(add) -> None:
-    p = add("export", cmd_export, "write a .knb file as a kinodb .kdb file (or as a new .knb)",
-            "kinonb export data.knb -o data.kdb --format kdb")
+    p = add("export", cmd_export, "write a .knb file as a kinodb .kdb file (or a new .knb, a LeRobot dataset, "
+            "a folder of Rerun recordings)", "kinonb export data.knb -o data.kdb --format kdb\n"
+            "  kinonb export data.knb -o recordings/ --format rrd")
     p.add_argument("path")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--format", choices=["kdb", "knb", "lerobot"], default="kdb",
-                   help="output format (default kdb; lerobot: a LeRobot v3.0 dataset directory)")
+    p.add_argument("--format", choices=["kdb", "knb", "lerobot", "rrd"], default="kdb",
+                   help="output format (default kdb; lerobot: a LeRobot v3.0 dataset directory; rrd: a folder with "
+                        "one Rerun recording per episode)")
     p.add_argument("--timestamp", type=_nonneg_int, default=None,
                    help="kdb: the header's created_timestamp (default: now), for reproducible files")
     p.add_argument("--keep-ids", action="store_true", help="kdb: store episode ids (default: positions, as kinodb)")

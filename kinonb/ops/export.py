@@ -38,18 +38,22 @@ from ..store.report import Report
 from ..store.transfer import with_progress
 from .merge import merge
 
-FORMATS = ("kdb", "knb", "lerobot")
+FORMATS = ("kdb", "knb", "lerobot", "rrd")
 
 
 def export(src, out, *, format: str = "kdb", **options) -> Report:  # noqa: A002
-    """Export ``src`` to ``out`` in ``format`` ("kdb", "knb" or "lerobot": a LeRobot v3.0 directory,
-    :mod:`.export_lerobot`)."""
+    """Export ``src`` to ``out`` in ``format`` ("kdb", "knb", "lerobot": a LeRobot v3.0 directory,
+    :mod:`.export_lerobot`, or "rrd": a folder of Rerun recordings, :mod:`.export_rrd`)."""
     if format not in FORMATS:
         raise InvalidArgumentError(f"export format must be one of {FORMATS}, got {format!r}")
     if format == "lerobot":
         from .export_lerobot import export_lerobot
 
         return export_lerobot(src, out, **options)
+    if format == "rrd":
+        from .export_rrd import export_rrd
+
+        return export_rrd(src, out, **options)
     return (export_kdb if format == "kdb" else export_knb)(src, out, **options)
 
 

@@ -20,7 +20,8 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".p", ".pk")
 #: Every ingest format, in the order detection tries them.
-FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds", "npz", "pickle", "hf_datasets")
+FORMATS = ("kdb", "hdf5", "lerobot", "zarr", "rlds", "rrd", "npz", "pickle", "hf_datasets")
+RRD_MAGIC = b"RRF2"
 
 
 def _head(p: Path) -> bytes:
@@ -43,6 +44,7 @@ def _file_probes(p: Path) -> dict:
                  "an HDF5 name without the HDF5 signature"),
         "zarr": (2 if zipped and ".zarr" in name else 0, ""),
         "rlds": (2 if ".tfrecord" in name else 0, ""),
+        "rrd": (2 if head[:4] == RRD_MAGIC else 1 if suffix == ".rrd" else 0, "an .rrd name without Rerun's magic"),
         "npz": (npz, "a single .npy array: save an episode's arrays together with numpy.savez" if suffix == ".npy"
                 else "an .npz name that is not a zip of .npy arrays"),
         "pickle": (pickle, ""),
@@ -77,6 +79,7 @@ def _dir_probes(p: Path) -> dict:
         "lerobot": (lerobot, "LeRobot data/chunk-*/ parquet files without meta/info.json"),
         "zarr": (2 if (p / ".zgroup").is_file() or (p / "zarr.json").is_file() else 0, ""),
         "rlds": (2 if _any(p, "*.tfrecord*", "*/*.tfrecord*") else 0, ""),
+        "rrd": (2 if _any(p, "*.rrd") else 0, ""),
         "npz": (2 if _any(p, "*.npz", "*/*.npz") else 1 if _any(p, "*.npy", "*/*.npy") else 0,
                 ".npy files: save each episode's arrays as one .npz (numpy.savez)"),
         "pickle": (1 if _any(p, *(f"*{s}" for s in PICKLE_SUFFIXES)) else 0,
