@@ -90,19 +90,24 @@ def _encode(frames: np.ndarray, codec: str, crf: int, gop: int, fps: float) -> E
 
 # -- decoding ------------------------------------------------------------------------------------------------
 
+def open_decoder(mod, codec: str):
+    """A new PyAV decoder context for ``codec`` (the first of DECODERS' names this FFmpeg has), or None."""
+    for name in DECODERS.get(codec, (codec,)):
+        try:
+            return mod.CodecContext.create(name, "r")
+        except (ValueError, mod.FFmpegError):
+            continue
+    return None
+
+
 def _decoder(mod, table):
     key = (threading.get_ident(), table.codec, table.extradata, table.width, table.height)
     ctx = _contexts.get(key)
     if ctx is None:
-        names = DECODERS.get(table.codec, (table.codec,))
-        for name in names:
-            try:
-                ctx = mod.CodecContext.create(name, "r")
-                break
-            except (ValueError, mod.FFmpegError):
-                continue
+        ctx = open_decoder(mod, table.codec)
         if ctx is None:
-            raise ImageDecodeError(f"this FFmpeg has no decoder for {table.codec!r} (tried {list(names)})")
+            names = list(DECODERS.get(table.codec, (table.codec,)))
+            raise ImageDecodeError(f"this FFmpeg has no decoder for {table.codec!r} (tried {names})")
         if table.extradata:
             ctx.extradata = table.extradata
         ctx.thread_count = 1  # the decode pool runs GOPs in parallel

@@ -6,7 +6,8 @@ episodes it shows, and ``episode``, the position, so episode boundaries show on 
 
     /actions, /states, /rewards, /is_terminal, /<extra column>   ``Scalars`` (every value of a frame, flattened),
                             with ``SeriesLines`` names ``actions[0]``, ... for the per-dimension plots
-    /cameras/<name>         JPEG frames as ``EncodedImage`` (the stored bytes, not decoded); others ``Image``
+    /cameras/<name>         JPEG frames as ``EncodedImage`` and video as ``VideoStream`` (the stored bytes, not
+                            decoded: :mod:`.rrd_video`); others (and video Rerun cannot take as is) ``Image``
     /streams/<name>         ``Scalars`` on the ``time`` timeline at the stream's own times
     /episode                ``TextDocument``: task, embodiment, success, total_reward, fps, attrs (logged at frame 0)
     /episode/position       ``Scalars``: the episode's position in the file (``view`` only), at every frame
@@ -22,6 +23,8 @@ import json
 
 import numpy as np
 
+from .rrd_video import CODEC_FOURCC, rerun_samples
+
 ROLES = ("actions", "states", "rewards", "is_terminal")
 
 
@@ -33,10 +36,8 @@ def rerun():
 
 def frame_times_ns(ep: dict) -> np.ndarray | None:
     """The frames' times in int64 ns: the stored timestamps, else t / fps; None without either."""
-    ts = ep.get("timestamps")
-    if ts is not None:
-        ts = np.asarray(ts)
-        return ts.astype(np.int64) if ts.dtype.kind in "iu" else np.round(ts * 1e9).astype(np.int64)
+    if ep.get("timestamps") is not None:
+        return _ns(ep["timestamps"])
     fps = float(ep["meta"].get("fps") or 0)
     t = int(ep["meta"]["num_frames"])
     return np.round(np.arange(t) * (1e9 / fps)).astype(np.int64) if fps > 0 else None
@@ -45,12 +46,14 @@ def frame_times_ns(ep: dict) -> np.ndarray | None:
 def episode_for_rerun(db, i: int) -> dict:
     """Episode ``i`` of ``db`` as log_episode takes it: extra columns under ``columns``, JPEG cameras as stored
     (EncodedJpeg), others decoded."""
-    from ..codecs.encoded import EncodedJpeg
+    from ..codecs.encoded import EncodedJpeg, EncodedVideo
 
     ep = db.read_episode(i, raw_frames=True)
     extras = [c["name"] for c in db.schema() if c["role"] == "extra"]
     ep["columns"] = {name: ep.pop(name) for name in extras if ep.get(name) is not None}
     for name, frames in list((ep.get("images") or {}).items()):
+        if isinstance(frames, EncodedVideo) and rerun_samples(frames) is not None:
+            continue
         if not isinstance(frames, (EncodedJpeg, np.ndarray)):
             ep["images"][name] = db.frames(i, name)
     return ep
@@ -123,8 +126,13 @@ def _meta_text(ep: dict, position: int) -> str:
 
 
 def _log_camera(rec, rr, entity: str, timelines: dict, frames) -> None:
-    from ..codecs.encoded import EncodedJpeg
+    from ..codecs.encoded import EncodedJpeg, EncodedVideo
 
+    if isinstance(frames, EncodedVideo):
+        rec.log(entity, rr.VideoStream(codec=CODEC_FOURCC[frames.codec]), static=True)
+        rec.send_columns(entity, indexes=_index(rr, timelines), columns=rr.VideoStream.columns(
+            sample=rerun_samples(frames), is_keyframe=np.asarray(frames.keyframe, bool)))
+        return
     if isinstance(frames, EncodedJpeg):
         blobs = [bytes(f) for f in frames.frames]
         rec.send_columns(entity, indexes=_index(rr, timelines), columns=rr.EncodedImage.columns(

@@ -173,7 +173,7 @@ def test_check_ends():
 
 def test_detection_lists_what_it_tried(tmp_path):
     np.savez(tmp_path / "one.npz", a=np.ones(2))
-    assert detect(tmp_path / "one.npz") == ("npz", ["kdb", "hdf5", "lerobot", "zarr", "rlds", "npz"])
+    assert detect(tmp_path / "one.npz") == ("npz", ["kdb", "hdf5", "lerobot", "zarr", "rlds", "rrd", "npz"])
     (tmp_path / "d.pkl").write_bytes(pickle.dumps([{"a": 1}], protocol=4))
     assert detect(tmp_path / "d.pkl")[0] == "pickle"
     hf = tmp_path / "hf"
@@ -190,7 +190,7 @@ def test_failed_detection_names_the_closest_format(tmp_path):
     npy = tmp_path / "npys"
     npy.mkdir()
     np.save(npy / "actions.npy", np.ones(3))
-    with pytest.raises(SourceLayoutError, match=r"tried \(kdb, hdf5, lerobot, zarr, rlds, npz, pickle, "
+    with pytest.raises(SourceLayoutError, match=r"tried \(kdb, hdf5, lerobot, zarr, rlds, rrd, npz, pickle, "
                                                 r"hf_datasets\).*closest: npz.*--format npz.*--map actions=KEY"):
         detect(npy)
     arrow = tmp_path / "arrow"

@@ -208,3 +208,44 @@ def test_stats_plot(tmp_path, capsys):
     assert [sum(h) for h in stats["columns"]["actions"]["hist"]] == [len(actions)] * 3
     assert stats["success"] == {"true": 1, "false": 1, "unknown": 1}
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _video_recording(path, frames, *, keyframes: bool):
+    from kinonb.codecs.video import encode
+
+    video = encode(frames, "h264", gop=4, fps=10)
+    rng = np.random.default_rng(3)
+    rec = rr.RecordingStream("kinonb_test", recording_id="video")
+    rec.save(str(path))
+    index = [rr.TimeColumn("frame_index", sequence=np.arange(len(frames)))]
+    rec.log("/cam", rr.VideoStream(codec=rr.VideoCodec.H264), static=True)
+    extra = {"is_keyframe": video.keyframe} if keyframes else {}
+    rec.send_columns("/cam", indexes=index, columns=rr.VideoStream.columns(sample=video.packets, **extra))
+    rec.send_columns("/action", indexes=index, columns=rr.Scalars.columns(scalars=rng.normal(size=(len(frames), 2))))
+    rec.flush()
+    rec.disconnect()
+    return video
+
+
+@pytest.mark.parametrize("keyframes", [True, False])
+def test_video_streams_are_kept_as_video(tmp_path, keyframes):
+    pytest.importorskip("av")
+    frames = np.linspace(0, 255, 8 * 16 * 16 * 3).reshape(8, 16, 16, 3).astype(np.uint8)
+    video = _video_recording(tmp_path / "v.rrd", frames, keyframes=keyframes)
+    ingest(tmp_path / "v.rrd", tmp_path / "v.knb", format="rrd")
+    db = kinonb.open(tmp_path / "v.knb")
+    stored = db.read_episode(0, raw_frames=True)["images"]["cam"]
+    assert [bytes(p) for p in stored.packets] == [bytes(p) for p in video.packets]  # not re-encoded
+    assert np.array_equal(stored.keyframe, video.keyframe)  # logged, or found by one decode
+    decoded = db.read_episode(0)["images"]["cam"]
+    assert decoded.shape == frames.shape and np.abs(decoded.astype(int) - frames).mean() < 8
+    # transcode: the frames decoded once and stored raw
+    ingest(tmp_path / "v.rrd", tmp_path / "raw.knb", format="rrd", transcode="raw")
+    raw = kinonb.open(tmp_path / "raw.knb")
+    assert raw.schema()[-1]["codec"] == "raw" and np.array_equal(raw.read_episode(0)["images"]["cam"], decoded)
+    # and back out: view passes the packets through as VideoStream samples
+    view_path = tmp_path / "back.rrd"
+    main(["view", str(tmp_path / "v.knb"), "--save", str(view_path)])
+    table = query(view_path, "frame")
+    assert [bytes(c[0]) for c in rows_of(table, "/cameras/cam:VideoStream:sample")] == \
+        [bytes(p) for p in video.packets]

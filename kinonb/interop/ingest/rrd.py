@@ -12,8 +12,9 @@ value of the index timeline (``frame_index`` by default; a time timeline too), o
                    its archetype (``Scalars:scalars``) unless the key names one (``/action:Scalars:scalars``).
                    The episode's frames are the index values at which it was logged.
     states, rewards, is_terminal   likewise (defaults /state, /observation/state; /reward; /done, /is_terminal)
-    cameras        ``EncodedImage`` (JPEG kept as its bytes unless ``transcode``; PNG decoded to uint8) and
-                   ``Image`` (u8 L / RGB / RGBA / BGR / BGRA; BGR reordered to RGB) logged with every frame
+    cameras        ``EncodedImage`` (JPEG kept as its bytes unless ``transcode``; PNG decoded to uint8),
+                   ``Image`` (u8 L / RGB / RGBA / BGR / BGRA; BGR reordered to RGB) and ``VideoStream`` (its samples
+                   kept as a video camera, keyframes from ``is_keyframe`` or one decode) logged with every frame
     extra columns  any other numeric entity logged with every frame (name: its entity path without the leading
                    "/"; key_map renames), dtype as logged (``Scalars`` are float64)
     streams        numeric entities logged at other index values: ``(times, values)`` with times in int64 ns of a
@@ -22,13 +23,14 @@ value of the index timeline (``frame_index`` by default; a time timeline too), o
     attrs          ``attrs["rerun"]``: file, application and recording id, segment, and the recording properties
     task / embodiment / fps   from the recording properties ``task`` / ``embodiment`` (``robot_type``) / ``fps``
 
-Values are the ones rerun-sdk's own query returns (float64 scalars stay float64). Everything else (video streams,
-text, other archetypes, entities not logged at every frame on a sequence timeline without fps) is listed in the
-report's ``skipped`` with the reason.
+Values are the ones rerun-sdk's own query returns (float64 scalars stay float64). Everything else (AssetVideo
+references, text, other archetypes, entities not logged at every frame on a sequence timeline without fps) is
+listed in the report's ``skipped`` with the reason.
 """
 
 from __future__ import annotations
 
+import fractions
 import json
 import os
 from pathlib import Path
@@ -47,6 +49,7 @@ from . import (
     total_reward,
     write_ingest,
 )
+from ..rrd_video import FOURCC, encoded_video
 from .cameras import check_transcode
 from .rrd_table import VIDEO_ARCHETYPES, encoded_images, logged_rows, numeric, raw_images, single_blobs
 
@@ -257,9 +260,15 @@ class Recording:
             archetypes = {self.columns[n].archetype for n in names}
             if entity == "/episode" and archetypes == {"rerun.archetypes.TextDocument"}:
                 continue  # kinonb's own episode summary (export / view): its fields come back from the properties
-            if archetypes & set(VIDEO_ARCHETYPES):
-                self.report.skip(entity, "video (VideoStream / AssetVideo) is not ingested yet; log frames as "
-                                 "EncodedImage, or convert the recording's video with kinonb's LeRobot path")
+            if "rerun.archetypes.VideoStream" in archetypes:
+                video, why = self._video(entity, names, frames, fps, keep_jpeg)
+                if why:
+                    self.report.skip(entity, why)
+                else:
+                    images[name] = video
+            elif archetypes & set(VIDEO_ARCHETYPES):
+                self.report.skip(entity, "AssetVideo / VideoFrameReference (a video file the recording points "
+                                 "into) is not ingested; log the frames as VideoStream samples")
             elif any(n.endswith(("EncodedImage:blob", "Image:buffer")) for n in names):
                 frames_or_none, why = self._camera(names, frames, keep_jpeg, where)
                 if why:
@@ -290,6 +299,29 @@ class Recording:
         if why:
             return None, why
         return raw_images(buffers, self.table[by_component["Image:format"]].take(frames).to_pylist())
+
+    def _video(self, entity, names, frames, fps, keep_encoded: bool):
+        """A VideoStream camera: EncodedVideo of its samples (their bytes kept), or decoded frames when not
+        ``keep_encoded`` (transcode); ``(value, None)`` or ``(None, why)``."""
+        by_component = {self.columns[n].component: n for n in names}
+        codec_col = f"{entity}:VideoStream:codec"
+        codes = [c for c in self.table[codec_col].to_pylist() if c] if codec_col in self.table.column_names else []
+        codec = FOURCC.get(codes[0][0] if codes and isinstance(codes[0], list) else None)
+        if codec is None or "VideoStream:sample" not in by_component:
+            return None, f"a VideoStream without a known codec ({codes[:1] or 'none'}) or without samples"
+        samples, why = single_blobs(self.table[by_component["VideoStream:sample"]].combine_chunks(), frames)
+        if why:
+            return None, why
+        keys = None
+        if "VideoStream:is_keyframe" in by_component:
+            cells = self.table[by_component["VideoStream:is_keyframe"]].take(frames).to_pylist()
+            keys = [bool(c[0]) if c else False for c in cells]
+        pts = self._index_values(frames)
+        if self.time_unit is not None:
+            pts, time_base = pts * self.time_unit, fractions.Fraction(1, 10**9)
+        else:
+            time_base = 1 / fractions.Fraction(fps or 30).limit_denominator(1 << 20)
+        return encoded_video(codec, samples, keys, pts - pts[0], time_base, decode=not keep_encoded)
 
     def _numeric_entity(self, entity, names, name, frames, fps, columns, streams) -> None:
         numbers = [n for n in names if _is_numeric(self.table[n].type)]
