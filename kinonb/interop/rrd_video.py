@@ -20,6 +20,8 @@ import numpy as np
 FOURCC = {0x61763031: "av1", 0x61766331: "h264", 0x68657631: "hevc", 0x76703038: "vp8", 0x76703039: "vp9"}
 CODEC_FOURCC = {v: k for k, v in FOURCC.items()}
 START = b"\x00\x00\x00\x01"
+#: The largest frame (width x height) an ingest decodes: 8K x 8K.
+MAX_DECODE_PIXELS = 1 << 26
 
 
 def annex_b(data: bytes) -> bool:
@@ -130,6 +132,7 @@ def encoded_video(codec: str, samples: list[bytes], keyframes, pts: np.ndarray, 
     ctx = open_decoder(mod, codec)
     if ctx is None:
         return None, f"this FFmpeg has no {codec} decoder"
+    ctx.options = {"max_pixels": str(MAX_DECODE_PIXELS)}  # a sample's header cannot make the decoder allocate more
     decoded, pixels = [], []
 
     def take(frames):
