@@ -55,7 +55,8 @@ def block_table(codec: int, buf: np.ndarray, off: int, nbytes: int, num_frames: 
     frame_nbytes = int(np.prod(shape, dtype=np.uint64))
     if codec == L.CODEC_VIDEO:
         return B.video_table(buf, off, nbytes, num_frames, shape)
-    table = buf[off : off + 8 * (num_frames + 1)].view("<u8")
+    # A copy (8 bytes a frame, cached by the index): a remote reader's block cache may give the block's bytes back.
+    table = buf[off : off + 8 * (num_frames + 1)].view("<u8").copy()
     if codec == L.CODEC_LZ4_FRAMES:
         problem = frame_table_problem(table, num_frames, nbytes, frame_nbytes)
     else:

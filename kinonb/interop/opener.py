@@ -37,7 +37,8 @@ def file_format(path) -> str:
                         "not a kinonb or kinodb file")
 
 
-def open(path, *, access: str = "normal", commit: int | None = None):  # noqa: A001  (kinodb's name for it)
+def open(path, *, access: str = "normal", commit: int | None = None, storage_options: dict | None = None,  # noqa: A001
+         **remote_options):
     """Open a .knb file, or a kinodb .kdb v0.1 file, for reading (a :class:`kinonb.protocol.EpisodeReader`).
 
     ``access`` is a hint to the kernel for a .knb file's memory map: ``"normal"`` (read-ahead around each page
@@ -46,7 +47,20 @@ def open(path, *, access: str = "normal", commit: int | None = None):  # noqa: A
 
     ``commit=k`` opens an earlier commit of a .knb file, as ``kinonb log`` numbers them (1 = the first);
     negative k counts back from the newest (``-2``: the one before it). Pin it for a reproducible training run.
+
+    A URL (``s3://bucket/key.knb``, ``gs://``, ``https://``, any fsspec URL) opens the remote file through range
+    requests (:class:`kinonb.interop.remote.RemoteDatabase`; ``storage_options`` go to fsspec, and
+    ``cache_bytes`` / ``cache_dir`` / ``block_bytes`` size its local block cache; extra ``remote``).
     """
+    if isinstance(path, str) and "://" in path and not path.startswith("file://"):
+        from .remote import RemoteDatabase
+
+        if commit is not None:
+            raise InvalidArgumentError(f"{path}: a remote file is read at its newest commit; open it without commit=")
+        return RemoteDatabase(path, storage_options=storage_options, access="random" if access == "normal" else
+                              access, **remote_options)
+    if storage_options is not None or remote_options:
+        raise InvalidArgumentError(f"storage_options and {sorted(remote_options)} apply to remote URLs, not {path!r}")
     path = os.fspath(path)
     if file_format(path) == "knb":
         return Database(path, access=access, commit=commit)

@@ -35,6 +35,7 @@ from .history import check_commit_arg, find_commit
 from .meta_table import build_meta_table
 from .page_cache import merged_ranges, will_need
 from .recovery import Commit, find_last_commit
+from .byte_ranges import ByteRanges
 from .timelines import Timelines
 
 #: madvise() hint per ``access`` mode (None: leave the kernel's default read-ahead).
@@ -51,7 +52,7 @@ def _reopen(path, access, commit=None):
 
 
 
-class Database(Timelines, Queryable):
+class Database(Timelines, Queryable, ByteRanges):
     """A .knb file opened for reading. Use :func:`kinonb.open`. Implements :class:`kinonb.protocol.EpisodeReader`
     and :class:`kinonb.protocol.SampleSource`."""
 
