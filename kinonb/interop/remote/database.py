@@ -50,7 +50,7 @@ class RemoteDatabase:
             raise FormatError(url, 0, "a .knb file (header, footer, trailer)", f"{size} bytes")
         self.mirror = SparseMirror(self.source, cache_dir=cache_dir, cache_bytes=cache_bytes, block_bytes=block_bytes)
         self.mirror.ensure([0, max(0, size - TAIL_BYTES)], [L.HEADER.itemsize, size])  # one request
-        self.mirror.ensure([0], [L.HEADER.itemsize], pin=True)  # present: pinned, not fetched
+        self.mirror.ensure([0], [L.HEADER.itemsize], pin=True)  # present now: pinned, not fetched again
         self._ensure_footer(size)
         self._lock = threading.RLock()
         self._db = Database(self.mirror.path, access=access)
@@ -69,7 +69,7 @@ class RemoteDatabase:
         if not 0 <= offset <= offset + length <= size:
             raise FormatError(self.url, at, f"a footer inside the file's {size} bytes",
                               f"offset {offset}, length {length}")
-        self.mirror.ensure([offset], [offset + length + L.TRAILER.itemsize], pin=True)
+        self.mirror.ensure([offset], [min(size, offset + length + L.TRAILER.itemsize)], pin=True)
 
     def __reduce__(self):
         return (_reopen, (self.url, self.storage_options, self._options))

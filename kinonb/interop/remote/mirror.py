@@ -89,7 +89,8 @@ class SparseMirror:
     def ensure(self, starts, ends, *, pin: bool = False) -> None:
         """Make the bytes of every range ``[starts[i], ends[i])`` present in the local copy; ``pin``: and never
         give them back (the header and footer, which the reader keeps views of)."""
-        starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+        starts = np.clip(np.asarray(starts, np.int64), 0, self.source.size)
+        ends = np.clip(np.asarray(ends, np.int64), 0, self.source.size)
         keep = ends > starts
         if not keep.any():
             return
