@@ -188,3 +188,17 @@ def test_http_range_server(local, small_tail, tmp_path):
         want = ref.sample_index({"actions": range(3), "front": [0, 1]}).read(np.arange(0, 800, 41))
         assert all(np.array_equal(got[k], want[k]) for k in want)
         assert server.requests >= 2  # the GETs went over the wire
+
+
+def test_prefetch_fetches_the_low_dim_blocks_in_one_request(url, local, small_tail):
+    db = kinonb.open(url, block_bytes=16 << 10)
+    index = db.sample_index({"actions": range(8), "states": [0]})
+    before = db.requests
+    assert index.prefetch() > 0 and db.requests == before + 1
+    ref = kinonb.open(local).sample_index({"actions": range(8), "states": [0]})
+    ids = np.arange(0, len(ref), 3)
+    got = index.read(ids)
+    assert db.requests == before + 1  # every batch now served from the local copy
+    assert all(np.array_equal(got[k], v) for k, v in ref.read(ids).items())
+    tiny = kinonb.open(url, block_bytes=16 << 10, cache_bytes=32 << 10)
+    assert tiny.sample_index({"actions": range(8)}).prefetch() == 0  # more than half the cache: left to reads

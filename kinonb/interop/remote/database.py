@@ -137,6 +137,17 @@ class RemoteSampleIndex:
     def __len__(self) -> int:
         return len(self._index)
 
+    def prefetch(self) -> int:
+        """Fetch the low-dim blocks of every episode of this index now, in one request, when they take at most
+        half the block cache (a first epoch of low-dim windows is then served locally); returns the bytes."""
+        starts, ends = self._remote._db.block_ranges(np.unique(self._index.sample_episodes), cameras=False)
+        total = int((ends - starts).sum())
+        if not total or total > self._remote.mirror.limit // 2:
+            return 0
+        with self._remote._lock:
+            self._remote.mirror.ensure(starts, ends)
+        return total
+
     def read(self, sample_ids, **options) -> dict:
         ids = np.asarray(sample_ids, np.int64).reshape(-1)
         if len(ids) and (ids.min() < -len(self._index) or ids.max() >= len(self._index)):
