@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from ..errors import SchemaError
 from .atomic import atomic_output
 from .report import Report
@@ -59,7 +61,10 @@ def with_progress(iterable, progress, total: int | None = None):
 
 def write_episodes(out, episodes, report: Report, *, compression=None, overwrite=False, progress=None,
                    total: int | None = None, embodiment=None, task=None, fps=None, dtypes=None) -> Report:
-    """Write ``episodes`` (an iterable of Writer.add_episode kwargs) to the new file ``out``; fill ``report``.
+    """Write ``episodes`` (an iterable of Writer.add_episode kwargs, and of runs of episodes: objects with
+    ``len``, ``source`` and ``kwargs()`` for one Writer.add_episodes call, e.g.
+    :class:`kinonb.interop.ingest.batch.EpisodeBatch`) to the new file ``out``; fill ``report``. ``progress``
+    counts episodes.
 
     An episode dict may carry ``source`` (where it came from, e.g. "a.knb episode 3"): it labels a SchemaError.
     ``embodiment`` / ``task`` / ``fps`` (when not None) override each episode's own values; ``dtypes`` is
@@ -78,7 +83,16 @@ def write_episodes(out, episodes, report: Report, *, compression=None, overwrite
         # One commit: the file appears by rename when complete, so commits on the way would only add footers.
         with create(tmp, compression=None if compression == "none" else compression, overwrite=True,
                     sync=False, dtypes=dtypes, autocommit_bytes=None) as w:
-            for seen, ep in enumerate(with_progress(episodes, progress, total)):
+            for seen, ep in enumerate(with_progress(_one_per_episode(episodes), progress, total)):
+                if ep is None:
+                    continue
+                if not isinstance(ep, dict):  # a run written by one add_episodes call (overrides applied by its maker)
+                    try:
+                        w.add_episodes(**ep.kwargs())
+                    except SchemaError as e:
+                        raise SchemaError(f"{ep.source}: {e}") from e
+                    report.episodes += len(ep)
+                    continue
                 ep.update(overrides)
                 where = ep.pop("source", None) or f"source episode {seen}"
                 try:
@@ -89,3 +103,11 @@ def write_episodes(out, episodes, report: Report, *, compression=None, overwrite
             report.frames = w.num_frames
     report.cameras, report.columns = list(cameras), list(columns)
     return report
+
+
+def _one_per_episode(items):
+    """``items``, each run followed by ``len(run) - 1`` Nones: one item per episode, for the progress bar."""
+    for item in items:
+        yield item
+        if not isinstance(item, dict):
+            yield from itertools.repeat(None, len(item) - 1)

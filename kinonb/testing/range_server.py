@@ -27,8 +27,8 @@ class RangeServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args):  # quiet
-                pass
+            def log_message(self, *args):
+                return None  # no line on stderr per request (http.server's default)
 
             def _file(self):
                 path = (server.folder / self.path.lstrip("/").split("?")[0]).resolve()

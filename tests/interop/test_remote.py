@@ -202,3 +202,12 @@ def test_prefetch_fetches_the_low_dim_blocks_in_one_request(url, local, small_ta
     assert all(np.array_equal(got[k], v) for k, v in ref.read(ids).items())
     tiny = kinonb.open(url, block_bytes=16 << 10, cache_bytes=32 << 10)
     assert tiny.sample_index({"actions": range(8)}).prefetch() == 0  # more than half the cache: left to reads
+
+
+def test_a_damaged_cache_map_starts_the_cache_afresh(url, local, small_tail, tmp_path):
+    db = kinonb.open(url, cache_dir=tmp_path / "c", block_bytes=16 << 10)
+    db.read_episode(4)
+    (next((tmp_path / "c").glob("*.blocks.npy"))).write_bytes(b"not a map")
+    again = kinonb.open(url, cache_dir=tmp_path / "c", block_bytes=16 << 10)
+    assert again.requests >= 2  # the copy was dropped: header, tail and footer fetched again
+    assert_same_episode(again.read_episode(4), kinonb.open(local).read_episode(4))

@@ -62,7 +62,8 @@ from ...format import layout as L
 from ...format.schema import FIXED_ROLE_KEYS, is_reserved_name, storable_dtype
 from ...store.camera_codecs import CameraCodecs
 from ...store.report import Report
-from .batch import EpisodeBatch, write_items
+from ...store.transfer import write_episodes
+from .batch import EpisodeBatch
 from .detect import FORMATS, detect
 
 #: The module of each format whose module is not named after it.
@@ -371,7 +372,7 @@ def write_ingest(out, episodes, report: Report, *, embodiment=None, task=None, f
                 tally.add(ep)
             yield ep
 
-    write_items(out, tallied(), report, **options)
+    write_episodes(out, tallied(), report, **options)
     if report.episodes:
         for tally in tallies:
             report.note(tally.line((meta_from or {}).get(tally.field)))

@@ -1,20 +1,15 @@
 """Runs of episodes an ingest writes with one ``Writer.add_episodes`` call each (issue 18 req 4: a low-dim
-``.kdb`` ingests at kinodb's write rate), and the writing loop of :func:`kinonb.interop.ingest.write_ingest`.
+``.kdb`` ingests at kinodb's write rate); :func:`kinonb.store.transfer.write_episodes` writes them between the
+ingest's add_episode dicts.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import SchemaError
 from ...format import success as success_code
-from ...store.atomic import atomic_output
-from ...store.report import Report
-from ...store.transfer import with_progress
-from ...store.writer import create
 
 
 @dataclass
@@ -62,37 +57,3 @@ class EpisodeBatch:
         else:
             kw["success"] = [success_code.VALUES[c] for c in codes.tolist()]
         return kw
-
-
-def write_items(out, items, report: Report, *, compression=None, overwrite=False, progress=None,
-                total: int | None = None) -> None:
-    """:func:`~kinonb.store.transfer.write_episodes` for an ingest, whose ``items`` are add_episode keyword dicts
-    (an optional ``source`` names one in a SchemaError) and EpisodeBatches; ``progress`` counts episodes."""
-    cameras, columns = {}, {}
-    with atomic_output(out, overwrite=overwrite, purpose="ingesting") as tmp:
-        # One commit: the file appears by rename when complete, so commits on the way would only add footers.
-        with create(tmp, compression=None if compression == "none" else compression, overwrite=True,
-                    sync=False, autocommit_bytes=None) as w:
-            for seen, ep in enumerate(with_progress(_per_episode(items), progress, total)):
-                if ep is None:
-                    continue
-                batch = isinstance(ep, EpisodeBatch)
-                where = ep.source if batch else ep.pop("source", None) or f"source episode {seen}"
-                try:
-                    w.add_episodes(**ep.kwargs()) if batch else w.add_episode(**ep)
-                except SchemaError as e:
-                    raise SchemaError(f"{where}: {e}") from e
-                report.episodes += len(ep) if batch else 1
-                if not batch:
-                    cameras.update(dict.fromkeys(ep.get("images") or {}))
-                    columns.update(dict.fromkeys(ep.get("columns") or {}))
-            report.frames = w.num_frames
-    report.cameras, report.columns = list(cameras), list(columns)
-
-
-def _per_episode(items):
-    """``items``, each batch followed by ``len(batch) - 1`` Nones: one item per episode."""
-    for item in items:
-        yield item
-        if isinstance(item, EpisodeBatch):
-            yield from itertools.repeat(None, len(item) - 1)

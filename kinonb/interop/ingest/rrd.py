@@ -119,6 +119,14 @@ class Recording:
         self.ids = {"file": path.name, "application_id": entry.application_id, "recording_id": entry.recording_id}
         self.time_unit = _time_unit(self.table.schema.field(index).type)
         self.segment_column = None  # the --segment-by column: it cuts episodes, it is not stored
+        self._combined: dict = {}
+
+    def column(self, name: str):
+        """Column ``name`` as one arrow array, combined once (every episode of the recording reads it)."""
+        col = self._combined.get(name)
+        if col is None:
+            col = self._combined[name] = self.table[name].combine_chunks()
+        return col
 
     # ---- which column is what --------------------------------------------------------------------------------
     def entities(self) -> dict:
@@ -158,8 +166,8 @@ class Recording:
             return
         col = self.numeric_column(segment_by, "--segment-by")
         self.segment_column = col
-        at = logged_rows(self.table[col])
-        values, why = numeric(self.table[col].combine_chunks(), at)
+        at = logged_rows(self.column(col))
+        values, why = numeric(self.column(col), at)
         if why:
             raise SourceLayoutError(self.path, f"{segment_by} numbers (--segment-by)", why)
         flat = values.reshape(len(at), -1)
@@ -179,7 +187,7 @@ class Recording:
         ep["fps"] = fps_value
         ep.update(self._kinonb_fields())
         for role, col in roles.items():
-            values, why = numeric(self.table[col].combine_chunks(), frames)
+            values, why = numeric(self.column(col), frames)
             if why:
                 raise SourceLayoutError(self.path, f"{col} ({role}) at every frame", why, where)
             ep[role] = values.reshape(len(frames), -1) if role in ("actions", "states") else values.reshape(-1)
@@ -219,7 +227,7 @@ class Recording:
     def _frame_rows(self, rows: np.ndarray, roles: dict, where: str) -> np.ndarray:
         for role in ("actions", "states"):
             if role in roles:
-                logged = np.isin(rows, logged_rows(self.table[roles[role]]))
+                logged = np.isin(rows, logged_rows(self.column(roles[role])))
                 if logged.any():
                     return rows[logged]
         if not len(rows):
@@ -287,7 +295,7 @@ class Recording:
     def _camera(self, names, frames, keep_jpeg, where):
         by_component = {self.columns[n].component: n for n in names}
         if "EncodedImage:blob" in by_component:
-            blobs, why = single_blobs(self.table[by_component["EncodedImage:blob"]].combine_chunks(), frames)
+            blobs, why = single_blobs(self.column(by_component["EncodedImage:blob"]), frames)
             if why:
                 return None, why
             media = by_component.get("EncodedImage:media_type")
@@ -295,7 +303,7 @@ class Recording:
             return encoded_images(blobs, media_types, keep_jpeg, f"{self.path}: {where}")
         if "Image:format" not in by_component:
             return None, "an Image without its format component"
-        buffers, why = single_blobs(self.table[by_component["Image:buffer"]].combine_chunks(), frames)
+        buffers, why = single_blobs(self.column(by_component["Image:buffer"]), frames)
         if why:
             return None, why
         return raw_images(buffers, self.table[by_component["Image:format"]].take(frames).to_pylist())
@@ -309,7 +317,7 @@ class Recording:
         codec = FOURCC.get(codes[0][0] if codes and isinstance(codes[0], list) else None)
         if codec is None or "VideoStream:sample" not in by_component:
             return None, f"a VideoStream without a known codec ({codes[:1] or 'none'}) or without samples"
-        samples, why = single_blobs(self.table[by_component["VideoStream:sample"]].combine_chunks(), frames)
+        samples, why = single_blobs(self.column(by_component["VideoStream:sample"]), frames)
         if why:
             return None, why
         keys = None
@@ -331,7 +339,7 @@ class Recording:
                                  f"{self.table[n].type} is not numeric")
         for n in numbers:
             key = name if len(numbers) == 1 else f"{name}.{self.columns[n].component.split(':')[-1]}"
-            col = self.table[n].combine_chunks()
+            col = self.column(n)
             logged = logged_rows(col)
             if np.array_equal(np.intersect1d(logged, frames), frames) and len(frames):
                 values, why = numeric(col, frames)

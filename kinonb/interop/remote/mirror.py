@@ -71,16 +71,23 @@ class SparseMirror:
             os.close(fd)
 
     def _load_map(self) -> np.ndarray:
-        if self.path.exists() and self._map_path.exists() and self.path.stat().st_size == self.source.size:
-            try:
-                present = np.load(self._map_path)
-                if present.shape == (self.blocks,) and present.dtype == np.bool_:
-                    return present
-            except (OSError, ValueError):
-                pass
+        """The block map of a copy ``cache_dir`` kept; a copy without a usable map is removed (its blocks are
+        unknown) and the cache starts empty."""
+        present = self._saved_map()
+        if present is not None:
+            return present
         if self.path.exists():
             self.path.unlink()
         return np.zeros(self.blocks, np.bool_)
+
+    def _saved_map(self) -> np.ndarray | None:
+        if not (self.path.exists() and self._map_path.exists() and self.path.stat().st_size == self.source.size):
+            return None
+        try:
+            present = np.load(self._map_path)
+        except (OSError, ValueError):  # a map cut or damaged by a crash
+            return None
+        return present if present.shape == (self.blocks,) and present.dtype == np.bool_ else None
 
     @property
     def cached_bytes(self) -> int:
@@ -95,7 +102,8 @@ class SparseMirror:
         if not keep.any():
             return
         first, last = starts[keep] // self.block, (ends[keep] - 1) // self.block
-        wanted = np.unique(np.concatenate([np.arange(a, b + 1) for a, b in zip(first.tolist(), last.tolist())]))
+        counts = last - first + 1  # every block of every range, without a Python loop over the ranges
+        wanted = np.unique(np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum())))
         with self._lock:
             if pin:
                 self._pinned.update(wanted.tolist())
