@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
-from torch.utils.data import DataLoader
 
-import kinonb
-from kinonb.torch import KinoDataset, KinoIterDataset
+torch = pytest.importorskip("torch")
+from torch.utils.data import DataLoader  # noqa: E402
+
+import kinonb  # noqa: E402
+from kinonb.torch import KinoDataset, KinoIterDataset  # noqa: E402
 
 
 def _file(path):
