@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from ..codecs.scheduling import scheduling_kept
 from ..errors import InvalidArgumentError
 from ..interop.ingest import require
 from ..interop.opener import open as open_db
+from ..store.atomic import atomic_directory
 from ..store.report import Report
 from ..store.transfer import with_progress
 
@@ -46,23 +46,16 @@ def export_lerobot(src, out, *, overwrite: bool = False, progress=None) -> Repor
     """Write every episode of ``src`` as the LeRobot v3.0 dataset directory ``out`` (module docstring)."""
     pq = require("pyarrow.parquet", "lerobot", "LeRobot export")
     out = Path(os.fspath(out))
-    if out.exists() and not overwrite:
-        raise InvalidArgumentError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-    if out.exists() and not (out / "meta" / "info.json").is_file():
-        raise InvalidArgumentError(f"{out} exists and is not a LeRobot dataset; refusing to replace it")
     db = open_db(src)
     report = Report("export", source=str(src), output=str(out), format="lerobot")
-    tmp = out.with_name(out.name + ".kinonb-export")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "meta").mkdir(parents=True)
-    writer = _Export(db, tmp, report)
-    writer.cameras = sorted({c for i in range(len(db)) for c in db.read_meta(i)["cameras"]})
-    for i in with_progress(range(len(db)), progress, len(db)):
-        writer.episode(i)
-    writer.finish(pq)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with atomic_directory(out, overwrite=overwrite, replaceable=lambda p: (p / "meta" / "info.json").is_file(),
+                          kind="a LeRobot dataset") as tmp:
+        (tmp / "meta").mkdir()
+        writer = _Export(db, tmp, report)
+        writer.cameras = sorted({c for i in range(len(db)) for c in db.read_meta(i)["cameras"]})
+        for i in with_progress(range(len(db)), progress, len(db)):
+            writer.episode(i)
+        writer.finish(pq)
     return report
 
 

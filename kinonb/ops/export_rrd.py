@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 from ..errors import InvalidArgumentError, PositionError
 from ..interop.opener import open as open_db
 from ..interop.rrd_writer import episode_for_rerun, log_episode, rerun
+from ..store.atomic import atomic_directory
 from ..store.report import Report
 from ..store.transfer import with_progress
 
@@ -49,15 +49,11 @@ def export_rrd(src, out, *, overwrite: bool = False, progress=None) -> Report:
     """Write every episode of ``src`` as ``out/episode_<position>.rrd`` (a recording each, its properties holding
     task, embodiment and fps) into the new folder ``out``; the folder appears by rename when complete."""
     out = Path(os.fspath(out))
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     db = open_db(src)
     report = Report("export", source=str(src), output=str(out), format="rrd")
     rr = rerun()
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_directory(out, overwrite=overwrite, replaceable=_is_rrd_export, kind="a folder of episode_*.rrd "
+                          "files") as tmp:
         for p in with_progress(range(len(db)), progress, len(db)):
             ep = episode_for_rerun(db, p)
             meta = ep["meta"]
@@ -74,12 +70,11 @@ def export_rrd(src, out, *, overwrite: bool = False, progress=None) -> Report:
             rec.disconnect()
             report.episodes += 1
             report.frames += int(meta["num_frames"])
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return report
+
+
+def _is_rrd_export(folder: Path) -> bool:
+    return all(p.name.startswith("episode_") and p.suffix == ".rrd" for p in folder.iterdir())
 
 
 def _kinonb_property(meta: dict) -> dict:

@@ -128,3 +128,29 @@ def remove_stale_temporary(tmp: Path) -> None:
     """Unlink a temporary file of create() unless a create still holds its lock (then it is not stale)."""
     refuse_if_locked(tmp, "is being created by this process already")
     tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_directory(path, *, overwrite: bool, replaceable, kind: str):
+    """Yield an empty folder beside ``path``; when the block completes it becomes ``path`` (by rename), else it
+    is removed. An existing ``path`` is replaced only with ``overwrite`` and only when ``replaceable(path)`` says
+    it is a ``kind`` this kind of export wrote: never some other folder."""
+    import shutil
+
+    from ..errors import InvalidArgumentError
+
+    out = Path(os.fspath(path))
+    if out.exists():
+        refuse_existing(out, overwrite)
+        if not out.is_dir() or not replaceable(out):
+            raise InvalidArgumentError(f"{out} exists and is not {kind}; refusing to replace it")
+    tmp = out.with_name(f".{out.name}.kinonb-partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

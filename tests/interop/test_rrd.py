@@ -249,3 +249,19 @@ def test_video_streams_are_kept_as_video(tmp_path, keyframes):
     table = query(view_path, "frame")
     assert [bytes(c[0]) for c in rows_of(table, "/cameras/cam:VideoStream:sample")] == \
         [bytes(p) for p in video.packets]
+
+
+def test_export_rrd_replaces_only_its_own_folder(tmp_path):
+    src = _knb(tmp_path)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(kinonb.InvalidArgumentError, match="refusing to replace it"):
+        kinonb.ops.export.export(src, other, format="rrd", overwrite=True)
+    assert (other / "notes.txt").read_text() == "keep me"
+    out = tmp_path / "recs"
+    kinonb.ops.export.export(src, out, format="rrd")
+    with pytest.raises(FileExistsError):
+        kinonb.ops.export.export(src, out, format="rrd")
+    kinonb.ops.export.export(src, out, format="rrd", overwrite=True)  # its own earlier export: replaced
+    assert len(list(out.iterdir())) == 3 and not list(tmp_path.glob(".recs.kinonb-partial"))
