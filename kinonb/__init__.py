@@ -37,6 +37,7 @@ from .errors import (
     WriterClosedError,
     WriterLockedError,
 )
+from .interop.dataset import open_dataset, write_manifest
 from .interop.opener import open
 from .kernels.threads import num_threads as get_num_threads
 from .kernels.threads import set_num_threads
@@ -70,7 +71,7 @@ def diff(a, b):
     return run(a, b)
 
 __all__ = [
-    "__version__", "open", "log", "compact", "diff", "resize", "SampleIndex", "create", "append", "validate", "repair", "salvage", "Report",
+    "__version__", "open", "open_dataset", "write_manifest", "log", "compact", "diff", "resize", "SampleIndex", "create", "append", "validate", "repair", "salvage", "Report",
     "Database", "Writer", "EncodedJpeg", "EncodedVideo", "set_decode_threads", "set_num_threads", "get_num_threads",
     "ArgumentTypeError", "BadMagicError", "ChecksumError", "CorruptFieldError",
     "EmptyDatasetError", "FormatError", "ImageDecodeError", "IngestWarning", "InvalidArgumentError",

@@ -87,6 +87,7 @@ def cmd_salvage(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from ..interop.dataset import is_dataset_location
     from ..interop.opener import file_format, validate_any
     from ..store.validate import repair
 
@@ -96,6 +97,8 @@ def cmd_validate(args) -> int:
         is_kdb = False  # validate reports what is wrong with it
     if is_kdb and args.repair:
         raise UsageError("--repair applies to .knb files only (a .kdb file has no commits to cut back to)")
+    if args.repair and is_dataset_location(args.path):
+        raise UsageError(f"--repair applies to one .knb file; repair the shards of {args.path} one by one")
     progress = _progress(args, "validate") if args.deep else None
     repaired = None
     report = validate_any(args.path, deep=args.deep, progress=progress)

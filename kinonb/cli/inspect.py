@@ -36,12 +36,12 @@ def cmd_info(args) -> int:
         "version": db.version(),
         "num_episodes": db.num_episodes(),
         "num_frames": db.num_frames(),
-        "file_size_bytes": os.path.getsize(args.path),
+        "file_size_bytes": _size(args.path, db),
         "schema": db.schema(),
         "cameras": db.camera_names(),
         "ignored_bytes": db.ignored_bytes,
     }
-    if not kdb:
+    if not kdb and db.commit_seq is not None:
         out["commits"] = db.commit_seq
     if args.episodes:
         out["episodes"] = [db.read_meta(i) for i in range(len(db))]
@@ -59,6 +59,15 @@ def cmd_info(args) -> int:
         for i, m in enumerate(out["episodes"]):
             print(_meta_row(i, m))
     return EXIT_OK
+
+
+def _size(path, db) -> int:
+    """The file's bytes; a dataset's, its shards' together."""
+    from ..interop.dataset import is_dataset_location
+
+    if is_dataset_location(path):
+        return sum(os.path.getsize(p) for p in db.shard_paths)
+    return os.path.getsize(path)
 
 
 def cmd_schema(args) -> int:

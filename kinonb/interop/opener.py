@@ -51,7 +51,19 @@ def open(path, *, access: str = "normal", commit: int | None = None, storage_opt
     A URL (``s3://bucket/key.knb``, ``gs://``, ``https://``, any fsspec URL) opens the remote file through range
     requests (:class:`kinonb.interop.remote.RemoteDatabase`; ``storage_options`` go to fsspec, and
     ``cache_bytes`` / ``cache_dir`` / ``block_bytes`` size its local block cache; extra ``remote``).
+
+    A sharded dataset (a folder of shards, its ``kinonb-dataset.json``, or a URL prefix ending in ``/``) opens
+    as one reader: :func:`kinonb.open_dataset`.
     """
+    from .dataset.manifest import is_dataset_location
+
+    if is_dataset_location(path):
+        from .dataset import open_dataset
+
+        if commit is not None:
+            raise InvalidArgumentError(f"{path}: a dataset's manifest pins its shards' commits; open it without "
+                                       f"commit= (write the manifest again to move them)")
+        return open_dataset(path, storage_options=storage_options, access=access, **remote_options)
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
         from .remote import RemoteDatabase
 
@@ -71,7 +83,13 @@ def open(path, *, access: str = "normal", commit: int | None = None, storage_opt
 
 def validate_any(path, *, deep: bool = False, progress=None) -> Report:
     """:func:`kinonb.validate` for a .knb file, :func:`validate_kdb` for a .kdb file; a file that is neither
-    gets validate's report of what is wrong with it."""
+    gets validate's report of what is wrong with it; a dataset folder, :func:`validate_dataset`'s."""
+    from .dataset.manifest import is_dataset_location
+
+    if is_dataset_location(path):
+        from .dataset.validate import validate_dataset
+
+        return validate_dataset(path, deep=deep, progress=progress)
     try:
         fmt = file_format(path)
     except (FormatError, OSError):

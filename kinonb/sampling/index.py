@@ -62,12 +62,16 @@ class SampleIndex:
     after which a latest-at frame is padded.
     """
 
+    #: Whether ``read`` must fetch bytes before it gathers (a remote file's index): then only ``read`` may
+    #: gather its samples, never a caller straight from :attr:`keys` (kinonb.interop.dataset.shard_gather).
+    fetches = False
+
     def __init__(self, db, windows: dict, *, pad: str = "edge", episodes=None, pad_before=None, pad_after=None,
                  pad_dims=None, missing: str = "error", rate=None, max_staleness=None):
         if not isinstance(windows, dict) or not windows:
             raise InvalidArgumentError("windows must be a non-empty dict {key: offsets}, e.g. {'actions': range(16)}")
         self.db = db
-        eps = _positions(episodes, db.num_episodes())
+        eps = episode_positions(episodes, db.num_episodes())
         offsets = {k: _offsets(k, v) for k, v in windows.items()}
         pad_dims = check_pad_dims(pad_dims, offsets)
         self.rate = check_rate(rate)
@@ -150,6 +154,12 @@ class SampleIndex:
         return self.episodes[self._ep]
 
     @property
+    def sample_slots(self) -> np.ndarray:
+        """Every sample's episode as its place in :attr:`episodes` (what each key's per-episode arrays, e.g.
+        ``keys[k].ep_start``, are indexed by); frame mode's ``sample_frames`` are the frames in it."""
+        return self._ep
+
+    @property
     def sample_frames(self) -> np.ndarray:
         """Frame of every sample (with ``rate=``: the latest-at frame of its grid time)."""
         return self._t if self._frame is None else self._frame
@@ -202,7 +212,8 @@ class SampleIndex:
         return batch
 
 
-def _positions(episodes, n: int) -> np.ndarray:
+def episode_positions(episodes, n: int) -> np.ndarray:
+    """``episodes`` (None: all ``n``) as checked int64 positions in ``[0, n)``."""
     if episodes is None:
         return np.arange(n, dtype=np.int64)
     eps = np.asarray(episodes)

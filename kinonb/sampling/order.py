@@ -16,6 +16,14 @@ An epoch of an iterable dataset is one *order*: an array of sample ids that is a
    into consecutive blocks of ``block`` samples (the dataset's ``batch_size``, else its ``block_size``); block
    ``k`` goes to worker ``k % num_workers``. The DataLoader collects from workers round-robin (``in_order``,
    its default), so it hands out the rank stream in order, whatever the number of workers.
+4. **Resume, at any world size.** Rank ``r`` reads ``order[r::W]``, so after every rank has read ``k`` samples
+   the ranks together have read exactly ``order[:k * W]``, whatever ``W`` is (the ranks of a DDP run move in
+   lockstep). A saved state records that count (``consumed_all_ranks``); ranks of another world size ``W'``
+   resume by splitting the rest of the same order, ``order[k * W:]``, equalised and cut ``[r::W']``
+   (:func:`rank_stream` with ``skip``). The global sequence, sample by sample, is the same as an uninterrupted
+   run's, for any number of ranks before and after: Mosaic Streaming's "canonical nodes" get the same
+   guarantee by fixing a number of canonical partitions; here the single global order is the canonical one,
+   and the split is a view of it. At the same world size a state resumes exactly where its rank stood.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -95,9 +104,27 @@ def equalize(order: np.ndarray, world_size: int, policy: str) -> np.ndarray:
     return np.concatenate([order, np.resize(order, world_size - extra)])
 
 
-def rank_stream(order: np.ndarray, rank: int, world_size: int, policy: str) -> np.ndarray:
-    """The ids rank ``rank`` reads this epoch, in order."""
-    return equalize(order, world_size, policy)[rank::world_size]
+def rank_stream(order: np.ndarray, rank: int, world_size: int, policy: str, skip: int = 0) -> np.ndarray:
+    """The ids rank ``rank`` reads this epoch, in order, once the first ``skip`` ids of ``order`` have been read
+    (by all the ranks together: a resumed pass). The rest is equalised (:func:`equalize`, ``"wrap"`` repeating
+    the epoch's first ids) and split; with ``skip = k * world_size`` it is exactly the tail of the unresumed
+    stream from position ``k``, so a resume at the same world size changes nothing."""
+    if skip == 0:
+        return equalize(order, world_size, policy)[rank::world_size]
+    rest = order[skip:]
+    extra = len(rest) % world_size
+    if extra and policy == "drop":
+        rest = rest[: len(rest) - extra]
+    elif extra:
+        rest = np.concatenate([rest, np.resize(order, world_size - extra)])
+    return rest[rank::world_size]
+
+
+def consumed_over_ranks(skip: int, position: int, world_size: int, total: int) -> int:
+    """Ids of an epoch's order read by all ranks together when each rank stands at ``position`` of its stream
+    (the ranks of a DDP run move in lockstep), a pass having started after ``skip``: at most the epoch's
+    ``total`` (a wrapped repeat is no new id)."""
+    return min(skip + position * world_size, total)
 
 
 def worker_positions(n: int, start: int, block: int, worker_id: int, num_workers: int) -> np.ndarray:
@@ -109,10 +136,27 @@ def worker_positions(n: int, start: int, block: int, worker_id: int, num_workers
     return pos[((pos - start) // block) % num_workers == worker_id]
 
 
-def resume_point(state, fmt: str, mine: dict, samples_in, owner: str, needs: str, changed: str) -> tuple[int, int]:
-    """``(epoch, samples_consumed)`` of a saved ``state`` of format ``fmt``, checked against this reader: every
-    ``mine`` entry must match (``needs`` names them in the error), and ``samples_in(epoch)`` (this rank's samples
-    in that epoch) must equal the saved count (``changed`` says what may have changed) and bound the position."""
+@dataclass(frozen=True)
+class Resume:
+    """Where a restored pass starts: its epoch, the ids of the epoch's order read by all ranks before the rank
+    streams were last split (``skip``, see :func:`rank_stream`), and the position in this rank's stream."""
+
+    epoch: int
+    skip: int
+    start: int
+
+
+def resume_point(state, fmt: str, mine: dict, world_size: int, sizes, owner: str, needs: str,
+                 changed: str) -> Resume:
+    """Where a saved ``state`` of format ``fmt`` resumes this reader; every ``mine`` entry must match (``needs``
+    names them in the error) and ``sizes(epoch, skip)`` (the ids in that epoch's order, this rank's stream
+    length) the saved counts (``changed`` says what may have changed).
+
+    The same world size resumes exactly where this rank stood (``skip`` and ``samples_consumed`` as saved).
+    Another world size resumes the epoch at the ``consumed_all_ranks`` ids the ranks read together (the order
+    is the same for any world size; the new ranks split the rest): a state saved at 4 ranks resumes at 2 with
+    no sample lost or repeated. A state without that entry (saved before it existed) counts
+    ``samples_consumed * world_size``."""
     if not isinstance(state, Mapping) or state.get("format") != fmt:
         raise InvalidArgumentError(f"not a {fmt} state: {state!r:.200}")
     for key, value in mine.items():
@@ -120,11 +164,24 @@ def resume_point(state, fmt: str, mine: dict, samples_in, owner: str, needs: str
             raise InvalidArgumentError(f"state was saved with {key}={state.get(key)!r}, this {owner} has "
                                        f"{key}={value!r}; an exact resume needs the same {needs}")
     epoch = check_int("epoch", state.get("epoch"))
-    n = samples_in(epoch)
+    position = check_int("samples_consumed", state.get("samples_consumed"))
+    saved_world = check_int("world_size", state.get("world_size"), 1)
+    skip = check_int("skip", state.get("skip", 0))
+    total, _ = sizes(epoch, 0)
+    if state.get("epoch_samples", total) != total:
+        raise InvalidArgumentError(f"state was saved with {state.get('epoch_samples')} samples in epoch {epoch}, "
+                                   f"this {owner} has {total} ({changed} changed)")
+    consumed = state.get("consumed_all_ranks")
+    consumed = check_int("consumed_all_ranks", consumed_over_ranks(skip, position, saved_world, total)
+                         if consumed is None else consumed)
+    if consumed > total or skip > total:
+        raise InvalidArgumentError(f"state lies past the {total} samples of epoch {epoch}")
+    if saved_world != world_size:
+        return Resume(epoch, consumed, 0)
+    _, n = sizes(epoch, skip)
     if state.get("num_samples") != n:
         raise InvalidArgumentError(f"state was saved with {state.get('num_samples')} samples per rank, this {owner} "
                                    f"has {n} ({changed} changed)")
-    position = check_int("samples_consumed", state.get("samples_consumed"))
     if position > n:
         raise InvalidArgumentError(f"samples_consumed={position} lies past this rank's {n} samples")
-    return epoch, position
+    return Resume(epoch, skip, position)

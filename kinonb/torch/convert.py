@@ -24,6 +24,8 @@ import torch
 
 from ..errors import InvalidArgumentError
 from ..sampling.images import ImageOptions
+from ..sampling.merge import merge_parts  # noqa: F401  (re-exported: mixtures merge their sources' parts)
+from ..sampling.merge import pad_last, width_mask
 from ..sampling.resize import resize
 from .shared_batch import SharedBatch
 
@@ -172,65 +174,21 @@ def stack_arrays(name: str, arrays: list) -> dict:
 # -- padding the last axis -----------------------------------------------------------------------------------
 def pad_dim(value, width: int):
     """Zero-pad the last axis of an array or tensor to ``width`` (unchanged when already that wide)."""
+    if not isinstance(value, torch.Tensor):
+        return pad_last(value, width)
     d = value.shape[-1]
     if d == width:
         return value
     if d > width:
         raise InvalidArgumentError(f"cannot pad a last axis of {d} down to {width}")
-    if isinstance(value, torch.Tensor):
-        out = value.new_zeros((*value.shape[:-1], width))
-    else:
-        out = np.zeros((*value.shape[:-1], width), value.dtype)
+    out = value.new_zeros((*value.shape[:-1], width))
     out[..., :d] = value
     return out
 
 
 def dim_mask(dims, width: int, as_tensor: bool):
     """Bool ``(len(dims), width)``: row ``i`` is True on its first ``dims[i]`` entries (the real ones)."""
-    mask = np.arange(width)[None, :] < np.asarray(dims, np.int64).reshape(-1, 1)
+    mask = width_mask(dims, width)
     return torch.from_numpy(mask) if as_tensor else mask
 
 
-def _own_masks(parts: list, dims: dict) -> dict:
-    """``dims`` plus the keys a source padded itself (``{key}_dim_mask`` in its batch: mixed widths within a
-    file), at the widest of the parts."""
-    dims = dict(dims)
-    for p in parts:
-        for key in p:
-            base = key[: -len("_dim_mask")]
-            if key.endswith("_dim_mask") and base in p:
-                dims[base] = max(dims.get(base, 0), *(q[base].shape[-1] for q in parts))
-    return dims
-
-
-def merge_parts(parts: list, rows: list, dims: dict) -> dict:
-    """Batches read per source -> one batch.
-
-    ``parts[j]`` is a batch dict; ``rows[j]`` the positions its samples take in the merged batch. Keys in
-    ``dims`` (and keys a part already padded) are zero-padded on their last axis to ``dims[key]`` and get
-    ``{key}_dim_mask`` (a part's own mask kept, padded with False).
-    """
-    if len(parts) == 1 and not dims:
-        return parts[0]
-    dims = _own_masks(parts, dims)
-    n = sum(len(r) for r in rows)
-    where = np.concatenate(rows)
-    order = np.empty(n, np.int64)
-    order[where] = np.arange(n)
-    out = {}
-    for key in parts[0]:
-        if key.endswith("_dim_mask") and key[: -len("_dim_mask")] in dims:
-            continue
-        values = [p[key] for p in parts]
-        if key in dims:
-            masks = [p.get(f"{key}_dim_mask") for p in parts]
-            masks = [dim_mask(np.full(len(v), v.shape[-1]), v.shape[-1], as_tensor=False) if m is None else m
-                     for m, v in zip(masks, values)]
-            out[f"{key}_dim_mask"] = np.concatenate([pad_dim(m, dims[key]) for m in masks])[order]
-            values = [pad_dim(v, dims[key]) for v in values]
-        shapes = {v.shape[1:] for v in values}
-        if len(shapes) > 1:
-            raise InvalidArgumentError(f"sources give {key!r} different shapes {sorted(shapes)}; "
-                             f"set image_size for cameras, or use matching windows")
-        out[key] = np.concatenate(values)[order]
-    return out

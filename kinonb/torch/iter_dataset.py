@@ -74,6 +74,9 @@ class KinoIterDataset(IterableDataset):
     then take blocks of ``block_size`` samples in turn (set it to the DataLoader's batch size and each
     DataLoader batch is one block, in stream order).
 
+    A path may be a sharded dataset folder or URL prefix (:func:`kinonb.open_dataset`) or a remote file;
+    ``storage_options`` go to fsspec for URLs (credentials, endpoint).
+
     Ranks come from ``torch.distributed`` when initialised, else ``rank`` / ``world_size``, else the
     ``RANK`` / ``WORLD_SIZE`` environment variables, else a single process. ``equalize`` makes every rank's
     count equal: ``"wrap"`` (default) repeats the first few samples of the order, ``"drop"`` leaves out the
@@ -86,7 +89,7 @@ class KinoIterDataset(IterableDataset):
                  resize_mode="nearest", layout="CHW", normalize=True, batch_size=None, drop_last=False,
                  block_size=1, rank=None, world_size=None, equalize="wrap", kql_filters=None, replacement=True,
                  num_samples=None, pad_dims=None, missing="error", rate=None, max_staleness=None,
-                 dtype=torch.float32, episode_arrays=(), commit=None):
+                 dtype=torch.float32, episode_arrays=(), commit=None, storage_options=None):
         specs, self.is_mixture = _sources(db_paths, kql_filter, kql_filters)
         if commit is not None and len(specs) != 1:
             raise InvalidArgumentError("commit= pins a commit of one file; a mixture's files each have their own")
@@ -94,7 +97,7 @@ class KinoIterDataset(IterableDataset):
         options = SampleOptions(pad_dims, missing, rate, max_staleness, dtype, episode_arrays)
         self.sources = [Source(path, name=name, kql_filter=kql, windows=windows, pad=pad, pad_before=pad_before,
                                pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only,
-                               options=options, commit=commit)
+                               options=options, commit=commit, storage_options=storage_options)
                         for name, path, _, kql in specs]
         self.weights = np.array([w for _, _, w, _ in specs], np.float64)
         self.shuffle = bool(shuffle)
@@ -119,8 +122,9 @@ class KinoIterDataset(IterableDataset):
         self.num_samples = None if num_samples is None else order.check_int("num_samples", num_samples)
         if not self.is_mixture and num_samples is not None:
             raise InvalidArgumentError("num_samples applies to mixtures ({path: weight}); one file's epoch is all its samples")
-        # [epoch, start position in the rank stream]: shared with (persistent) workers.
-        self._shared = torch.zeros(2, dtype=torch.int64).share_memory_()
+        # [epoch, ids read by all ranks before the split (a resume at another world size), start position in
+        # the rank stream]: shared with (persistent) workers.
+        self._shared = torch.zeros(3, dtype=torch.int64).share_memory_()
         self._consumed = 0  # samples handed out by the current pass in this process
         self._cache = None  # (epoch, rank stream)
         self._pad_dims = None
@@ -139,14 +143,21 @@ class KinoIterDataset(IterableDataset):
         return schedule(sizes, self.weights, self.seed, epoch, replacement=self.replacement,
                         num_samples=self.num_samples, shuffle=self.shuffle, names=[s.name for s in self.sources])
 
-    def _stream(self, epoch: int) -> np.ndarray:
-        """This rank's ids for ``epoch``, cut to whole batches when ``drop_last``."""
-        if self._cache is None or self._cache[0] != epoch:
-            stream = order.rank_stream(self._order(epoch), self.rank, self.world_size, self.equalize)
+    def _stream(self, epoch: int, skip: int = 0) -> np.ndarray:
+        """This rank's ids for ``epoch`` after the first ``skip`` ids of its order, cut to whole batches when
+        ``drop_last``."""
+        if self._cache is None or self._cache[:2] != (epoch, skip):
+            ids = self._order(epoch)
+            stream = order.rank_stream(ids, self.rank, self.world_size, self.equalize, skip)
             if self.batch_size and self.drop_last:
                 stream = stream[: len(stream) - len(stream) % self.batch_size]
-            self._cache = (epoch, stream)
-        return self._cache[1]
+            self._cache = (epoch, skip, stream, len(ids))
+        return self._cache[2]
+
+    def _sizes_at(self, epoch: int, skip: int) -> tuple[int, int]:
+        """(ids in ``epoch``'s order, this rank's stream length after ``skip``)."""
+        stream = self._stream(epoch, skip)
+        return self._cache[3], len(stream)
 
     @property
     def epoch(self) -> int:
@@ -154,7 +165,7 @@ class KinoIterDataset(IterableDataset):
 
     def num_samples_per_rank(self) -> int:
         """Samples this rank reads in one epoch (the same on every rank)."""
-        return len(self._stream(self.epoch))
+        return len(self._stream(self.epoch, int(self._shared[1])))
 
     def __len__(self) -> int:
         n = self.num_samples_per_rank()
@@ -166,41 +177,42 @@ class KinoIterDataset(IterableDataset):
         epoch = order.check_int("epoch", epoch)
         if epoch != int(self._shared[0]):
             self._shared[0] = epoch
-            self._shared[1] = 0
+            self._shared[1] = self._shared[2] = 0
 
     def state_dict(self, samples_consumed: int | None = None) -> dict:
         """Where this rank stands: ``{"epoch", "samples_consumed", ...}``.
 
         ``samples_consumed``: samples the loop took from the current pass; None counts what this process handed
         out itself (right with ``num_workers=0``; with workers, pass it). ``samples_consumed`` in the result is
-        the position in this rank's epoch stream, counting samples consumed before an earlier restore.
+        the position in this rank's epoch stream, counting samples consumed before an earlier restore;
+        ``consumed_all_ranks`` the ids of the epoch's order that all ranks have read together, what a resume at
+        another world size starts from (:func:`kinonb.sampling.order.resume_point`).
         """
-        epoch, start = int(self._shared[0]), int(self._shared[1])
-        n = len(self._stream(epoch))
+        epoch, skip, start = (int(v) for v in self._shared)
+        total, n = self._sizes_at(epoch, skip)
         taken = self._consumed if samples_consumed is None else order.check_int("samples_consumed", samples_consumed)
         if start + taken > n:
             raise InvalidArgumentError(f"samples_consumed={taken} from position {start} runs past this rank's {n} samples")
         return {"format": STATE_FORMAT, "seed": self.seed, "epoch": epoch, "samples_consumed": start + taken,
-                "num_samples": n, "rank": self.rank, "world_size": self.world_size,
-                "sources": [s.name for s in self.sources]}
+                "num_samples": n, "skip": skip, "epoch_samples": total,
+                "consumed_all_ranks": order.consumed_over_ranks(skip, start + taken, self.world_size, total),
+                "rank": self.rank, "world_size": self.world_size, "sources": [s.name for s in self.sources]}
 
     def load_state_dict(self, state: dict) -> None:
-        """Resume: every later pass over ``state["epoch"]`` starts at ``state["samples_consumed"]``."""
-        mine = {"seed": self.seed, "rank": self.rank, "world_size": self.world_size,
-                "num_sources": len(self.sources)}
+        """Resume: every later pass over ``state["epoch"]`` starts where ``state`` stood; at another world size
+        (a state saved at 4 ranks loaded at 2) the new ranks split what the old ones had not read."""
+        mine = {"seed": self.seed, "num_sources": len(self.sources)}
         if isinstance(state, Mapping):
             state = {**state, "num_sources": len(state.get("sources", ()))}
-        epoch, position = order.resume_point(state, STATE_FORMAT, mine, lambda e: len(self._stream(e)), "dataset",
-                                             "seed, sources, rank and world size",
-                                             "the files, filters, windows, mixture or batching")
-        self._shared[0] = epoch
-        self._shared[1] = position
+        at = order.resume_point(state, STATE_FORMAT, mine, self.world_size, self._sizes_at, "dataset",
+                                "seed and sources", "the files, filters, windows, mixture or batching")
+        self._shared[0], self._shared[1], self._shared[2] = at.epoch, at.skip, at.start
         self._consumed = 0
 
     # -- iteration -------------------------------------------------------------------------------------------
     def __iter__(self):
-        epoch, start = int(self._shared[0]), int(self._shared[1])
-        stream = self._stream(epoch)
+        epoch, skip, start = (int(v) for v in self._shared)
+        stream = self._stream(epoch, skip)
         worker_id, num_workers = sharding.worker()
         pos = order.worker_positions(len(stream), min(start, len(stream)), self.batch_size or self.block_size,
                                      worker_id, num_workers)

@@ -69,17 +69,21 @@ class Loader:
         # reads in flight at once; the slots kept are those plus the batches the loop may still hold
         self._ahead = max(self.threads, math.ceil(self.prefetch / self._reads.batches_per_read))
         self._reads.pool.keep = self._ahead + 2
-        self._epoch, self._start, self._cache = 0, 0, None
+        self._epoch, self._skip, self._start, self._cache = 0, 0, 0, None
 
     # -- the order -------------------------------------------------------------------------------------------
-    def _stream(self, epoch: int) -> np.ndarray:
-        if self._cache is None or self._cache[0] != epoch:
+    def _stream(self, epoch: int, skip: int = 0) -> np.ndarray:
+        """This rank's ids of ``epoch`` once the ranks have read the first ``skip`` of its order."""
+        if self._cache is None or self._cache[:2] != (epoch, skip):
             ids = order.permutation(len(self.dataset), self.seed, epoch, self.shuffle)
-            stream = order.rank_stream(ids, self.rank, self.world_size, self.equalize)
+            stream = order.rank_stream(ids, self.rank, self.world_size, self.equalize, skip)
             if self.drop_last:
                 stream = stream[: len(stream) - len(stream) % self.batch_size]
-            self._cache = (epoch, stream)
-        return self._cache[1]
+            self._cache = (epoch, skip, stream)
+        return self._cache[2]
+
+    def _sizes_at(self, epoch: int, skip: int) -> tuple[int, int]:
+        return len(self.dataset), len(self._stream(epoch, skip))
 
     @property
     def epoch(self) -> int:
@@ -89,31 +93,35 @@ class Loader:
         """Read epoch ``epoch``'s order from the next pass on (iterating again without it replays the order)."""
         epoch = order.check_int("epoch", epoch)
         if epoch != self._epoch:
-            self._epoch, self._start = epoch, 0
+            self._epoch, self._skip, self._start = epoch, 0, 0
 
     def __len__(self) -> int:
         """Batches of one whole epoch on this rank."""
-        return math.ceil(len(self._stream(self._epoch)) / self.batch_size)
+        return math.ceil(len(self._stream(self._epoch, self._skip)) / self.batch_size)
 
     # -- resume ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Where the loop stands: ``{"epoch", "samples_consumed", ...}``; batches handed to the loop count as
-        consumed, so a restore starts at the batch after the last one taken."""
+        consumed, so a restore starts at the batch after the last one taken. ``consumed_all_ranks``: the ids of
+        the epoch's order all ranks have read together, where a resume at another world size starts."""
+        total, n = self._sizes_at(self._epoch, self._skip)
         return {"format": STATE_FORMAT, "seed": self.seed, "epoch": self._epoch, "samples_consumed": self._start,
-                "num_samples": len(self._stream(self._epoch)), "batch_size": self.batch_size,
-                "rank": self.rank, "world_size": self.world_size, "shuffle": self.shuffle}
+                "num_samples": n, "skip": self._skip, "epoch_samples": total,
+                "consumed_all_ranks": order.consumed_over_ranks(self._skip, self._start, self.world_size, total),
+                "batch_size": self.batch_size, "rank": self.rank, "world_size": self.world_size,
+                "shuffle": self.shuffle}
 
     def load_state_dict(self, state: dict) -> None:
-        """Resume at ``state``: the next pass reads the rest of its epoch, later passes whole epochs."""
-        mine = {"seed": self.seed, "rank": self.rank, "world_size": self.world_size, "shuffle": self.shuffle}
-        epoch, position = order.resume_point(state, STATE_FORMAT, mine, lambda e: len(self._stream(e)), "loader",
-                                             "seed, shuffle, rank and world size",
-                                             "the dataset, drop_last or world size")
-        self._epoch, self._start = epoch, position
+        """Resume at ``state``: the next pass reads the rest of its epoch, later passes whole epochs. At another
+        world size (saved at 4 ranks, loaded at 2) the new ranks split what the old ones had not read."""
+        mine = {"seed": self.seed, "shuffle": self.shuffle}
+        at = order.resume_point(state, STATE_FORMAT, mine, self.world_size, self._sizes_at, "loader",
+                                "seed and shuffle", "the dataset or drop_last")
+        self._epoch, self._skip, self._start = at.epoch, at.skip, at.start
 
     # -- iteration -------------------------------------------------------------------------------------------
     def __iter__(self):
-        stream = self._stream(self._epoch)
+        stream = self._stream(self._epoch, self._skip)
         start, b = self._start, self.batch_size
         rows = b * self._reads.batches_per_read
         cuts = list(range(start, len(stream), rows))
@@ -136,7 +144,7 @@ class Loader:
                 self._reads.pool.give(slot)
         finally:
             reads.close()  # a break in the loop stops the threads now, not when the generator is collected
-        self._start = 0  # a finished pass: the next one reads the whole epoch again
+        self._skip = self._start = 0  # a finished pass: the next one reads the whole epoch again
 
 
 def _pinning(pin_memory: bool) -> bool:

@@ -47,8 +47,9 @@ class Source:
 
     def __init__(self, path, *, name=None, kql_filter=None, windows=None, pad="edge", pad_before=None,
                  pad_after=None, image_key=None, image: convert.ImageFormat | None = None, actions_only=False,
-                 options: SampleOptions | None = None, commit: int | None = None):
+                 options: SampleOptions | None = None, commit: int | None = None, storage_options=None):
         self.path = os.fspath(path)
+        self.storage_options = storage_options  # for a URL: fsspec's options (credentials, endpoint)
         self.commit = commit  # the commit every process reads: the one given, else the first one opened
         self.name = str(path) if name is None else str(name)
         if kql_filter is not None and not isinstance(kql_filter, str):
@@ -89,7 +90,8 @@ class Source:
     def _open(self) -> _Opened:
         sharding.limit_threads_in_worker()
         # Window samples hit pages all over the file: read-ahead would pull in other columns' bytes (cold cache).
-        db = opener.open(self.path, access="random" if self.windowed else "normal", commit=self.commit)
+        db = opener.open(self.path, access="random" if self.windowed else "normal", commit=self.commit,
+                         storage_options=self.storage_options)
         if self.commit is None:  # workers opened later read this same commit, whatever lands meanwhile
             self.commit = getattr(db, "commit_seq", None)
         n = db.num_episodes()
@@ -237,6 +239,9 @@ class KinoMapDataset(Dataset):
     ``commit=k`` reads commit k of a .knb file (``kinonb.open(path, commit=k)``: pin one for a reproducible
     run); by default the commit the dataset first opens, which every worker then reads too.
 
+    ``db_path`` may be a sharded dataset folder or URL prefix too (:func:`kinonb.open_dataset`), and a URL
+    (``s3://...``) takes ``storage_options`` for fsspec (credentials, endpoint).
+
     ``__getitems__`` reads a whole batch with one compiled call per key and hands it to the DataLoader's
     collate function as assembled (see :mod:`kinonb.torch.collate`). The dataset holds the path only and
     opens the file lazily in each process, so it works with any number of workers, fork or spawn, persistent
@@ -246,12 +251,12 @@ class KinoMapDataset(Dataset):
     def __init__(self, db_path, kql_filter=None, image_key=None, image_size=None, to_tensor=True,
                  actions_only=False, *, windows=None, pad="edge", pad_before=None, pad_after=None,
                  resize_mode="nearest", layout="CHW", normalize=True, pad_dims=None, missing="error", rate=None,
-                 max_staleness=None, dtype=torch.float32, episode_arrays=(), commit=None):
+                 max_staleness=None, dtype=torch.float32, episode_arrays=(), commit=None, storage_options=None):
         image = convert.ImageFormat(image_size, resize_mode, layout, bool(normalize))
         options = SampleOptions(pad_dims, missing, rate, max_staleness, dtype, episode_arrays)
         self.source = Source(db_path, kql_filter=kql_filter, windows=windows, pad=pad, pad_before=pad_before,
                              pad_after=pad_after, image_key=image_key, image=image, actions_only=actions_only,
-                             options=options, commit=commit)
+                             options=options, commit=commit, storage_options=storage_options)
         self.to_tensor = bool(to_tensor)
         self.source.require_samples()
 

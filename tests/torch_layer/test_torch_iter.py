@@ -203,14 +203,57 @@ def test_set_epoch_and_state_validation(knb):
     other = make(knb, seed=2, batch_size=4)
     with pytest.raises(ValueError, match="seed"):
         other.load_state_dict(state)
-    with pytest.raises(ValueError, match="world_size"):
-        make(knb, seed=1, rank=0, world_size=2).load_state_dict(state)
-    with pytest.raises(ValueError, match="samples per rank"):
+    make(knb, seed=1, rank=0, world_size=2).load_state_dict(state)  # another world size: see the test below
+    with pytest.raises(ValueError, match="samples in epoch"):
         KinoIterDataset(knb, windows={"actions": [0]}, kql_filter="task = 't0'", seed=1).load_state_dict(state)
     with pytest.raises(ValueError, match="runs past"):
         ds.state_dict(samples_consumed=10**6)
     with pytest.raises(ValueError, match="not a"):
         ds.load_state_dict({"epoch": 0})
+
+
+def _rank_streams(knb, world, state=None, *, steps=None, **kw):
+    """What each of ``world`` ranks reads, each restored from ``state`` first; with ``steps``, only that many
+    items per rank, and each rank's state after them."""
+    taken, states = [], []
+    for rank in range(world):
+        ds = make(knb, rank=rank, world_size=world, **kw)
+        if state is not None:
+            ds.load_state_dict(state)
+        items = list(itertools.islice(iter(ds), steps)) if steps is not None else list(ds)
+        taken.append(keys(items))
+        states.append(ds.state_dict())
+    return taken, states
+
+
+@pytest.mark.parametrize("saved,resumed", [(4, 2), (2, 4), (3, 2), (4, 1), (2, 2)])
+@pytest.mark.parametrize("batch_size,equalize", [(None, "drop"), (4, "drop"), (None, "wrap")])
+def test_state_saved_at_one_world_size_resumes_at_another(knb, saved, resumed, batch_size, equalize):
+    """The ranks of a run at ``saved`` ranks stop after 3 items each; a run at ``resumed`` ranks loads rank 0's
+    state: together the two runs read every sample of the epoch's order once (the wrapped repeats aside), and
+    the global sequence (step by step, rank by rank) is the epoch's order."""
+    kw = dict(seed=11, batch_size=batch_size, equalize=equalize)
+    ref = make(knb, seed=11)
+    order_ids = ref._order(0).tolist()
+    ident = dict(zip(keys(ref), order_ids))  # sample key -> its id; ref (1 rank) reads the order as it is
+    n = len(order_ids)
+    head, states = _rank_streams(knb, saved, steps=3, **kw)
+    assert len({s["consumed_all_ranks"] for s in states}) == 1  # lockstep: every rank's state says the same
+    consumed = states[0]["consumed_all_ranks"]
+    assert consumed == 3 * (batch_size or 1) * saved
+    tail, _ = _rank_streams(knb, resumed, states[0], **kw)
+    # step by step, rank by rank, the two runs read the epoch's order
+    steps = [ident[head[r][i]] for i in range(len(head[0])) for r in range(saved)]
+    assert steps == order_ids[:consumed]
+    steps = [ident[tail[r][i]] for i in range(min(map(len, tail))) for r in range(resumed)]
+    assert steps[: n - consumed] == order_ids[consumed: consumed + len(steps)][: n - consumed]
+    read = [ident[k] for part in (head, tail) for stream in part for k in stream]
+    if equalize == "drop":
+        assert len(read) == len(set(read))  # nothing twice
+        assert len(set(order_ids) - set(read)) < resumed  # only the remainder the resumed ranks drop
+    else:
+        assert set(read) == set(order_ids)  # every sample, the few wrapped ones twice
+        assert len(read) - n < resumed
 
 
 def test_rank_from_arguments_environment_and_torch_distributed(knb, monkeypatch, tmp_path):

@@ -115,6 +115,41 @@ def test_resume_mid_epoch_continues_at_the_next_batch(knb):
         second.load_state_dict({"epoch": 0})
 
 
+@pytest.mark.parametrize("saved,resumed", [(4, 2), (2, 3)])
+def test_state_saved_at_4_ranks_resumes_at_2(knb, saved, resumed):
+    """Every rank of a run at ``saved`` ranks takes 2 batches; ranks at ``resumed`` load rank 0's state and read
+    on: step by step, rank by rank, the two runs read the epoch's order, nothing twice but the wrapped few."""
+    ds = KinoMapDataset(knb, windows=LOW_DIM)
+    ids = order.permutation(len(ds), 3, 0).tolist()
+    sample = {}  # (episode, frame) -> sample id
+    index = kinonb.open(knb).sample_index(LOW_DIM)
+    for i, (e, f) in enumerate(zip(index.sample_episodes.tolist(), index.sample_frames.tolist())):
+        sample[e, f] = i
+
+    def ident(batch):
+        return [sample[e, f] for e, f in zip(batch["episode"].tolist(), batch["frame"].tolist())]
+
+    head, states = [], []
+    for rank in range(saved):
+        loader = Loader(ds, 5, seed=3, threads=1, rank=rank, world_size=saved)
+        it = iter(loader)
+        head.append([i for _ in range(2) for i in ident(next(it))])
+        states.append(loader.state_dict())
+        it.close()
+    assert {s["consumed_all_ranks"] for s in states} == {10 * saved}
+    tail = []
+    for rank in range(resumed):
+        loader = Loader(ds, 5, seed=3, threads=1, rank=rank, world_size=resumed)
+        loader.load_state_dict(states[0])
+        tail.append([i for b in loader for i in ident(b)])
+    n, done = len(ids), 10 * saved
+    assert [head[r][i] for i in range(10) for r in range(saved)] == ids[:done]
+    steps = [tail[r][i] for i in range(min(map(len, tail))) for r in range(resumed)]
+    assert steps[: n - done] == ids[done:][: len(steps)]
+    read = [i for part in (head, tail) for stream in part for i in stream]
+    assert set(read) == set(ids) and len(read) - n < resumed
+
+
 def test_break_stops_the_threads(knb):
     ds = KinoMapDataset(knb, windows=LOW_DIM)
     before = threading.active_count()

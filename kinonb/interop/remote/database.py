@@ -126,6 +126,8 @@ class RemoteSampleIndex:
     """A :class:`kinonb.sampling.SampleIndex` whose ``read`` first fetches what its samples touch: the low-dim
     blocks of their episodes, and of each camera only the frames of the samples' windows."""
 
+    fetches = True
+
     def __init__(self, remote: RemoteDatabase, index):
         self._remote, self._index = remote, index
         self._cameras = [(name, int(np.min(k.offsets)), int(np.max(k.offsets)))
