@@ -1,7 +1,7 @@
 """The package's layers, read from its import statements (those inside functions included).
 
 Bottom to top (README, "Layout"): errors -> format -> kernels -> query -> protocol -> codecs -> sampling -> store ->
-interop -> ops -> torch -> cli. A module imports only from its own layer or below, no import cycle exists,
+interop -> ops -> torch -> ray -> cli. A module imports only from its own layer or below, no import cycle exists,
 torch is imported only by the torch layer, nothing in the product imports the test kit, and no module outside
 the store reaches into a reader's private members.
 """
@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "kinonb"
 LAYERS = ["errors", "_version", "format", "kernels", "query", "protocol", "codecs", "sampling", "store", "interop", "ops",
-          "torch", "cli", "testing"]
+          "torch", "ray", "cli", "testing"]
 FACE = {"kinonb", "kinonb.__main__", "kinonb.example"}  # the public face may import any layer
 
 

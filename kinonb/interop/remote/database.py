@@ -24,7 +24,7 @@ TAIL_BYTES = 1 << 20
 #: Reader methods that touch only the footer (fetched at open): passed straight through.
 FOOTER_ONLY = ("num_episodes", "__len__", "num_frames", "version", "summary", "read_meta", "schema", "column_names",
                "camera_names", "stats", "meta_table", "query", "query_positions", "episode_lengths", "stream_names",
-               "commit_seq", "ignored_bytes", "format_name")
+               "commit_seq", "ignored_bytes", "format_name", "block_ranges", "episode_extents")
 
 
 def is_remote(path) -> bool:
