@@ -31,8 +31,35 @@ def cmd_merge(args) -> int:
 def cmd_ingest(args) -> int:
     from ..interop.ingest import detect, ingest
 
-    key_map = _key_map(args.map)
+    key_map = _key_map(args.map)  # a malformed --map is a usage error before the source is looked at
     fmt, tried = (args.format, None) if args.format else detect(args.src)
+    options = _ingest_options(args, fmt, key_map)
+    if args.shards is not None:
+        from ..interop.ingest.shards import ingest_shards
+
+        report = ingest_shards(args.src, args.output, shards=args.shards, workers=args.workers, format=fmt,
+                               **options)
+    elif args.workers != 1:
+        raise UsageError("--workers applies to a sharded ingest (--shards N)")
+    else:
+        report = ingest(args.src, args.output, format=fmt, **options)
+    if tried is not None:
+        report.note(f"format {fmt} detected (tried {', '.join(tried)})")
+    if args.json:
+        _print_json(report.as_dict())
+        return EXIT_OK
+    into = f"{args.output} ({args.shards} shards)" if args.shards is not None else args.output
+    _info(args, f"ingested {report.episodes} episodes ({report.frames} frames) from {args.src} ({fmt}) into {into}")
+    if not args.quiet:
+        for note in report.notes:
+            _info(args, f"  note: {note}")
+        if report.skipped:
+            _info(args, f"  skipped {len(report.skipped)} things (see the warnings; --json lists them)")
+    return EXIT_OK
+
+
+def _ingest_options(args, fmt: str, key_map: dict) -> dict:
+    """The ingest options the flags ask for; a UsageError for a flag the format does not take."""
     options = dict(embodiment=args.embodiment, task=args.task, fps=args.fps, max_episodes=args.max_episodes,
                    compression=_ingest_compression(args.compress), key_map=key_map, overwrite=args.overwrite,
                    progress=_progress(args, f"ingest {fmt}"))
@@ -58,20 +85,7 @@ def cmd_ingest(args) -> int:
         options["keep_large_attrs"] = True
     if fmt == "kdb" and options["key_map"]:
         raise UsageError("--map does not apply to .kdb sources (their keys are fixed)")
-    report = ingest(args.src, args.output, format=fmt, **options)
-    if tried is not None:
-        report.note(f"format {fmt} detected (tried {', '.join(tried)})")
-    if args.json:
-        _print_json(report.as_dict())
-        return EXIT_OK
-    _info(args, f"ingested {report.episodes} episodes ({report.frames} frames) from {args.src} ({fmt}) into "
-          f"{args.output}")
-    if not args.quiet:
-        for note in report.notes:
-            _info(args, f"  note: {note}")
-        if report.skipped:
-            _info(args, f"  skipped {len(report.skipped)} things (see the warnings; --json lists them)")
-    return EXIT_OK
+    return options
 
 
 def cmd_export(args) -> int:

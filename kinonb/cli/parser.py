@@ -10,6 +10,7 @@ import argparse
 from .bench import cmd_bench
 from .check import cmd_create_test, cmd_salvage, cmd_validate
 from .convert import cmd_export, cmd_ingest, cmd_merge
+from .dataset import cmd_manifest
 from .edit import cmd_annotate, cmd_compact, cmd_delete, cmd_diff, cmd_log, cmd_relabel
 from .inspect import cmd_info, cmd_query, cmd_schema
 from .look import cmd_stats, cmd_view
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for define in (_add_create_test, _add_info, _add_schema, _add_stats, _add_view, _add_validate, _add_salvage,
                    _add_query, _add_merge, _add_mix, _add_ingest, _add_export, _add_log, _add_diff, _add_compact,
-                   _add_delete, _add_relabel, _add_bench):
+                   _add_delete, _add_relabel, _add_manifest, _add_bench):
         define(add)
     return parser
 
@@ -241,9 +242,15 @@ def _add_ingest(add) -> None:
             "  kinonb ingest rollouts/ -o r.knb --format npz --map actions=act --map states=obs.qpos\n"
             "  kinonb ingest demos.hdf5 -o d.knb --compress agentview=jpeg --compress wrist=lz4\n"
             "  kinonb ingest demos.pickle -o d.knb --format pickle --map episode_arrays.init=init_state_dict.qpos\n"
-            "  kinonb ingest recordings/ -o r.knb --format rrd --index frame_index --map actions=/action")
+            "  kinonb ingest recordings/ -o r.knb --format rrd --index frame_index --map actions=/action\n"
+            "  kinonb ingest demos.hdf5 -o demos/ --shards 8 --workers 4   # resumable: run it again after a crash")
     p.add_argument("src", help="the source file or directory")
-    p.add_argument("-o", "--output", required=True, help="the new .knb file")
+    p.add_argument("-o", "--output", required=True, help="the new .knb file (with --shards: the dataset folder)")
+    p.add_argument("--shards", type=_pos_int, default=None, metavar="N",
+                   help="write N .knb shards (shard-00000.knb, ...) and a manifest into the folder -o, resumably: "
+                        "the same command run again continues an interrupted ingest")
+    p.add_argument("--workers", type=_pos_int, default=1, metavar="K",
+                   help="with --shards: write the shards with K worker processes (default 1)")
     p.add_argument("--format", choices=FORMATS, default=None, help="the source format (default: detect)")
     p.add_argument("--embodiment", default=None, help="override the embodiment")
     p.add_argument("--task", default=None, help="override the task")
@@ -288,6 +295,15 @@ def _add_export(add) -> None:
     p.add_argument("--filter", default=None, help="knb: KQL, keep only the episodes it selects")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _add_manifest(add) -> None:
+    p = add("manifest", cmd_manifest, "write the manifest (kinonb-dataset.json) of a folder of .knb shards, each "
+            "pinned at its newest commit", "kinonb manifest shards/")
+    p.add_argument("folder")
+    p.add_argument("--shards", nargs="+", metavar="FILE", help="the shards in dataset order (default: the "
+                   "folder's .knb files in name order)")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
 
 def _add_bench(add) -> None:

@@ -53,3 +53,17 @@ def test_validate_checks_every_shard(folder, capsys):
     assert rc == 1 and "FAILED" in out and "shard-00001.knb" in err
     rc, _, err = run(capsys, "validate", folder, "--repair")
     assert rc == 2 and "one by one" in err
+
+
+def test_manifest_command_pins_the_shards_named(folder, capsys):
+    (folder / "kinonb-dataset.json").unlink()
+    rc, out, _ = run(capsys, "manifest", folder, "--shards", "shard-00002.knb", "shard-00000.knb", "--json")
+    doc = json.loads(out)
+    assert rc == 0 and [s["path"] for s in doc["shards"]] == ["shard-00002.knb", "shard-00000.knb"]
+    assert [kinonb.open(folder).read_meta(i)["episode_id"] for i in (0, 4)] == [8, 0]  # the manifest's order
+    rc, out, _ = run(capsys, "manifest", folder)
+    assert rc == 0 and "3 shards, 12 episodes" in out
+    rc, _, err = run(capsys, "manifest", folder, "--shards", "missing.knb")
+    assert rc == 1 and "not a file" in err
+    rc, out, _ = run(capsys, "manifest", "--help")
+    assert "example:" in out

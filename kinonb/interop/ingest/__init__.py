@@ -22,6 +22,9 @@ complete, so a failed ingest never leaves a half-written ``out``.
 Common options:
     embodiment, task, fps   override what the source says (None: take it from the source, when it has it)
     max_episodes            stop after this many episodes (in the source's order)
+    episodes                range(start, stop): only these source episodes (positions in the source's order,
+                            after its filters, within what max_episodes keeps); the others are not read
+                            (:mod:`~kinonb.ingest.selection`; a sharded ingest gives each shard its range)
     compression             None, "lz4", "jpeg" or "video" for every camera, or {camera: codec} per stored
                             camera name (others raw): how decoded camera frames are stored
     transcode               lerobot / rlds: None keeps the source's camera bytes (video packets, JPEG frames);
@@ -48,6 +51,7 @@ import errno
 import importlib
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -65,6 +69,7 @@ from ...store.report import Report
 from ...store.transfer import write_episodes
 from .batch import EpisodeBatch
 from .detect import FORMATS, detect
+from .selection import COUNT, Counted, selected, taken  # noqa: F401  (used by the format modules)
 
 #: The module of each format whose module is not named after it.
 MODULES = {"zarr": "zarr_replay", "pickle": "pickle_episodes"}
@@ -105,6 +110,21 @@ def ingest(src, out, *, format: str | None = None, **options) -> Report:
     if tried is not None:
         report.note(f"format {format} detected (tried {', '.join(tried)})")
     return report
+
+
+def count_episodes(src, *, format: str | None = None, **options) -> int:
+    """How many episodes ``ingest(src, out, format=format, **options)`` would write (its filters and max_episodes
+    applied), found by running that ingest up to its choice of episodes (:mod:`.selection`): no episode is read
+    and nothing is written. Most formats count from their index (hdf5's groups, LeRobot's episode table, zarr's
+    episode_ends, a .kdb's index, a folder's files, RLDS record headers); a pickle, a single .npz, an
+    hf_datasets table and Rerun recordings are read whole to count them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IngestWarning)
+        try:
+            ingest(src, None, format=format, episodes=COUNT, **options)
+        except Counted as counted:
+            return counted.count
+    raise InvalidArgumentError(f"{src}: the {format or 'detected'} ingest did not count its episodes")
 
 
 # ---- shared by the format modules ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from . import (
     column_name,
     require_zero_one,
     role_float,
+    selected,
     storable_column,
     terminal_flags,
     total_reward,
@@ -237,24 +238,23 @@ META_FROM = {"task": "each episode's task key (task, language_instruction, meta.
              "fps": "each episode's fps key (fps, control_freq, meta.json fps; --map fps=KEY)"}
 
 
-def write_trees(src, out, fmt: str, episodes, count: int, *, embodiment=None, task=None, fps=None,
+def write_trees(src, out, fmt: str, read, count: int, *, embodiment=None, task=None, fps=None,
                 max_episodes=None, compression=None, key_map=None, overwrite=False, progress=None,
-                report: Report | None = None) -> Report:
-    """Write ``episodes`` (an iterable of (label, tree, episode_id); ``count`` of them) to ``out``, each tree
-    turned into add_episode kwargs by :func:`episode_kwargs` under the field map ``key_map``."""
+                report: Report | None = None, episodes=None) -> Report:
+    """Write the source's episodes (``read(i)``: episode i's (label, tree, episode_id); ``count`` of them; the
+    ones :func:`selected` chooses are read) to ``out``, each tree turned into add_episode kwargs by
+    :func:`episode_kwargs` under the field map ``key_map``."""
     check_options(fps=fps, max_episodes=max_episodes, compression=compression)
     fmap = parse_field_map(key_map)
     report = report or Report("ingest", source=str(src), output=str(out), format=fmt)
-    if max_episodes is not None:
-        count = min(count, int(max_episodes))
+    chosen = selected(count, max_episodes, episodes)
 
     def kwargs():
-        for i, (label, tree, episode_id) in enumerate(episodes):
-            if i >= count:
-                return
+        for i in chosen:
+            label, tree, episode_id = read(i)
             ep = episode_kwargs(tree, fmap, report, label)
             ep["episode_id"] = episode_id
             yield ep
 
     return write_ingest(out, kwargs(), report, compression=compression, overwrite=overwrite, progress=progress,
-                        total=count, embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
+                        total=len(chosen), embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)

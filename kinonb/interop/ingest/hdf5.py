@@ -64,6 +64,7 @@ from . import (
     require_exists,
     require_zero_one,
     role_float,
+    selected,
     skip_if_unstorable,
     terminal_flags,
     total_reward,
@@ -76,7 +77,7 @@ DEMO = re.compile(r"demo_(\d+)$")
 
 def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
                 key_map=None, filter_key=None, keep_large_attrs=False, overwrite=False,
-                progress=None) -> Report:
+                progress=None, episodes=None) -> Report:
     """Convert a robomimic / LIBERO / robosuite HDF5 file to .knb (see the module docstring for the mapping)."""
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     h5py = require("h5py", "hdf5", "HDF5 ingest")
@@ -107,26 +108,38 @@ def ingest_hdf5(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
             keep = set(masks[filter_key])
             names = [n for n in names if n in keep]
             report.note(f"filter mask/{filter_key}: {len(names)} demos")
-        if max_episodes is not None:
-            names = names[: int(max_episodes)]
+        chosen = selected(len(names), max_episodes, episodes)
         meta = source_meta(data, report)
-        meta["dtypes"] = _common_dtypes(data, names, report)
-        episodes = (_episode(data[n], n, masks, meta, key_map, keep_large_attrs, report) for n in names)
-        return write_ingest(out, episodes, report, compression=compression, overwrite=overwrite, progress=progress,
+        # one dtype per dataset over every demo ingested, so that each shard of a sharded ingest picks the same
+        meta["dtypes"] = _common_dtypes(data, names[: None if max_episodes is None else int(max_episodes)], report)
+        names = names[chosen.start:chosen.stop]
+        demos = (_episode(data[n], n, masks, meta, key_map, keep_large_attrs, report) for n in names)
+        return write_ingest(out, demos, report, compression=compression, overwrite=overwrite, progress=progress,
                             total=len(names), embodiment=embodiment, task=task, fps=fps,
                             meta_from=meta["meta_from"])
+
+
+#: {(file, its size and mtime, demos): {dataset path: its dtypes}}: the shards of a sharded ingest that one process
+#: writes walk the demos' metadata once.
+_DTYPES_SEEN: dict = {}
 
 
 def _common_dtypes(data, names, report) -> dict:
     """{dataset path: one dtype for every demo}: where demos store a dataset with different dtypes (robosuite
     1.4's handover demos mix float32 and float64), the column takes the type that holds them all (reading only
     HDF5 metadata), so no later demo is rounded into an earlier one's narrower dtype."""
-    seen: dict = {}
-    for n in names:
-        for path, ds in _datasets(data[n]):
-            seen.setdefault(path, set()).add(ds.dtype)
+    st = os.stat(data.file.filename)
+    key = (os.path.abspath(data.file.filename), st.st_size, st.st_mtime_ns, tuple(names))
+    if key not in _DTYPES_SEEN:
+        seen: dict = {}
+        for n in names:
+            for path, ds in _datasets(data[n]):
+                seen.setdefault(path, set()).add(ds.dtype)
+        if len(_DTYPES_SEEN) >= 4:
+            _DTYPES_SEEN.clear()
+        _DTYPES_SEEN[key] = seen
     out = {}
-    for path, dts in seen.items():
+    for path, dts in _DTYPES_SEEN[key].items():
         if len(dts) > 1 and all(d.kind in "biuf" for d in dts):
             out[path] = np.result_type(*dts)
             report.note(f"{path}: dtypes differ between demos ({', '.join(sorted(map(str, dts)))}); stored as "

@@ -171,6 +171,10 @@ def ingest_hf_datasets(src, out, *, split=None, key_map=None, **options) -> Repo
     table = read_table(dataset_folder(root, split, report))
     if ep_key == "episode_index" and ep_key not in table.column_names:
         ep_key = None
-    episodes = episode_rows(table, ep_key, report)
-    trees = ((f"episode_index {i}", episode_tree(table, rows, {ep_key}, report), i) for i, rows in episodes)
-    return write_trees(src, out, "hf_datasets", trees, len(episodes), report=report, key_map=key_map, **options)
+    rows = episode_rows(table, ep_key, report)
+
+    def read(i):
+        index, at = rows[i]
+        return f"episode_index {index}", episode_tree(table, at, {ep_key}, report), index
+
+    return write_trees(src, out, "hf_datasets", read, len(rows), report=report, key_map=key_map, **options)

@@ -20,7 +20,7 @@ from ...errors import FormatError, InvalidArgumentError
 from ...kernels.kdb_lowdim import all_zero, gather_lowdim
 from ...store.transfer import episode_kwargs
 from ..kdb_reader import KdbDatabase
-from . import EpisodeBatch, Report, check_options, write_ingest
+from . import EpisodeBatch, Report, check_options, selected, write_ingest
 
 META_FROM = {f: f"the .kdb episode's {f}" for f in ("task", "embodiment", "fps")}
 #: A bulk run is cut after this many episodes or low-dim bytes.
@@ -31,23 +31,26 @@ MIN_RUN = 8
 
 
 def ingest_kdb(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-               key_map=None, overwrite=False, progress=None) -> Report:
+               key_map=None, overwrite=False, progress=None, episodes=None) -> Report:
     """Convert a kinodb ``.kdb`` file to .knb."""
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     if key_map:
         raise InvalidArgumentError(f"key_map does not apply to .kdb files (their keys are fixed), got {key_map}")
     db = KdbDatabase(src)
     report = Report("ingest", source=str(src), output=str(out), format="kdb")
-    n = len(db) if max_episodes is None else min(len(db), int(max_episodes))
-    return write_ingest(out, _items(db, n), report, compression=compression, overwrite=overwrite,
-                        progress=progress, total=n, embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
+    chosen = selected(len(db), max_episodes, episodes)
+    return write_ingest(out, _items(db, chosen), report, compression=compression, overwrite=overwrite,
+                        progress=progress, total=len(chosen), embodiment=embodiment, task=task, fps=fps,
+                        meta_from=META_FROM)
 
 
-def _items(db: KdbDatabase, n: int):
-    """Episodes 0..n-1 in order: EpisodeBatches of the bulk runs, add_episode dicts between them."""
+def _items(db: KdbDatabase, chosen: range):
+    """Episodes ``chosen`` (start..stop-1) in order: EpisodeBatches of the bulk runs, add_episode dicts between
+    them."""
+    start, n = chosen.start, chosen.stop
     bulk, meta = _bulk(db, n)
-    pos = 0
-    for lo, hi in _runs(db.index()[:n], bulk, meta):
+    pos = start
+    for lo, hi in _runs(db.index()[:n], bulk, meta, start):
         yield from _one_by_one(db, pos, lo)
         yield _batch(db, meta, lo, hi)
         pos = hi
@@ -87,15 +90,17 @@ def _bulk(db: KdbDatabase, n: int):
     return ok & np.isfinite(fps) & (fps >= 0), meta
 
 
-def _runs(idx: np.ndarray, bulk: np.ndarray, meta):
+def _runs(idx: np.ndarray, bulk: np.ndarray, meta, start: int = 0):
     """(lo, hi) runs of consecutive bulk episodes of one state_dim, action_dim and reward flag (add_episodes takes
-    total_reward for all or none), cut at RUN_EPISODES / RUN_BYTES; runs under MIN_RUN episodes are left out."""
+    total_reward for all or none), from episode ``start`` on, cut at RUN_EPISODES / RUN_BYTES; runs under MIN_RUN
+    episodes are left out."""
     if meta is None:
         return
     n = len(idx)
     key = (idx["state_dim"].astype(np.int64) | idx["action_dim"].astype(np.int64) << 16
            | meta.has_reward[:n].astype(np.int64) << 32)
     key = np.where(bulk, key, -1)
+    key[:start] = -2  # before the selection: a run of its own, left out
     bounds = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1, [n]]).tolist()
     ends = np.cumsum(idx["actions_length"].astype(np.int64))
     for lo, hi in zip(bounds[:-1], bounds[1:]):

@@ -38,6 +38,7 @@ from . import (
     require_zero_one,
     role_float,
     role_keys,
+    selected,
     states_and_rewards,
     terminal_flags,
     write_ingest,
@@ -52,7 +53,7 @@ META_FROM = {"task": "each episode's tasks in meta/ (its first)",
 
 
 def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-                   key_map=None, transcode=None, overwrite=False, progress=None) -> Report:
+                   key_map=None, transcode=None, overwrite=False, progress=None, episodes=None) -> Report:
     """Convert a LeRobot v2.x / v3.0 dataset directory to .knb (see the module docstring for the mapping)."""
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     compression = check_transcode(transcode, compression)
@@ -81,22 +82,22 @@ def ingest_lerobot(src, out, *, embodiment=None, task=None, fps=None, max_episod
         if feat.get("dtype") == "string":
             report.skip(f"column {key!r}", "text per frame (kinonb columns are numeric)")
     tasks = _tasks(root, pq)
-    episodes = _episode_table(root, info, version, pq)
-    if max_episodes is not None:
-        episodes = episodes[: int(max_episodes)]
+    table = _episode_table(root, info, version, pq)
+    chosen = selected(len(table), max_episodes, episodes)
+    table = table[chosen.start:chosen.stop]
     splits = _splits(info)
     videos = VideoCameras(root, info, version, features, rename, report, transcode)
 
     def gen():
         cache = {}
-        for row in episodes:
-            table = _episode_rows(root, info, version, row, pq, cache)
-            ep = _episode(table, row, features, roles, rename, tasks, splits, info, report)
-            ep.update(non_empty(images={**ep.get("images", {}), **videos(row, table.num_rows)}))
+        for row in table:
+            rows = _episode_rows(root, info, version, row, pq, cache)
+            ep = _episode(rows, row, features, roles, rename, tasks, splits, info, report)
+            ep.update(non_empty(images={**ep.get("images", {}), **videos(row, rows.num_rows)}))
             yield ep
 
     write_ingest(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
-                 total=len(episodes), embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
+                 total=len(table), embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
     videos.finish()
     return report
 

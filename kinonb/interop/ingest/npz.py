@@ -159,19 +159,19 @@ def ingest_npz(src, out, **options) -> Report:
                                     f"entries {sorted(p.name for p in root.iterdir())[:20]}")
         report.note(f"a folder of {len(files)} per-episode .npz files")
 
-        def trees():
-            for i, (npz, meta) in enumerate(files):
-                tree = read_npz(npz, report)
-                if meta is not None:
-                    tree["meta"] = read_meta_json(meta)
-                yield str(npz.relative_to(root)), tree, i
+        def read(i):
+            npz, meta = files[i]
+            tree = read_npz(npz, report)
+            if meta is not None:
+                tree["meta"] = read_meta_json(meta)
+            return str(npz.relative_to(root)), tree, i
 
-        return write_trees(src, out, "npz", trees(), len(files), report=report, **options)
+        return write_trees(src, out, "npz", read, len(files), report=report, **options)
     tree = read_npz(root, report)
     ends_key = next((k for k in ("episode_ends", "meta.episode_ends") if _has(tree, k)), None)
     if ends_key is None:
         report.note("one .npz without episode_ends: one episode")
-        return write_trees(src, out, "npz", [(root.name, tree, 0)], 1, report=report, **options)
+        return write_trees(src, out, "npz", lambda i: (root.name, tree, 0), 1, report=report, **options)
     ends = _pop(tree, ends_key)
     arrays = tree.pop("data") if set(tree) - {"meta"} == {"data"} and isinstance(tree["data"], dict) else tree
     return ingest_concatenated(src, out, "npz", arrays, ends, report=report, **options)
@@ -223,15 +223,13 @@ def ingest_concatenated(src, out, fmt: str, arrays: dict, ends, *, report: Repor
             report.skip(f"{key!r}", f"not {n} rows (episode_ends[-1]): shape {tuple(shape)}", stacklevel=3)
     report.note(f"{len(ends)} concatenated episodes split at episode_ends")
 
-    def trees():
-        start = 0
-        for i, stop in enumerate(ends.tolist()):
-            tree = nest({k: np.asarray(a[start:stop]) for k, a in rows.items()})
-            tree.update({k: np.asarray(v[()]) for k, v in shared.items()})
-            yield f"episode {i} (rows {start}..{stop})", tree, i
-            start = stop
+    def read(i):
+        start, stop = int(ends[i - 1]) if i else 0, int(ends[i])
+        tree = nest({k: np.asarray(a[start:stop]) for k, a in rows.items()})
+        tree.update({k: np.asarray(v[()]) for k, v in shared.items()})
+        return f"episode {i} (rows {start}..{stop})", tree, i
 
-    return write_trees(src, out, fmt, trees(), len(ends), report=report, **options)
+    return write_trees(src, out, fmt, read, len(ends), report=report, **options)
 
 
 def _leaves(tree, prefix=""):

@@ -138,5 +138,4 @@ def ingest_pickle(src, out, **options) -> Report:
     require_exists(src)
     episodes = episodes_of(safe_load(src), str(src))
     report = Report("ingest", source=str(src), output=str(out), format="pickle")
-    trees = ((label, ep, i) for i, (label, ep) in enumerate(episodes))
-    return write_trees(src, out, "pickle", trees, len(episodes), report=report, **options)
+    return write_trees(src, out, "pickle", lambda i: (*episodes[i], i), len(episodes), report=report, **options)

@@ -34,10 +34,6 @@ with JPEG/PNG magic -> images, other bytes -> text) and T from ``steps/is_first`
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
-
 import numpy as np
 
 from ...errors import CorruptFieldError, InvalidArgumentError
@@ -47,20 +43,20 @@ from . import (
     check_options,
     non_empty,
     renames,
-    require_exists,
     role_float,
     role_keys,
+    selected,
     states_and_rewards,
     terminal_flags,
     write_ingest,
 )
 from .cameras import check_transcode, encoded_jpeg
 from .example_proto import Feature, parse_example
-from .tfrecord import iter_records
+from .rlds_layout import find_version_dir, info_episodes, list_shards, read_features  # noqa: F401
+from .tfrecord import count_records, iter_records
 
 META_FROM = {"task": "steps/language_instruction (the first step's)",
              "embodiment": "the RLDS features (they name no robot)", "fps": "the RLDS features (they hold no rate)"}
-SHARD = re.compile(r"^(?P<name>.+)-(?P<split>[^-.]+)\.tfrecord(?:-(?P<i>\d+)-of-(?P<n>\d+))?$")
 ROLE_KEYS = {"actions": "action", "states": "observation/state", "rewards": "reward", "is_terminal": "is_terminal"}
 LENGTH_KEYS = ("is_first", "is_last", "is_terminal", "reward", "discount")
 _NUMPY = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "int64": np.int64,
@@ -69,11 +65,13 @@ _NUMPY = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "
 
 
 def ingest_rlds(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-                key_map=None, split=None, verify_crc=True, transcode=None, overwrite=False, progress=None) -> Report:
+                key_map=None, split=None, verify_crc=True, transcode=None, overwrite=False, progress=None,
+                episodes=None) -> Report:
     """Convert an RLDS TFRecord dataset directory to .knb (see the module docstring for the mapping).
 
     ``split`` reads one split only (e.g. "train"); ``verify_crc=False`` skips the TFRecord checksums;
-    ``transcode`` (None, "jpeg", "lz4", "raw"): how cameras are stored (None: JPEG bytes kept).
+    ``transcode`` (None, "jpeg", "lz4", "raw"): how cameras are stored (None: JPEG bytes kept). With
+    ``episodes=`` the records are counted from their headers, and those before the range are skipped unparsed.
     """
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     compression = check_transcode(transcode, compression)
@@ -85,105 +83,30 @@ def ingest_rlds(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
         found = sorted(p.name for p in root.iterdir())[:20]
         raise SourceLayoutError(root, f"TFRecord shards <name>-{split or '<split>'}.tfrecord-<i>-of-<n>",
                                 f"entries {found}")
-    total = _count_episodes(root, shards, split)
-    if max_episodes is not None:
+    counts = None if episodes is None else [count_records(path, verify=verify_crc) for _, path in shards]
+    chosen = selected(None if counts is None else sum(counts), max_episodes, episodes)
+    total = len(chosen) if counts is not None else info_episodes(root, shards, split)
+    if max_episodes is not None and counts is None:
         total = min(total, int(max_episodes)) if total is not None else int(max_episodes)
 
     def gen():
-        produced = 0
-        for split_name, path in shards:
-            for offset, data in iter_records(path, verify=verify_crc):
-                if max_episodes is not None and produced >= int(max_episodes):
+        pos = 0  # the source position of the next record
+        for k, (split_name, path) in enumerate(shards):
+            skip = max(0, min(chosen.start - pos, counts[k] if counts else 0))
+            pos += skip
+            if counts and skip == counts[k]:
+                continue
+            for offset, data in iter_records(path, verify=verify_crc, skip=skip):
+                if pos >= chosen.stop:
                     return
                 features, lists = parse_example(data, path=str(path), offset=offset + 12)
                 steps, meta = _flatten(features, lists)
-                yield _episode(steps, meta, specs, key_map, split_name, f"{path.name} record at byte {offset}",
-                               report, keep_jpeg=transcode is None)
-                produced += 1
+                yield dict(_episode(steps, meta, specs, key_map, split_name, f"{path.name} record at byte {offset}",
+                                    report, keep_jpeg=transcode is None), episode_id=pos)
+                pos += 1
 
     return write_ingest(out, gen(), report, compression=compression, overwrite=overwrite, progress=progress,
                         total=total, embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
-
-
-# ---- the directory ---------------------------------------------------------------------------------------
-
-
-def find_version_dir(src) -> Path:
-    p = Path(src)
-    if p.is_file():
-        return p.parent
-    require_exists(p)
-
-    def holds_dataset(d):
-        return (d / "features.json").is_file() or any(SHARD.match(f.name) for f in d.iterdir())
-
-    if holds_dataset(p):
-        return p
-    versions = sorted((d for d in p.iterdir() if d.is_dir() and holds_dataset(d)),
-                      key=lambda d: [int(x) if x.isdigit() else x for x in re.split(r"[.]", d.name)])
-    if versions:
-        return versions[-1]
-    raise SourceLayoutError(p, "an RLDS/TFDS directory: features.json and <name>-<split>.tfrecord-* shards, or "
-                            "version subdirectories holding them", f"entries {sorted(x.name for x in p.iterdir())[:20]}")
-
-
-def list_shards(root: Path, split=None) -> list[tuple[str, Path]]:
-    """(split, path) of every shard, splits in dataset_info order (then by name), shards by index."""
-    shards = []
-    for f in root.iterdir():
-        m = SHARD.match(f.name)
-        if m and (split is None or m.group("split") == split):
-            shards.append((m.group("split"), int(m.group("i") or 0), f))
-    order = {}
-    info = root / "dataset_info.json"
-    if info.is_file():
-        for k, s in enumerate(json.loads(info.read_text()).get("splits", [])):
-            order[s.get("name")] = k
-    shards.sort(key=lambda s: (order.get(s[0], len(order)), s[0], s[1]))
-    return [(s, f) for s, _, f in shards]
-
-
-def _count_episodes(root: Path, shards, split) -> int | None:
-    info = root / "dataset_info.json"
-    if not info.is_file():
-        return None
-    wanted = {s for s, _ in shards}
-    total = 0
-    for s in json.loads(info.read_text()).get("splits", []):
-        if s.get("name") in wanted:
-            total += sum(int(x) for x in s.get("shardLengths", []))
-    return total or None
-
-
-def read_features(root: Path) -> dict:
-    """{"steps/action": spec, ...} from features.json; each spec has kind (tensor/image/text), dtype, shape."""
-    path = root / "features.json"
-    if not path.is_file():
-        return {}
-    out = {}
-
-    def walk(node, prefix):
-        cls = node.get("pythonClassName", "")
-        if "featuresDict" in node:
-            for k, v in node["featuresDict"]["features"].items():
-                walk(v, f"{prefix}{k}/")
-        elif "sequence" in node:
-            walk(node["sequence"]["feature"], prefix)
-        elif "image" in node:
-            spec = node["image"]
-            out[prefix[:-1]] = {"kind": "image", "dtype": spec.get("dtype", "uint8"),
-                                "shape": [int(d) for d in spec.get("shape", {}).get("dimensions", [])],
-                                "encoding": spec.get("encodingFormat", "")}
-        elif "text" in node or cls.endswith(".Text"):
-            out[prefix[:-1]] = {"kind": "text"}
-        elif "tensor" in node:
-            spec = node["tensor"]
-            out[prefix[:-1]] = {"kind": "tensor", "dtype": spec.get("dtype", "float32"),
-                                "shape": [int(d) for d in spec.get("shape", {}).get("dimensions", [])],
-                                "encoding": spec.get("encoding", "none")}
-
-    walk(json.loads(path.read_text()), "")
-    return out
 
 
 # ---- one episode -----------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ from . import (
     renames,
     require,
     require_exists,
+    selected,
+    taken,
     total_reward,
     write_ingest,
 )
@@ -63,29 +65,33 @@ _TIME_UNITS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 
 def ingest_rrd(src, out, *, index: str = "frame_index", segment_by: str | None = None, embodiment=None, task=None,
                fps=None, max_episodes=None, compression=None, transcode=None, key_map=None, overwrite=False,
-               progress=None) -> Report:
-    """Convert Rerun recordings to .knb (see the module docstring for the mapping)."""
+               progress=None, episodes=None) -> Report:
+    """Convert Rerun recordings to .knb (see the module docstring for the mapping). ``episodes=`` still loads
+    the recordings before the range (their segments are counted, not converted)."""
     rr = require("rerun", "rerun", "rrd ingest")
     require("datafusion", "rerun", "rrd ingest (rerun-sdk's dataframe queries)")
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     compression = check_transcode(transcode, compression)
     files = rrd_files(src)
     report = Report("ingest", source=str(src), output=str(out), format="rrd")
-    limit = None if max_episodes is None else int(max_episodes)
 
-    def episodes():
-        count = 0
+    def segments():
         for path in files:
             reader = rr.chunk.RrdReader(path)
             for entry in reader.recordings():
                 rec = Recording(reader, entry, path, index, report)
                 for seg, rows in rec.segments(segment_by):
-                    if limit is not None and count >= limit:
-                        return
-                    yield rec.episode(rows, seg, key_map, fps, keep_jpeg=transcode is None)
-                    count += 1
+                    yield rec, seg, rows
 
-    return write_ingest(out, episodes(), report, compression=compression, overwrite=overwrite, progress=progress,
+    chosen = selected(None, max_episodes, episodes, counter=lambda: sum(1 for _ in segments()))
+
+    def converted():
+        for pos, (rec, seg, rows) in enumerate(taken(segments(), chosen, src), chosen.start):
+            ep = rec.episode(rows, seg, key_map, fps, keep_jpeg=transcode is None)
+            ep.setdefault("episode_id", pos)  # what the writer numbers them from 0, for a shard too
+            yield ep
+
+    return write_ingest(out, converted(), report, compression=compression, overwrite=overwrite, progress=progress,
                         embodiment=embodiment, task=task, fps=fps, meta_from=META_FROM)
 
 

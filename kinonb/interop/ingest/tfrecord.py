@@ -76,25 +76,51 @@ def masked_crc32c(data) -> int:
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
-def iter_records(path, *, verify: bool = True):
-    """Yield ``(offset, data)`` for every record of a TFRecord file, checking both CRCs when ``verify``."""
+def _record_length(f, path: str, pos: int, size: int, verify: bool) -> int:
+    """The data length of the record whose header starts at ``pos`` (read from ``f``), checked."""
+    head = f.read(_HEAD.size)
+    if len(head) < _HEAD.size:
+        raise TruncatedFileError(path, pos, "a 12-byte record header", f"{len(head)} bytes before EOF",
+                                 "file seems not fully written?")
+    length, length_crc = _HEAD.unpack(head)
+    if verify and masked_crc32c(head[:8]) != length_crc:
+        raise ChecksumError(path, pos + 8, f"masked CRC-32C {masked_crc32c(head[:8]):#010x} (computed "
+                            f"over the record length {length})", f"{length_crc:#010x} stored",
+                            "not a TFRecord file, or corrupt")
+    if length > size - pos - _HEAD.size - _FOOT.size:
+        raise TruncatedFileError(path, pos, f"a record of {length} bytes + 4-byte CRC",
+                                 f"{size - pos - _HEAD.size} bytes left", "file seems not fully written?")
+    return length
+
+
+def count_records(path, *, verify: bool = True) -> int:
+    """How many records a TFRecord file holds, from their headers alone (each header's CRC checked when
+    ``verify``; the data is seeked past, not read)."""
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    count = pos = 0
+    with open(path, "rb") as f:
+        while pos < size:
+            pos += _HEAD.size + _record_length(f, path, pos, size, verify) + _FOOT.size
+            f.seek(pos)
+            count += 1
+    return count
+
+
+def iter_records(path, *, verify: bool = True, skip: int = 0):
+    """Yield ``(offset, data)`` for every record of a TFRecord file, checking both CRCs when ``verify``; the first
+    ``skip`` records are passed over by their headers, their data neither read nor checked."""
     path = os.fspath(path)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         pos = 0
         while pos < size:
-            head = f.read(_HEAD.size)
-            if len(head) < _HEAD.size:
-                raise TruncatedFileError(path, pos, "a 12-byte record header", f"{len(head)} bytes before EOF",
-                                         "file seems not fully written?")
-            length, length_crc = _HEAD.unpack(head)
-            if verify and masked_crc32c(head[:8]) != length_crc:
-                raise ChecksumError(path, pos + 8, f"masked CRC-32C {masked_crc32c(head[:8]):#010x} (computed "
-                                    f"over the record length {length})", f"{length_crc:#010x} stored",
-                                    "not a TFRecord file, or corrupt")
-            if length > size - pos - _HEAD.size - _FOOT.size:
-                raise TruncatedFileError(path, pos, f"a record of {length} bytes + 4-byte CRC",
-                                         f"{size - pos - _HEAD.size} bytes left", "file seems not fully written?")
+            length = _record_length(f, path, pos, size, verify)
+            if skip > 0:
+                skip -= 1
+                pos += _HEAD.size + length + _FOOT.size
+                f.seek(pos)
+                continue
             data = f.read(length)
             (data_crc,) = _FOOT.unpack(f.read(_FOOT.size))
             if verify:

@@ -45,6 +45,7 @@ from . import (
     require_exists,
     require_zero_one,
     role_float,
+    selected,
     skip_if_unstorable,
     states_and_rewards,
     terminal_flags,
@@ -72,7 +73,7 @@ def open_group(src):
 
 
 def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=None, compression=None,
-                key_map=None, overwrite=False, progress=None) -> Report:
+                key_map=None, overwrite=False, progress=None, episodes=None) -> Report:
     """Convert a diffusion_policy zarr replay buffer to .knb (see the module docstring for the mapping)."""
     root = open_group(src)
     if "episode_ends" in set(root.array_keys()):  # a flat group of concatenated episodes: the generic field map
@@ -81,7 +82,7 @@ def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
         arrays = {k: root[k] for k in root.array_keys() if k != "episode_ends"}
         return ingest_concatenated(src, out, "zarr", arrays, root["episode_ends"][:], embodiment=embodiment,
                                    task=task, fps=fps, max_episodes=max_episodes, compression=compression,
-                                   key_map=key_map, overwrite=overwrite, progress=progress)
+                                   key_map=key_map, overwrite=overwrite, progress=progress, episodes=episodes)
     key_map = check_options(fps=fps, max_episodes=max_episodes, compression=compression, key_map=key_map)
     report = Report("ingest", source=str(src), output=str(out), format="zarr")
     ends, arrays = _replay_buffer(root, src, report)
@@ -90,17 +91,15 @@ def ingest_zarr(src, out, *, embodiment=None, task=None, fps=None, max_episodes=
     cameras, columns = _cameras_and_columns(arrays, roles, renames(key_map), report)
     if "is_terminal" not in roles:
         report.note("no done array: is_terminal True on the last frame of each episode")
-    count = len(ends) if max_episodes is None else min(len(ends), int(max_episodes))
+    chosen = selected(len(ends), max_episodes, episodes)
 
-    def episodes():
-        start = 0
-        for i in range(count):
-            stop = int(ends[i])
+    def replay():
+        for i in chosen:
+            start, stop = int(ends[i - 1]) if i else 0, int(ends[i])
             yield dict(_episode(src, i, start, stop, arrays, roles, cameras, columns, report), **source_meta)
-            start = stop
 
-    return write_ingest(out, episodes(), report, compression=compression, overwrite=overwrite, progress=progress,
-                        total=count, embodiment=embodiment, task=task, fps=fps, meta_from=meta_from)
+    return write_ingest(out, replay(), report, compression=compression, overwrite=overwrite, progress=progress,
+                        total=len(chosen), embodiment=embodiment, task=task, fps=fps, meta_from=meta_from)
 
 
 def _source_meta(root, report: Report):
