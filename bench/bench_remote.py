@@ -2,8 +2,11 @@
 
     python -m bench.bench_remote [--quick] [--episodes N] [--batches B] [--json PATH|-]
 
-moto's S3 server (``ThreadedMotoServer``, bound to 127.0.0.1, started and stopped here) holds the file; s3fs
-reads it (``kinonb.open("s3://...", storage_options=...)``). Each row reads the same B batches of 256 random
+Three servers on 127.0.0.1, each started and stopped here, hold the file: a range HTTP server
+(``kinonb.testing.range_server``), moto's S3 server (``ThreadedMotoServer``; it reads the whole object for each
+range request) and, when installed (``npm install s3rver``; ``KINONB_S3RVER`` or PATH), s3rver, an S3 server
+that reads each range from the file on disk; s3fs reads the S3 ones (``kinonb.open("s3://...",
+storage_options=...)``). Each row reads the same B batches of 256 random
 window samples (actions ``t .. t+15`` and the state at ``t``; in the image rows also a 64x64 camera, lz4 or
 JPEG, at ``t``) through ``sample_index().read``: the local file cold (evicted from the page cache, opened with
 ``access="random"``), the remote file with its block cache cold (a new reader, an empty cache) and warm (the same
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -103,6 +108,7 @@ def run(episodes: int, batches: int, tmp: Path) -> dict:
     with RangeServer(tmp) as http:
         for camera, path in files.items():
             rows.append(dict(case(path, http.url(path.name), {}, camera, batches), server="range HTTP"))
+    rows += s3rver_rows(files, batches, tmp)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     try:
@@ -117,6 +123,48 @@ def run(episodes: int, batches: int, tmp: Path) -> dict:
     finally:
         moto.stop()
     return {"episodes": episodes, "batches": batches, "moto_batches": min(batches, MOTO_BATCHES), "rows": rows}
+
+
+def s3rver_command() -> str | None:
+    """The ``s3rver`` executable (npm's fake S3 server, which serves a range from the file on disk): the
+    ``KINONB_S3RVER`` environment variable, else the one on PATH; None when there is none."""
+    return os.environ.get("KINONB_S3RVER") or shutil.which("s3rver")
+
+
+def s3rver_rows(files: dict, batches: int, tmp: Path) -> list[dict]:
+    """The rows through s3rver (``npm install s3rver``), started on 127.0.0.1 here and stopped after; none
+    without it."""
+    import socket
+
+    import s3fs
+
+    command = s3rver_command()
+    if command is None:
+        return []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp / "s3rver").mkdir()
+    server = subprocess.Popen([command, "-d", str(tmp / "s3rver"), "-a", "127.0.0.1", "-p", str(port), "--silent"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "S3RVER", "secret": "S3RVER"}
+        fs = s3fs.S3FileSystem(**options)
+        for _ in range(100):  # up to 10 s for the server to listen
+            try:
+                fs.mkdir("kinonb-bench")
+                break
+            except OSError:
+                time.sleep(0.1)
+        rows = []
+        for camera, path in files.items():
+            fs.pipe(f"kinonb-bench/{path.name}", path.read_bytes())
+            rows.append(dict(case(path, f"s3://kinonb-bench/{path.name}", options, camera, batches),
+                             server="s3rver S3"))
+        return rows
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def report(r: dict) -> str:
