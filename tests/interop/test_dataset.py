@@ -217,3 +217,21 @@ def test_a_remote_prefix_reads_as_the_local_dataset(pair, tmp_path):
             w.add_episode(**dict(EPISODES[0], episode_id=1000))
         with pytest.raises(CorruptFieldError, match="changed since the manifest"):
             kinonb.open(server.url("ds/" + MANIFEST_NAME))
+
+
+def test_a_key_stored_in_other_dtypes_by_two_shards_reads_as_the_wider(tmp_path):
+    rng = np.random.default_rng(5)
+    eps = [episode(rng, i) for i in range(6)]
+    for e in eps[3:]:
+        e["actions"] = e["actions"].astype(np.float64)  # shard 1 keeps float64 actions, shard 0 float32
+    ds = kinonb.open(write_dataset(tmp_path / "ds", eps, [3]))
+    index = ds.sample_index(LOW_DIM)
+    assert index.keys["actions"].column.dtype == np.float64
+    ids = np.arange(len(index))
+    got = index.read(ids)
+    assert got["actions"].dtype == np.float64
+    parts = [kinonb.open(tmp_path / "ds" / f"shard-0000{k}.knb").sample_index(LOW_DIM) for k in (0, 1)]
+    want = np.concatenate([p.read(np.arange(len(p)))["actions"].astype(np.float64) for p in parts])
+    assert np.array_equal(got["actions"], want)
+    out = {"actions": np.empty_like(got["actions"])}
+    assert index.read(ids, out=out)["actions"] is out["actions"] and np.array_equal(out["actions"], want)

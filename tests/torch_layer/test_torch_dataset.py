@@ -96,3 +96,17 @@ def test_a_dataset_resumes_at_another_number_of_ranks(files, saved, resumed):
     assert steps == sequence[done: done + len(steps)]
     read = [x for part in head + tail for x in part]
     assert len(read) == len(set(read)) and len(sequence) - len(read) < resumed * 3
+
+
+def test_the_loader_reads_shards_that_store_a_key_in_other_dtypes(tmp_path):
+    rng = np.random.default_rng(4)
+    (tmp_path / "ds").mkdir()
+    for k, dtype in enumerate((np.float32, np.float64)):
+        with kinonb.create(tmp_path / "ds" / f"shard-{k:05d}.knb") as w:
+            for _ in range(3):
+                w.add_episode(actions=rng.normal(size=(9, 2)).astype(dtype), states=rng.normal(size=(9, 2)))
+    for dtype in (torch.float32, None):
+        ds = KinoMapDataset(tmp_path / "ds", windows=WINDOWS, dtype=dtype)
+        batches = list(Loader(ds, 8, seed=0, threads=2))
+        assert sum(len(b["actions"]) for b in batches) == len(ds) == 54
+        assert {b["actions"].dtype for b in batches} == {dtype or torch.float64}

@@ -12,6 +12,7 @@ refuses it; ``pad_dims={key: width}`` pads every shard to that width.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from dataclasses import dataclass
 
@@ -78,8 +79,9 @@ class ShardedSampleIndex:
                                            f"{{{name!r}: {int(dims.max())}}}")
             w = first.widths
             widths = Widths(w.shape, w.lead, dims, w.width, padded)
-            keys[name] = DatasetKey(name, first.column, False, first.is_stream, padded, first.shape, first.offsets,
-                                    widths)
+            # shards that store the key in other dtypes are read as the type that holds them all
+            column = dataclasses.replace(first.column, dtype=np.result_type(*(k.column.dtype for k in own)))
+            keys[name] = DatasetKey(name, column, False, first.is_stream, padded, first.shape, first.offsets, widths)
         return keys
 
     def __len__(self) -> int:
