@@ -235,3 +235,18 @@ def test_a_key_stored_in_other_dtypes_by_two_shards_reads_as_the_wider(tmp_path)
     assert np.array_equal(got["actions"], want)
     out = {"actions": np.empty_like(got["actions"])}
     assert index.read(ids, out=out)["actions"] is out["actions"] and np.array_equal(out["actions"], want)
+
+
+def test_a_prefix_in_an_fsspec_store_opens_with_its_trailing_slash(pair, tmp_path):
+    fsspec = pytest.importorskip("fsspec")
+    one, _ = pair
+    folder = write_dataset(tmp_path / "ds", EPISODES, [5])
+    fs = fsspec.filesystem("memory")
+    for p in folder.iterdir():
+        fs.pipe(f"/kinonb-test-{tmp_path.name}/ds/{p.name}", p.read_bytes())
+    url = f"memory://kinonb-test-{tmp_path.name}/ds"
+    ds = kinonb.open(url + "/")
+    assert len(ds) == N and ds.query(QUERIES[0]) == one.query(QUERIES[0])
+    assert_same_episode(ds.read_episode(9), one.read_episode(9))
+    with pytest.raises(InvalidArgumentError, match="trailing '/'"):
+        kinonb.open(url)

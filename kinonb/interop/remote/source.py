@@ -35,6 +35,9 @@ class RangeSource:
                                        f"s3fs for s3://: pip install 'kinonb[remote]')") from e
         info = self.fs.info(self.path)
         self.counts.requests += 1
+        if info.get("type") == "directory":
+            raise InvalidArgumentError(f"{self.url} is a folder, not a file; a dataset of shards opens with a "
+                                       f"trailing '/': {self.url.rstrip('/')}/")
         self.size = int(info["size"])
         self.version = str(info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
                            or "")
