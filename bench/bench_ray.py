@@ -8,15 +8,21 @@ a 64x64 camera frame at ``t``, lz4 or JPEG in the .knb file) through ``iter_batc
 on the driver included). The Parquet peer reads the window samples themselves (the same rows, written once by
 Ray's ``write_parquet`` from a kinonb read, snappy), so it builds no window: the most favourable layout for it.
 Numba JIT stays out of the figures: one untimed pass of each dataset first (every worker compiles, or loads its
-on-disk cache), and the driver's first-read compile time is reported apart. ``ray.data.read_lerobot`` is run
-only where its ``lerobot`` package imports (see ``lerobot_status``).
+on-disk cache), and the driver's first-read compile time is reported apart. The ``ray.data.read_lerobot`` peer
+reads the same episodes exported as LeRobot v3 (``kinonb export --format lerobot``: the lz4 camera as PNG
+images in the parquet) with ``delta_timestamps`` for the same windows, in another interpreter where ``lerobot``
+imports (``$KINONB_RAY_LEROBOT_PYTHON``, default /work/venv312/bin/python: bench/ray_lerobot_peer.py, its own
+``ray.init(num_cpus=C)`` once kinonb's Ray has stopped); "not run" where there is none (``lerobot_python``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,20 +93,82 @@ def case(path: Path, camera: str | None, runs: int, cpus: int, tmp: Path) -> dic
     read_knb(path, windows=wins).write_parquet(str(pq))
     peer, peer_rows, peer_check, _ = rate(lambda: ray.data.read_parquet(str(pq)), runs, cpus)
     assert (peer_rows, peer_check) == (rows, check), "the Parquet copy holds other rows"
-    return {"camera": camera or "none", "rows": rows, "knb_mb": path.stat().st_size / 1e6,
+    return {"camera": camera or "none", "rows": rows, "check": check, "knb_mb": path.stat().st_size / 1e6,
             "parquet_mb": sum(f.stat().st_size for f in pq.rglob("*.parquet")) / 1e6, "knb": knb, "parquet": peer,
             "jit_s": jit, "knb_first_pass_s": knb_first}
 
 
-def lerobot_status() -> str | None:
-    """None where ``ray.data.read_lerobot`` can run here, else why not."""
+#: The interpreter of the read_lerobot peer: where ``lerobot`` (>= 0.5, Python >= 3.12) imports, not kinonb's.
+LEROBOT_PYTHON = "KINONB_RAY_LEROBOT_PYTHON"
+LEROBOT_DEFAULT = "/work/venv312/bin/python"
+#: kinonb window keys as ``kinonb export --format lerobot`` names the features (cameras keep their names).
+LEROBOT_NAMES = {"actions": "action", "states": "observation.state"}
+
+
+def lerobot_python() -> tuple[str | None, str]:
+    """The peer's interpreter (``$KINONB_RAY_LEROBOT_PYTHON``, else LEROBOT_DEFAULT where it exists) once it
+    imports ``ray.data`` and ``lerobot.datasets.dataset_metadata``; else None and why not."""
+    python = os.environ.get(LEROBOT_PYTHON) or (LEROBOT_DEFAULT if Path(LEROBOT_DEFAULT).exists() else None)
+    if not python:
+        return None, (f"not run: read_lerobot needs the `lerobot` package (>= 0.5, Python >= 3.12), not installed "
+                      f"beside kinonb (it would replace torch, numpy and rerun-sdk); set {LEROBOT_PYTHON} to a "
+                      f"Python with ray[data] and lerobot")
+    probe = "import ray.data, lerobot.datasets.dataset_metadata, lerobot.datasets.video_utils"
     try:
-        import lerobot.datasets.dataset_metadata  # noqa: F401 - what read_lerobot imports to read a folder
-    except ImportError as e:
-        return (f"not run: read_lerobot needs the `lerobot` package ({e.__class__.__name__}: {e}); pip's resolver "
-                f"picks lerobot 0.4.4 here, which would replace torch 2.13 with 2.10 (+ CUDA wheels), numpy with "
-                f"2.2.6 and rerun-sdk with 0.26 (kinonb pins 0.41), so it is not installed beside kinonb")
-    return None
+        done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300, env=peer_env())
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, f"not run: {python}: {e}"
+    if done.returncode:
+        return None, f"not run: {python} -c '{probe}' failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
+    return python, "ran"
+
+
+def peer_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS", "VIRTUAL_ENV")}
+    return env | {"HF_HUB_OFFLINE": "1", "PYTHONNOUSERSITE": "1"}
+
+
+def window_sums(path: Path, wins: dict) -> dict:
+    """Each window key's value sum and pad count over every sample, under its LeRobot name (the peer's ``values``)."""
+    import kinonb
+
+    index = kinonb.open(path).sample_index(wins)
+    out: dict = {}
+    for lo in range(0, len(index), 8192):
+        batch = index.read(np.arange(lo, min(lo + 8192, len(index)), dtype=np.int64))
+        for key in wins:
+            v, name = batch[key], LEROBOT_NAMES.get(key, key)
+            out[name] = out.get(name, 0) + (float(v.astype(np.float64).sum()) if v.dtype.kind == "f" else
+                                            int(v.astype(np.int64).sum()))
+            out[f"{name}_is_pad"] = out.get(f"{name}_is_pad", 0) + int(batch[f"{key}_is_pad"].sum())
+    return out
+
+
+def lerobot_case(python: str, x: dict, path: Path, camera: str | None, runs: int, cpus: int, tmp: Path) -> dict:
+    """``x``'s file exported as LeRobot v3 and drained by ``ray.data.read_lerobot`` in ``python``
+    (bench/ray_lerobot_peer.py); the same samples as ``x``, asserted (rows, checksum, value sums)."""
+    from kinonb.ops.export_lerobot import export_lerobot
+
+    root = tmp / f"lerobot-{camera or 'none'}"
+    export_lerobot(path, root)
+    wins = windows(camera is not None)
+    spec = json.dumps({LEROBOT_NAMES.get(k, k): list(v) for k, v in wins.items()})
+    cmd = [python, str(Path(__file__).with_name("ray_lerobot_peer.py")), "--root", str(root), "--windows", spec,
+           "--runs", str(runs), "--cpus", str(cpus), "--batch", str(BATCH), "--config", "file",
+           "--config", f"episode:{2 * cpus}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=peer_env())
+    if done.returncode:
+        raise RuntimeError(f"the read_lerobot peer failed ({done.returncode}): {done.stderr[-2000:]}")
+    peer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (peer["rows"], peer["check"]) == (x["rows"], x["check"]), f"read_lerobot read other rows: {peer['rows']}"
+    want = window_sums(path, wins)
+    for k, v in want.items():
+        assert math.isclose(peer["values"][k], v, rel_tol=1e-9, abs_tol=1e-6), f"{k}: {peer['values'][k]} != {v}"
+    return {"lerobot": peer["rows_per_s_per_cpu"], "lerobot_config": peer["best"],
+            "lerobot_mb": sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1e6,
+            "lerobot_configs": {c: r["rows_per_s_per_cpu"] for c, r in peer["configs"].items()},
+            "lerobot_first_pass_s": peer["configs"][peer["best"]]["first_pass_s"],
+            "lerobot_shapes": peer["values"]["shapes"], "lerobot_versions": peer["versions"]}
 
 
 def run(episodes: int, runs: int, tmp: Path, *, cpus: int = 2, cameras=(None, "lz4")) -> dict:
@@ -117,25 +185,44 @@ def run(episodes: int, runs: int, tmp: Path, *, cpus: int = 2, cameras=(None, "l
     finally:
         if started:
             ray.shutdown()
-    return {"episodes": episodes, "runs": runs, "cpus": cpus, "batch": BATCH, "rows": rows,
-            "lerobot": lerobot_status() or "ran"}
+    python, status = lerobot_python()  # its own Ray, once kinonb's has stopped (where this call started it)
+    for x, (camera, path) in zip(rows, files.items()):
+        x.update(lerobot_case(python, x, path, camera, runs, cpus, tmp) if python else {"lerobot": None})
+    return {"episodes": episodes, "runs": runs, "cpus": cpus, "batch": BATCH, "rows": rows, "lerobot": status,
+            "lerobot_versions": next((x["lerobot_versions"] for x in rows if x["lerobot"]), None)}
 
 
-#: The table's columns: header, cell format over a row's figures (``ratio``: read_knb / parquet).
+#: The table's columns: header, cell format over a row's figures and :func:`cells`.
 TABLE = (("camera", "{camera}", "---"), ("rows", "{rows:,}", "---:"), (".knb MB", "{knb_mb:,.1f}", "---:"),
-         ("Parquet MB", "{parquet_mb:,.1f}", "---:"), ("read_knb rows/s/CPU", "{knb:,.0f}", "---:"),
+         ("Parquet MB", "{parquet_mb:,.1f}", "---:"), ("LeRobot MB", "{lerobot_mb_cell}", "---:"),
+         ("read_knb rows/s/CPU", "{knb:,.0f}", "---:"),
          ("read_parquet rows/s/CPU (window rows)", "{parquet:,.0f}", "---:"),
-         ("read_knb / parquet", "{ratio:.2f}x", "---:"), ("read_knb first pass", "{knb_first_pass_s:.2f} s", "---:"),
-         ("driver JIT", "{jit_s:.2f} s", "---:"))
+         ("read_lerobot rows/s/CPU", "{lerobot_cell}", "---:"), ("read_knb / parquet", "{ratio:.2f}x", "---:"),
+         ("read_knb / read_lerobot", "{lerobot_ratio}", "---:"),
+         ("read_knb first pass", "{knb_first_pass_s:.2f} s", "---:"), ("driver JIT", "{jit_s:.2f} s", "---:"))
+
+
+def cells(x: dict) -> dict:
+    """The derived cells of a row: the ratios, and the read_lerobot ones ("not run" without the peer)."""
+    ran = x.get("lerobot") is not None
+    return {"ratio": x["knb"] / x["parquet"],
+            "lerobot_cell": f"{x['lerobot']:,.0f} ({x['lerobot_config']})" if ran else "not run",
+            "lerobot_ratio": f"{x['knb'] / x['lerobot']:.2f}x" if ran else "-",
+            "lerobot_mb_cell": f"{x['lerobot_mb']:,.1f}" if ran else "-"}
 
 
 def report(r: dict) -> str:
     title = (f"## Ray Data window samples: {r['episodes']} episodes, ray.init(num_cpus={r['cpus']}), "
              f"iter_batches({r['batch']}), median of {r['runs']} runs")
     table = ["| " + " | ".join(h for h, _, _ in TABLE) + " |", "|" + "|".join(a for _, _, a in TABLE) + "|"]
-    table += ["| " + " | ".join(f.format(**x, ratio=x["knb"] / x["parquet"]) for _, f, _ in TABLE) + " |"
-              for x in r["rows"]]
-    return "\n".join([title, "", *table, "", f"read_lerobot: {r['lerobot']}"])
+    table += ["| " + " | ".join(f.format(**x, **cells(x)) for _, f, _ in TABLE) + " |" for x in r["rows"]]
+    lines = [title, "", *table, "", f"read_lerobot: {r['lerobot']}"]
+    if r.get("lerobot_versions"):
+        lines[-1] += " (" + ", ".join(f"{k} {v}" for k, v in r["lerobot_versions"].items() if v) + ")"
+        lines += [f"read_lerobot {x['camera']}: rows/s/CPU per read setting "
+                  + ", ".join(f"{c} {v:,.0f}" for c, v in x["lerobot_configs"].items())
+                  + f"; first pass {x['lerobot_first_pass_s']:.2f} s" for x in r["rows"]]
+    return "\n".join(lines)
 
 
 def parse(argv) -> argparse.Namespace:
