@@ -40,7 +40,7 @@ DEFAULT_IMAGE = ImageOptions(None, "bilinear", "HWC", False)
 
 
 @kernel
-def _locate(ids, sample_ep, sample_t, ep_out, t_out):
+def locate_samples(ids, sample_ep, sample_t, ep_out, t_out):
     """Look up the (episode, frame) of each sample id; return the position of the first bad id, or -1."""
     n = sample_ep.shape[0]
     for i in range(ids.shape[0]):
@@ -179,10 +179,10 @@ class SampleIndex:
         options parsed once (:class:`kinonb.sampling.ImageOptions`) instead. ``out`` may hold preallocated
         arrays per key (reused across batches).
         """
-        ids = _sample_ids(sample_ids)
+        ids = as_sample_ids(sample_ids)
         sample_ep = np.empty(len(ids), np.int64)
         sample_t = np.empty(len(ids), np.int64)
-        bad = _locate(ids, self._ep, self._t, sample_ep, sample_t)
+        bad = locate_samples(ids, self._ep, self._t, sample_ep, sample_t)
         if bad >= 0:
             raise PositionError(f"sample_ids must lie in [0, {len(self)}), found {ids[bad]} at position {bad}")
         if image is None:  # the defaults parse once: a low-dim read pays nothing for image options
@@ -239,8 +239,8 @@ def _offsets(key, value) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _sample_ids(sample_ids) -> np.ndarray:
-    """A 1-D int64 array of ids (range-checked by _locate)."""
+def as_sample_ids(sample_ids) -> np.ndarray:
+    """A 1-D int64 array of ids (range-checked by :func:`locate_samples`)."""
     if type(sample_ids) is np.ndarray and sample_ids.dtype == np.int64 and sample_ids.ndim == 1:
         return sample_ids
     ids = np.asarray(sample_ids)

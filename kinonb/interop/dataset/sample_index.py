@@ -140,6 +140,8 @@ class ShardedSampleIndex:
     def read(self, sample_ids, *, out: dict | None = None, keys=None, **options) -> dict:
         """As :meth:`kinonb.SampleIndex.read` (the same options), ``episode`` as dataset positions: in one
         compiled call per key when every key is plain (:mod:`.shard_gather`), else one read per shard present."""
+        if self._gather is not None and keys is None:  # the hot path: every key, checks in the gather
+            return self._gather.read(sample_ids, list(self.keys), out or {})
         ids = np.asarray(sample_ids)
         ids = ids.reshape(1) if ids.ndim == 0 else ids
         if ids.ndim != 1 or not (ids.dtype.kind in "iu" or ids.size == 0):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import PositionError
 from ...kernels.gather_shards import buffer_list, gather_shards
+from ...sampling.index import as_sample_ids, locate_samples
 from ...sampling.outputs import output_array
 
 
@@ -50,10 +52,14 @@ class ShardGather:
                 return None
         return cls(parts, names)
 
-    def read(self, ids: np.ndarray, names: list, out: dict) -> dict:
-        """Samples ``ids`` (checked) of keys ``names``: the batch a one-file index returns."""
-        sample_ep, sample_t = self.slot[ids], self.frame[ids]
+    def read(self, sample_ids, names: list, out: dict) -> dict:
+        """Samples ``sample_ids`` of keys ``names``: the batch a one-file index returns."""
+        ids = as_sample_ids(sample_ids)
         b = len(ids)
+        sample_ep, sample_t = np.empty(b, np.int64), np.empty(b, np.int64)
+        bad = locate_samples(ids, self.slot, self.frame, sample_ep, sample_t)  # and checks every id, in one pass
+        if bad >= 0:
+            raise PositionError(f"sample_ids must lie in [0, {len(self.slot)}), found {ids[bad]} at position {bad}")
         batch = {}
         for name in names:
             key = self.keys[name]
