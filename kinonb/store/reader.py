@@ -46,6 +46,22 @@ ACCESS_ADVICE = {
 }
 
 
+def checked_position(i, n: int, where) -> int:
+    """Episode position ``i`` of ``n`` (negative counts from the end) as an int in ``[0, n)``; ``where`` names the
+    file or dataset in the error."""
+    try:
+        p = int(i)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"episode position must be an integer, got {type(i).__name__}") from None
+    if p != i:
+        raise ArgumentTypeError(f"episode position must be an integer, got {i!r}")
+    if p < 0:
+        p += n
+    if not 0 <= p < n:
+        raise PositionError(f"episode position {i} out of range for {n} episodes in {where}")
+    return p
+
+
 def _reopen(path, access, commit=None):
     return Database(path, access=access, commit=commit)
 
@@ -346,17 +362,7 @@ class Database(Timelines, Queryable, ByteRanges):
 
     # -- internals -----------------------------------------------------------------------------------------
     def _position(self, i) -> int:
-        n = self._index.n
-        try:
-            p = int(i)
-        except (TypeError, ValueError):
-            raise ArgumentTypeError(f"episode position must be an integer, got {type(i).__name__}") from None
-        if p != i:
-            raise ArgumentTypeError(f"episode position must be an integer, got {i!r}")
-        if p < 0:
-            p += n
-        if not 0 <= p < n:
-            raise PositionError(f"episode position {i} out of range for {n} episodes in {self._path}")
+        p = checked_position(i, self._index.n, self._path)
         self._index.ensure(p)
         return p
 

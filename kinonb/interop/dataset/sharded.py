@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import ArgumentTypeError, PositionError
+from ...errors import ArgumentTypeError
 from ...query import Queryable
+from ...store.reader import checked_position
 from .meta import concat_tables
 from .sample_index import ShardedSampleIndex
 
@@ -50,15 +51,7 @@ class ShardedDatabase(Queryable):
     # -- positions -------------------------------------------------------------------------------------------
     def locate(self, i) -> tuple[int, int]:
         """(shard number, position in that shard) of dataset position ``i`` (negative counts from the end)."""
-        try:
-            p = int(i)
-        except (TypeError, ValueError):
-            raise ArgumentTypeError(f"episode position must be an integer, got {type(i).__name__}") from None
-        if p != i:
-            raise ArgumentTypeError(f"episode position must be an integer, got {i!r}")
-        p = p + self._n if p < 0 else p
-        if not 0 <= p < self._n:
-            raise PositionError(f"episode position {i} out of range for {self._n} episodes in {self.location}")
+        p = checked_position(i, self._n, self.location)
         s = int(np.searchsorted(self.shard_offsets, p, side="right") - 1)
         return s, p - int(self.shard_offsets[s])
 
