@@ -379,6 +379,78 @@ def test_sigkill_mid_shard_then_the_same_command_continues(tmp_path):
     assert_dataset_is(tmp_path / "ds", tmp_path / "one.knb")
 
 
+def _descendants_waiting_on_a_pipe() -> list[int]:
+    """Processes below this one blocked opening a named pipe (Linux: /proc/PID/wchan is wait_for_partner)."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+
+    def below_me(pid):
+        while pid in parent and pid != os.getpid():
+            pid = parent[pid]
+        return pid == os.getpid()
+
+    out = []
+    for pid in parent:
+        try:
+            waiting = Path(f"/proc/{pid}/wchan").read_text() == "wait_for_partner"
+        except OSError:
+            continue
+        if pid != os.getpid() and waiting and below_me(pid):
+            out.append(pid)
+    return out
+
+
+def _committed(partial: Path) -> int:
+    """Episodes committed in a partial shard that a worker may be appending to (a torn tail is expected)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", kinonb.TornTailWarning)
+        return len(kinonb.open(partial))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/proc/self/wchan"), reason="needs Linux /proc")
+def test_a_killed_worker_stops_the_run_and_the_rerun_continues(tmp_path):
+    """The worker writing shard 1 is SIGKILLed while it blocks reading source episode 8 (a named pipe): the run
+    stops with an error naming the dead worker, and the same call continues from its 3 committed episodes."""
+    import threading
+
+    src = npz_folder(tmp_path / "src")
+    ingest(src, tmp_path / "one.knb")
+    (src / "ep_8.npz").rename(tmp_path / "ep_8.npz")
+    os.mkfifo(src / "ep_8.npz")
+    failed = []
+
+    def run():
+        try:
+            ingest_shards(src, tmp_path / "ds", shards=2, workers=2, format="npz", autocommit_episodes=1)
+        except Exception as e:  # noqa: BLE001 - the test checks what it is
+            failed.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    partial = tmp_path / "ds" / ".kinonb-ingest" / "shard-00001.knb.partial"
+    deadline = time.monotonic() + 120
+    while not (partial.exists() and _committed(partial) == 3 and _descendants_waiting_on_a_pipe()):
+        assert thread.is_alive() and time.monotonic() < deadline, "the ingest never reached episode 8"
+        time.sleep(0.05)
+    (blocked,) = _descendants_waiting_on_a_pipe()
+    os.kill(blocked, signal.SIGKILL)
+    thread.join(120)
+    assert not thread.is_alive() and len(failed) == 1
+    assert f"pid {blocked}" in str(failed[0]) and "died" in str(failed[0])
+    os.unlink(src / "ep_8.npz")
+    (tmp_path / "ep_8.npz").rename(src / "ep_8.npz")
+    report = ingest_shards(src, tmp_path / "ds", shards=2, workers=2, format="npz", autocommit_episodes=1)
+    assert any(n.startswith("shard-00001.knb: 3 episodes kept") for n in report.notes), report.notes
+    assert_dataset_is(tmp_path / "ds", tmp_path / "one.knb")
+
+
 # ---- plans: refused, no-op, afresh --------------------------------------------------------------------------------
 
 def test_a_plan_of_another_command_is_refused(tmp_path):
