@@ -38,9 +38,9 @@ def cmd_ingest(args) -> int:
         from ..interop.ingest.shards import ingest_shards
 
         report = ingest_shards(args.src, args.output, shards=args.shards, workers=args.workers, format=fmt,
-                               **options)
-    elif args.workers != 1:
-        raise UsageError("--workers applies to a sharded ingest (--shards N)")
+                               autocommit_episodes=args.commit_every, resume=not args.no_resume, **options)
+    elif args.workers != 1 or args.commit_every is not None or args.no_resume:
+        raise UsageError("--workers, --commit-every and --no-resume apply to a sharded ingest (--shards N)")
     else:
         report = ingest(args.src, args.output, format=fmt, **options)
     if tried is not None:

@@ -251,6 +251,11 @@ def _add_ingest(add) -> None:
                         "the same command run again continues an interrupted ingest")
     p.add_argument("--workers", type=_pos_int, default=1, metavar="K",
                    help="with --shards: write the shards with K worker processes (default 1)")
+    p.add_argument("--commit-every", type=_pos_int, default=None, metavar="E",
+                   help="with --shards: a shard in progress also commits every E episodes (default: every 64 MiB "
+                        "of blocks), bounding what a crash makes the next run read again")
+    p.add_argument("--no-resume", action="store_true",
+                   help="with --shards: refuse a folder an earlier ingest left unfinished instead of continuing it")
     p.add_argument("--format", choices=FORMATS, default=None, help="the source format (default: detect)")
     p.add_argument("--embodiment", default=None, help="override the embodiment")
     p.add_argument("--task", default=None, help="override the task")

@@ -299,6 +299,21 @@ def test_cli_shards_and_workers(tmp_path):
     assert main(["-q", "ingest", str(src), "-o", str(tmp_path / "ds"), "--shards", "2"]) == 1  # another plan
 
 
+def test_cli_commit_every_and_no_resume(tmp_path, capsys):
+    src = npz_folder(tmp_path / "src")
+    good = (src / "ep_7.npz").read_bytes()
+    (src / "ep_7.npz").write_bytes(b"not a zip")
+    args = ["-q", "ingest", str(src), "-o", str(tmp_path / "ds"), "--format", "npz", "--shards", "2"]
+    assert main(args + ["--commit-every", "1"]) == 1
+    assert len(kinonb.open(tmp_path / "ds" / ".kinonb-ingest" / "shard-00001.knb.partial")) == 2  # 5, 6 committed
+    (src / "ep_7.npz").write_bytes(good)
+    capsys.readouterr()
+    assert main(args + ["--no-resume"]) == 1 and "plan" in capsys.readouterr().err
+    assert main(args + ["--commit-every", "1"]) == 0
+    assert len(kinonb.open(tmp_path / "ds")) == N
+    assert main(["-q", "ingest", str(src), "-o", str(tmp_path / "x.knb"), "--commit-every", "3"]) == 2
+
+
 # ---- resuming ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("workers", [1, 2])

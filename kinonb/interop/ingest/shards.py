@@ -120,8 +120,8 @@ def _settled_plan(src, out: Path, fmt: str, options: dict, shards: int, *, resum
         refuse_foreign(out)
     if plan is not None:
         if not resume:
-            raise OutputExistsError(f"{out} holds a sharded ingest ({STATE_DIR}/); resume=True continues it, "
-                                    "overwrite=True (--overwrite) starts afresh")
+            raise OutputExistsError(f"{out} holds the plan of a sharded ingest ({STATE_DIR}/): resume=True (without "
+                                    f"--no-resume) continues it, overwrite=True (--overwrite) starts afresh")
         differences = plan.differences(source_key(src), fmt, plan_options(options), shards)
         if differences:
             raise InvalidArgumentError(f"{out} holds a sharded ingest of another command: this one asks for "
