@@ -478,7 +478,7 @@ def test_a_plan_of_another_command_is_refused(tmp_path):
             ingest_shards(src, tmp_path / "ds", **kwargs)
     with pytest.raises(InvalidArgumentError, match="source"):
         ingest_shards(other, tmp_path / "ds", shards=3, fps=10)
-    with pytest.raises(OutputExistsError, match="resume=True continues it"):
+    with pytest.raises(OutputExistsError, match="without --no-resume. continues it"):
         ingest_shards(src, tmp_path / "ds", shards=3, fps=10, resume=False)
     report = ingest_shards(other, tmp_path / "ds", shards=2, overwrite=True)  # afresh: the old shards are gone
     assert report.episodes == 6
