@@ -88,6 +88,7 @@ def test_a_dataset_reads_as_one_file(pair):
     with pytest.raises(IndexError):
         ds.read_episode(N)
     assert "shards:   4" in ds.summary()
+    assert ds.stream_names() == one.stream_names() and len(ds.shard_commits) == 4 and ds.commit_seq is None
 
 
 @pytest.mark.parametrize("windows", [WINDOWS, LOW_DIM])
@@ -247,6 +248,7 @@ def test_a_prefix_in_an_fsspec_store_opens_with_its_trailing_slash(pair, tmp_pat
     url = f"memory://kinonb-test-{tmp_path.name}/ds"
     ds = kinonb.open(url + "/")
     assert len(ds) == N and ds.query(QUERIES[0]) == one.query(QUERIES[0])
+    assert ds.stream_names() == one.stream_names() and ds.shard_commits == kinonb.open(folder).shard_commits
     assert_same_episode(ds.read_episode(9), one.read_episode(9))
     with pytest.raises(InvalidArgumentError, match="trailing '/'"):
         kinonb.open(url)

@@ -88,7 +88,7 @@ class ShardedDatabase(Queryable):
 
     @property
     def shard_commits(self) -> list:
-        return [getattr(s, "commit_seq", None) for s in self.shards]
+        return [s.commit_seq for s in self.shards]
 
     @property
     def ignored_bytes(self) -> int:
@@ -137,7 +137,7 @@ class ShardedDatabase(Queryable):
         return list(dict.fromkeys(n for s in self.shards for n in s.camera_names()))
 
     def stream_names(self) -> list[str]:
-        return list(dict.fromkeys(n for s in self.shards for n in getattr(s, "stream_names", list)()))
+        return list(dict.fromkeys(n for s in self.shards for n in s.stream_names()))
 
     def episode_lengths(self, episodes=None) -> np.ndarray:
         if episodes is None:
